@@ -1,0 +1,92 @@
+"""Blocks, bands and the diagonal wavefront: which blocks can be coded together.
+
+A block's inpainting context is its left, top and top-left neighbours (as decoded after the
+first code). Blocks on one anti-diagonal ``i + j = d`` have all of those on diagonals ``d-1``
+and ``d-2``, so each diagonal is one batch. Images are processed in bands of block rows
+(``band_rows``, stored in the file) so memory grows with the width, not the area; the
+top neighbours of a band's first row come from the band above.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def blocks_shape(height: int, width: int, block: int) -> tuple[int, int]:
+    return -(-height // block), -(-width // block)
+
+
+def pad_to_blocks(rgb: np.ndarray, block: int) -> np.ndarray:
+    """Pad (H, W, C) to whole blocks by repeating the edge pixels (cheap to code, cropped later)."""
+    h, w = rgb.shape[:2]
+    by, bx = blocks_shape(h, w, block)
+    return np.pad(rgb, ((0, by * block - h), (0, bx * block - w), (0, 0)), mode="edge")
+
+
+def bands(blocks_y: int, band_rows: int) -> list[range]:
+    """Block-row ranges of each band; band_rows 0 means one band for the whole image."""
+    step = band_rows or blocks_y
+    return [range(r, min(r + step, blocks_y)) for r in range(0, blocks_y, step)]
+
+
+def diagonals(rows: range, blocks_x: int) -> list[np.ndarray]:
+    """Anti-diagonals of the blocks in ``rows``: a list of (k, 2) arrays of (row, col)."""
+    out = []
+    n_rows = len(rows)
+    for d in range(n_rows + blocks_x - 1):
+        i = np.arange(max(0, d - blocks_x + 1), min(n_rows, d + 1))
+        out.append(np.stack([rows.start + i, d - i], axis=1))
+    return out
+
+
+def raster(rows: range, blocks_x: int) -> list[np.ndarray]:
+    """One block at a time in raster order (the sequential baseline for benchmarks)."""
+    return [np.array([[r, c]]) for r in rows for c in range(blocks_x)]
+
+
+def block_index(coords: np.ndarray, blocks_x: int) -> np.ndarray:
+    """Raster index of (row, col) pairs."""
+    return coords[:, 0] * blocks_x + coords[:, 1]
+
+
+def to_unit(pixels: np.ndarray) -> np.ndarray:
+    """uint8 (..., H, W, 3) -> float32 (..., 3, H, W) in [-0.5, 0.5], the networks' domain."""
+    return np.moveaxis(pixels, -1, -3).astype(np.float32) / 255.0 - 0.5
+
+
+def to_uint8(unit: np.ndarray) -> np.ndarray:
+    """float32 (..., 3, H, W) in [-0.5, 0.5] -> uint8 (..., H, W, 3), rounded and clipped."""
+    return np.clip(np.rint((np.moveaxis(unit, -3, -1) + 0.5) * 255.0), 0, 255).astype(np.uint8)
+
+
+def extract_blocks(image: np.ndarray, coords: np.ndarray, block: int) -> np.ndarray:
+    """(K, block, block, C) pixels of the blocks at ``coords`` of a padded (H, W, C) image."""
+    out = np.empty((len(coords), block, block, image.shape[2]), image.dtype)
+    for k, (r, c) in enumerate(coords):
+        out[k] = image[r * block:(r + 1) * block, c * block:(c + 1) * block]
+    return out
+
+
+def place_blocks(image: np.ndarray, coords: np.ndarray, blocks: np.ndarray, block: int) -> None:
+    """Write (K, block, block, C) blocks into ``image`` at ``coords`` (in place)."""
+    for k, (r, c) in enumerate(coords):
+        image[r * block:(r + 1) * block, c * block:(c + 1) * block] = blocks[k]
+
+
+def contexts(decoded: np.ndarray, coords: np.ndarray, block: int) -> np.ndarray:
+    """Partial contexts (K, 3, 2*block, 2*block) in the networks' domain.
+
+    The block itself (bottom-right quarter) and neighbours outside the image are zero, as in
+    training; only already-decoded pixels (left, top, top-left) are read.
+    """
+    size = 2 * block
+    out = np.zeros((len(coords), 3, size, size), np.float32)
+    for k, (r, c) in enumerate(coords):
+        for dr, dc in ((-1, -1), (-1, 0), (0, -1)):
+            rr, cc = r + dr, c + dc
+            if rr < 0 or cc < 0:
+                continue
+            src = decoded[rr * block:(rr + 1) * block, cc * block:(cc + 1) * block]
+            y, x = (dr + 1) * block, (dc + 1) * block
+            out[k, :, y:y + block, x:x + block] = to_unit(src)
+    return out

@@ -1,0 +1,168 @@
+"""Running an exported model bundle with onnxruntime (no torch at inference).
+
+``OnnxModel`` wraps the bundle's graphs: ``inpaint``, ``encode_stage`` and ``decode_stage``
+on numpy batches. Sessions are created on first use, so decoding K stages loads K decoders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .errors import ModelError, UsageError
+from .manifest import DIGEST_BYTES, MANIFEST_NAME, bundle_digest
+
+DEFAULT_MODEL = "ir2i-compact"
+DEVICES = ("auto", "cpu", "cuda")
+
+State = list[np.ndarray]
+
+
+def models_root() -> Path:
+    """Where shipped bundles live: inside the installed package, else the source checkout."""
+    installed = Path(str(resources.files("ir2icodec"))) / "models"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+def resolve_model_dir(model: str | None) -> Path:
+    """A bundle directory from a path, a shipped model's name, or None (the default)."""
+    name = model or DEFAULT_MODEL
+    path = Path(name)
+    if (path / MANIFEST_NAME).is_file():
+        return path
+    shipped = models_root() / name
+    if (shipped / MANIFEST_NAME).is_file():
+        return shipped
+    raise ModelError(f"model {name!r} not found (neither a bundle directory nor a shipped model)")
+
+
+def providers_for(device: str) -> list[str]:
+    available = ort.get_available_providers()
+    if device not in DEVICES:
+        raise UsageError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    if device == "cuda" and "CUDAExecutionProvider" not in available:
+        raise UsageError("--device cuda: this onnxruntime has no CUDA support "
+                         "(install onnxruntime-gpu)")
+    if device in ("cuda", "auto") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+@dataclass
+class OnnxModel:
+    """A loaded bundle. ``threads`` sets onnxruntime's intra-op threads (None = its default)."""
+
+    directory: Path
+    manifest: dict
+    providers: list[str]
+    threads: int | None = None
+    _sessions: dict[str, ort.InferenceSession] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    @property
+    def digest(self) -> bytes:
+        return bytes.fromhex(self.manifest["digest"])
+
+    @property
+    def stages(self) -> int:
+        return int(self.manifest["stages"])
+
+    @property
+    def block_size(self) -> int:
+        return int(self.manifest["block_size"])
+
+    @property
+    def context_size(self) -> int:
+        return int(self.manifest["context_size"])
+
+    @property
+    def bits_per_stage(self) -> int:
+        return int(self.manifest["bits_per_stage"])
+
+    @property
+    def code_shape(self) -> tuple[int, ...]:
+        return tuple(self.manifest["code_shape"])
+
+    @property
+    def has_inpainting(self) -> bool:
+        return bool(self.manifest["inpainting"])
+
+    def _session(self, fname: str) -> ort.InferenceSession:
+        if fname not in self._sessions:
+            path = self.directory / fname
+            try:
+                data = path.read_bytes()
+            except OSError as e:
+                raise ModelError(f"model {self.name}: cannot read {fname}: {e.strerror}") from e
+            if hashlib.sha256(data).hexdigest() != self.manifest["files"].get(fname):
+                raise ModelError(f"model {self.name}: {fname} does not match its manifest "
+                                 "(damaged or replaced file)")
+            opts = ort.SessionOptions()
+            opts.log_severity_level = 3
+            opts.use_deterministic_compute = True
+            if self.threads:
+                opts.intra_op_num_threads = self.threads
+                opts.inter_op_num_threads = 1
+            try:
+                self._sessions[fname] = ort.InferenceSession(data, opts, providers=self.providers)
+            except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+                raise ModelError(f"model {self.name}: cannot load {fname}: {e}") from e
+        return self._sessions[fname]
+
+    def inpaint(self, contexts: np.ndarray) -> np.ndarray:
+        """(N, 3, 64, 64) contexts -> (N, 3, 32, 32) inpainting estimates."""
+        if not self.has_inpainting:
+            n, b = len(contexts), self.block_size
+            return np.zeros((n, 3, b, b), np.float32)
+        return self._session("inpaint.onnx").run(None, {"context": contexts})[0]
+
+    def encode_stage(self, s: int, residual: np.ndarray, state: State | None
+                     ) -> tuple[np.ndarray, State]:
+        """Stage s (1-based): residual -> code in {-1, +1} of shape (N, *code_shape)."""
+        sess = self._session(f"stage{s}_encoder.onnx")
+        feeds = {"residual": residual, **_state_feeds(sess, state)}
+        code, *next_state = sess.run(None, feeds)
+        return code, next_state
+
+    def decode_stage(self, s: int, code: np.ndarray, inpainting: np.ndarray,
+                     state: State | None) -> tuple[np.ndarray, State]:
+        """Stage s (1-based): code -> reconstruction (pixels in [-0.5, 0.5]) and next state."""
+        sess = self._session(f"stage{s}_decoder.onnx")
+        feeds = {"code": code, "inpainting": inpainting, **_state_feeds(sess, state)}
+        recon, *next_state = sess.run(None, feeds)
+        return recon, next_state
+
+
+def _state_feeds(sess: ort.InferenceSession, state: State | None) -> dict[str, np.ndarray]:
+    names = [i.name for i in sess.get_inputs() if i.name.startswith("state_")]
+    if not names:
+        return {}
+    if state is None or len(state) != len(names):
+        raise ModelError("model graphs disagree on the state passed between stages")
+    return {f"state_{i}": s for i, s in enumerate(state)}
+
+
+def load_model(path: str | None = None, device: str = "auto", threads: int | None = None
+               ) -> OnnxModel:
+    """Load a bundle: a directory, a shipped model's name, or None for the default model."""
+    directory = resolve_model_dir(path)
+    try:
+        manifest = json.loads((directory / MANIFEST_NAME).read_text())
+        expected = bundle_digest(manifest["name"], manifest["files"])
+        ok = manifest.get("format") == "ir2i-model" and manifest["digest"] == expected
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"{directory}: unreadable model manifest ({e})") from e
+    if not ok or len(bytes.fromhex(manifest["digest"])) != DIGEST_BYTES:
+        raise ModelError(f"{directory}: model manifest is inconsistent")
+    return OnnxModel(directory, manifest, providers_for(device), threads)

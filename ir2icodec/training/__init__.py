@@ -1,0 +1,1 @@
+"""Training-side code (needs torch): networks, data, training loop, ONNX export."""

@@ -1,0 +1,136 @@
+"""Export a trained coder to the ONNX model bundle that ``ir2icodec.runtime`` runs.
+
+A bundle is a directory: ``model.json`` (the manifest) plus one ONNX graph for the inpainting
+network and one encoder and one decoder graph per stage. Per-stage graphs keep progressive
+decoding cheap (decoding K stages loads and runs K decoders). Stage graphs thread the state
+that the variant passes from stage to stage (decoding-layer features for R2I-decoding) as
+explicit ``state_i`` inputs and ``next_state_i`` outputs, so the runtime needs no knowledge
+of the variant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import warnings
+from pathlib import Path
+
+import click
+import torch
+from torch import nn
+
+from ..manifest import MANIFEST_NAME, bundle_digest
+from .nets import BLOCK, CODE_SHAPE, CONTEXT, ModelConfig, ProgressiveCoder
+
+OPSET = 17
+
+
+class _EncoderStep(nn.Module):
+    def __init__(self, coder: ProgressiveCoder, s: int):
+        super().__init__()
+        self.coder, self.s = coder, s
+
+    def forward(self, residual: torch.Tensor, *state: torch.Tensor):
+        code, feats = self.coder.stage_encode(self.s, residual, list(state) or None)
+        return (code, *feats) if self.coder.cfg.connections == "full" else (code,)
+
+
+class _DecoderStep(nn.Module):
+    def __init__(self, coder: ProgressiveCoder, s: int):
+        super().__init__()
+        self.coder, self.s = coder, s
+
+    def forward(self, code: torch.Tensor, inpainting: torch.Tensor, *state: torch.Tensor):
+        recon, _, next_state = self.coder.stage_decode(self.s, code, inpainting,
+                                                       list(state) or None)
+        return (recon, *next_state)
+
+
+def _to_onnx(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str]) -> bytes:
+    # The exporter restores the wrapper's train/eval mode afterwards, and with it the wrapped
+    # coder's: wrappers must be in eval mode, or the coder comes back in training mode.
+    module.eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter is chatty about deprecation
+        torch.onnx.export(module, args, buf, input_names=inputs, output_names=outputs,
+                          dynamic_axes={n: {0: "blocks"} for n in inputs + outputs},
+                          opset_version=OPSET, dynamo=False)
+    return buf.getvalue()
+
+
+def load_checkpoint(path: str | Path) -> ProgressiveCoder:
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    coder = ProgressiveCoder(ModelConfig.from_dict(ckpt["config"]))
+    coder.load_state_dict(ckpt["model"])
+    return coder.eval()
+
+
+@torch.no_grad()
+def export_bundle(coder: ProgressiveCoder, out_dir: str | Path, name: str,
+                  extra: dict | None = None) -> dict:
+    """Write the bundle; returns the manifest."""
+    coder = coder.eval().to(memory_format=torch.contiguous_format)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = coder.cfg
+    graphs: dict[str, bytes] = {}
+    if coder.inpaint is not None:
+        graphs["inpaint.onnx"] = _to_onnx(coder.inpaint, (torch.zeros(1, 3, CONTEXT, CONTEXT),),
+                                          ["context"], ["inpainting"])
+    block = torch.zeros(1, 3, BLOCK, BLOCK)
+    enc_state: list[torch.Tensor] | None = None
+    dec_state: list[torch.Tensor] | None = None
+    for s in range(cfg.stages):
+        enc_args = (block, *(enc_state or []))
+        enc_in = ["residual"] + [f"state_{i}" for i in range(len(enc_state or []))]
+        enc_outs = _EncoderStep(coder, s)(*enc_args)
+        graphs[f"stage{s + 1}_encoder.onnx"] = _to_onnx(
+            _EncoderStep(coder, s), enc_args, enc_in,
+            ["code"] + [f"next_state_{i}" for i in range(len(enc_outs) - 1)])
+        enc_state = list(enc_outs[1:]) or None
+        code = enc_outs[0]
+        dec_args = (code, block, *(dec_state or []))
+        dec_in = ["code", "inpainting"] + [f"state_{i}" for i in range(len(dec_state or []))]
+        dec_outs = _DecoderStep(coder, s)(*dec_args)
+        graphs[f"stage{s + 1}_decoder.onnx"] = _to_onnx(
+            _DecoderStep(coder, s), dec_args, dec_in,
+            ["reconstruction"] + [f"next_state_{i}" for i in range(len(dec_outs) - 1)])
+        dec_state = list(dec_outs[1:])
+    for fname, data in graphs.items():
+        (out / fname).write_bytes(data)
+    files = {f: hashlib.sha256(d).hexdigest() for f, d in sorted(graphs.items())}
+    manifest = {
+        "format": "ir2i-model",
+        "format_version": 1,
+        "name": name,
+        "block_size": BLOCK,
+        "context_size": CONTEXT,
+        "code_shape": list(CODE_SHAPE),
+        "bits_per_stage": int(torch.tensor(CODE_SHAPE).prod()),
+        "stages": cfg.stages,
+        "inpainting": coder.inpaint is not None,
+        "config": cfg.to_dict(),
+        "files": files,
+        "digest": bundle_digest(name, files),
+        **(extra or {}),
+    }
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+@click.command("export")
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--name", required=True, help="Model name stored in every .ir2i file it makes.")
+def main(checkpoint: str, out_dir: str, name: str) -> None:
+    """Export CHECKPOINT (a training .pt) to an ONNX model bundle in OUT_DIR."""
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    extra = {"training": {"step": ckpt.get("step"), "elapsed_s": round(ckpt.get("elapsed", 0))}}
+    manifest = export_bundle(load_checkpoint(checkpoint), out_dir, name, extra)
+    click.echo(f"exported {name} ({manifest['digest']}) to {out_dir}")
+
+
+if __name__ == "__main__":
+    main()

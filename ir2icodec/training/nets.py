@@ -1,0 +1,351 @@
+"""The torch networks of IR2I (Baig et al.): progressive stages and partial-context inpainting.
+
+Pixels live in [-0.5, 0.5] (``x / 255 - 0.5``) so that a zeroed context region is mid-grey.
+A stage codes one 32x32 block into 8 x 4 x 4 = 128 binary values (0.125 bpp).
+
+Connection variants between stages (paper Fig. 1):
+- ``residual``: Toderici et al. 2016 residual encoder, residual in, residual out (eq. 1).
+- ``prediction``: R2I with parameter-free additive connections of the stage outputs (eq. 2).
+- ``full``: R2I with parametric (1x1 conv) connections between all corresponding layers.
+- ``decoding``: R2I with parametric connections between decoding layers only (the best, and ours).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Connections = Literal["residual", "prediction", "full", "decoding"]
+Inpainting = Literal["none", "joint", "separate"]
+InpaintKind = Literal["multiscale", "vanilla"]
+
+BLOCK = 32
+CONTEXT = 64
+CODE_SHAPE = (8, 4, 4)  # 128 bits per block per stage
+
+
+@dataclass(frozen=True)
+class InpaintConfig:
+    """Partial-context inpainting network: multi-scale layers of k filters per dilation."""
+
+    kind: InpaintKind = "multiscale"
+    layers: int = 8
+    filters_per_dilation: int = 24
+    dilations: tuple[int, ...] = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines a network; stored in checkpoints and model manifests."""
+
+    preset: str = "compact"
+    connections: Connections = "decoding"
+    inpainting: Inpainting = "joint"
+    stages: int = 8
+    # Channels of the encoder at 16x16, 8x8 and 4x4 (the decoder mirrors them).
+    widths: tuple[int, int, int] = (64, 256, 512)
+    inpaint: InpaintConfig = field(default_factory=InpaintConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> ModelConfig:
+        d = dict(d)
+        inpaint = d["inpaint"]
+        d["inpaint"] = InpaintConfig(**{**inpaint, "dilations": tuple(inpaint["dilations"])})
+        d["widths"] = tuple(d["widths"])
+        return ModelConfig(**d)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # The paper's sizes: 8 multi-scale layers x 24 filters per dilation; stage widths in the
+    # range of Toderici et al.'s conv/deconv encoder. Meant for GPU users.
+    "paper": ModelConfig(preset="paper", widths=(64, 256, 512), inpaint=InpaintConfig()),
+    # Same structure, sized to train on 2 CPU cores in about 2 hours and to decode a
+    # 768x512 image in about a second (see benchmarks/speed.py and the model card).
+    "compact": ModelConfig(
+        preset="compact",
+        widths=(16, 32, 64),
+        inpaint=InpaintConfig(filters_per_dilation=2),
+    ),
+}
+
+
+def make_config(preset: str = "compact", **overrides) -> ModelConfig:
+    """A preset with overrides, e.g. ``make_config("compact", connections="full")``."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    inpaint_over = {k[len("inpaint_"):]: v for k, v in overrides.items()
+                    if k.startswith("inpaint_")}
+    other = {k: v for k, v in overrides.items() if not k.startswith("inpaint_")}
+    cfg = PRESETS[preset]
+    if inpaint_over:
+        other["inpaint"] = replace(cfg.inpaint, **inpaint_over)
+    return replace(cfg, **other)
+
+
+# --------------------------------------------------------------------------- binarizer
+
+
+def binarize(x: torch.Tensor, stochastic: bool) -> torch.Tensor:
+    """Map tanh outputs in [-1, 1] to {-1, +1}.
+
+    Training uses the stochastic binarizer of Raiko et al. (P(+1) = (1 + x) / 2, an unbiased
+    estimate of x) with a straight-through gradient; inference uses a deterministic sign, with 0
+    mapped to +1 so that every value is a valid bit.
+    """
+    if stochastic:
+        prob = (1 + x) / 2
+        b = torch.where(torch.rand_like(x) < prob, 1.0, -1.0)
+        return x + (b - x).detach()
+    return torch.where(x >= 0, 1.0, -1.0)
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _act(x: torch.Tensor) -> torch.Tensor:
+    # Leaky: these networks are narrow, and a dead ReLU channel is a large share of a layer.
+    return F.leaky_relu(x, 0.2)
+
+
+def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
+    conv = nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
+    nn.init.kaiming_normal_(conv.weight, nonlinearity="leaky_relu", a=0.2)  # MSRA, as the paper
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+def _link(cin: int, cout: int) -> nn.Conv2d:
+    """A parametric connection (projection shortcut); zero-initialised so every stage starts
+    as an independent coder and learns how much of the previous stage to reuse."""
+    conv = nn.Conv2d(cin, cout, 1, bias=False)
+    nn.init.zeros_(conv.weight)
+    return conv
+
+
+class StageEncoder(nn.Module):
+    """32x32x3 residual -> 8x4x4 values in [-1, 1] (before binarization)."""
+
+    def __init__(self, widths: tuple[int, int, int], linked: bool):
+        super().__init__()
+        w1, w2, w3 = widths
+        self.convs = nn.ModuleList([_conv(3, w1, stride=2), _conv(w1, w2, stride=2),
+                                    _conv(w2, w3, stride=2)])
+        self.to_code = nn.Conv2d(w3, CODE_SHAPE[0], 1)
+        self.links = nn.ModuleList([_link(w, w) for w in widths]) if linked else None
+
+    def forward(self, residual: torch.Tensor, prev: list[torch.Tensor] | None
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        feats = []
+        h = residual
+        for i, conv in enumerate(self.convs):
+            pre = conv(h)
+            if self.links is not None and prev is not None:
+                pre = pre + self.links[i](prev[i])
+            h = _act(pre)
+            feats.append(h)
+        return torch.tanh(self.to_code(h)), feats
+
+
+class StageDecoder(nn.Module):
+    """8x4x4 code -> 32x32x3, upsampling by depth-to-space (sub-pixel convolution)."""
+
+    def __init__(self, widths: tuple[int, int, int], linked: bool):
+        super().__init__()
+        w1, w2, w3 = widths
+        self.convs = nn.ModuleList([
+            _conv(CODE_SHAPE[0], w3),  # 4x4
+            _conv(w3, 4 * w2),         # -> 8x8 after depth-to-space
+            _conv(w2, 4 * w1),         # -> 16x16
+            _conv(w1, 4 * 3),          # -> 32x32x3, the stage's prediction
+        ])
+        # Start each stage's prediction near zero: with MSRA gain its output std is ~5x the
+        # pixels', and the first large updates kill the ReLUs of these small networks.
+        self.convs[-1].weight.data.mul_(0.1)
+        self.shuffle = nn.PixelShuffle(2)
+        self.links = nn.ModuleList([_link(w3, w3), _link(w2, w2), _link(w1, w1), _link(3, 3)]
+                                   ) if linked else None
+
+    def forward(self, code: torch.Tensor, prev: list[torch.Tensor] | None
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        feats = []
+        h = code
+        last = len(self.convs) - 1
+        for i, conv in enumerate(self.convs):
+            pre = conv(h)
+            if i > 0:
+                pre = self.shuffle(pre)
+            if self.links is not None and prev is not None:
+                pre = pre + self.links[i](prev[i])
+            h = pre if i == last else _act(pre)
+            feats.append(h)
+        return h, feats
+
+
+class Stage(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.encoder = StageEncoder(cfg.widths, linked=cfg.connections == "full")
+        self.decoder = StageDecoder(cfg.widths, linked=cfg.connections in ("full", "decoding"))
+
+
+# --------------------------------------------------------------------------- inpainting
+
+
+class MultiScaleConv(nn.Module):
+    """k filters for each dilation, concatenated (paper Fig. 2b).
+
+    ``forward`` computes only the output rows/columns from ``offset_out`` on (the network only
+    needs the bottom-right block), given an input that starts at ``offset_in``; the result is
+    exactly what a zero-padded full-size convolution gives there.
+    """
+
+    def __init__(self, cin: int, k: int, dilations: tuple[int, ...]):
+        super().__init__()
+        self.dilations = dilations
+        self.convs = nn.ModuleList()
+        for _ in dilations:
+            conv = nn.Conv2d(cin, k, 3, padding=0)
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="leaky_relu", a=0.2)
+            nn.init.zeros_(conv.bias)
+            self.convs.append(conv)
+
+    def forward(self, x: torch.Tensor, offset_in: int, offset_out: int) -> torch.Tensor:
+        return torch.cat([_cropped_conv(conv, x, d, offset_in, offset_out)
+                          for conv, d in zip(self.convs, self.dilations)], dim=1)
+
+
+def _cropped_conv(conv: nn.Conv2d, x: torch.Tensor, d: int, offset_in: int,
+                  offset_out: int) -> torch.Tensor:
+    """3x3 conv with dilation d on a map covering [offset_in, CONTEXT) in both axes, evaluated
+    on [offset_out, CONTEXT), zero outside the context as with 'same' padding."""
+    start = offset_out - d  # first input row the output needs
+    if start >= offset_in:
+        x = x[:, :, start - offset_in:, start - offset_in:]
+        top = 0
+    else:
+        top = offset_in - start
+    x = F.pad(x, (top, d, top, d))
+    return F.conv2d(x, conv.weight, conv.bias, dilation=d)
+
+
+class InpaintNet(nn.Module):
+    """Partial-context inpainting: 64x64 context (bottom-right 32x32 zeroed) -> that 32x32 block.
+
+    Full resolution throughout (no striding); ``kind="vanilla"`` uses dilation 1 only with 4x the
+    depth and half the width, which keeps the parameter count (paper Table 1).
+    """
+
+    def __init__(self, cfg: InpaintConfig):
+        super().__init__()
+        if cfg.kind == "vanilla":
+            layers, k, dils = cfg.layers * 4, cfg.filters_per_dilation * 2, (1,)
+        else:
+            layers, k, dils = cfg.layers, cfg.filters_per_dilation, cfg.dilations
+        width = k * len(dils)
+        self.layers = nn.ModuleList(
+            [MultiScaleConv(3 if i == 0 else width, k, dils) for i in range(layers)])
+        self.final = nn.Conv2d(width, 3, 3, padding=0)
+        nn.init.kaiming_normal_(self.final.weight, nonlinearity="linear")
+        self.final.weight.data.mul_(0.1)  # start near a mid-grey prediction (see StageDecoder)
+        nn.init.zeros_(self.final.bias)
+        # Offsets (top-left corner) of the region each layer's output must cover, worked back
+        # from the block at [32, 64): each layer needs max(dilation) more pixels of context.
+        offsets = [CONTEXT - BLOCK - 1]  # input of the final 3x3 conv
+        for _ in range(layers):
+            offsets.append(max(0, offsets[-1] - max(dils)))
+        self.offsets = offsets[::-1]  # offsets[0]: network input, offsets[i]: output of layer i
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        h = context
+        if self.offsets[0] > 0:
+            h = h[:, :, self.offsets[0]:, self.offsets[0]:]
+        for i, layer in enumerate(self.layers):
+            h = _act(layer(h, self.offsets[i], self.offsets[i + 1]))
+        return _cropped_conv(self.final, h, 1, self.offsets[-1], CONTEXT - BLOCK)
+
+
+# --------------------------------------------------------------------------- the whole coder
+
+
+@dataclass
+class CoderOutput:
+    reconstructions: list[torch.Tensor]  # image estimate after each stage
+    codes: list[torch.Tensor]            # {-1, +1} codes of each stage
+    inpainting: torch.Tensor             # the inpainting estimate (zeros without inpainting)
+    stage_targets: list[torch.Tensor]    # what each stage's loss compares against
+    stage_outputs: list[torch.Tensor]    # what each stage produced for that comparison
+
+
+class ProgressiveCoder(nn.Module):
+    """S stages (+ optional inpainting): residual encoder, R2I variants, or IR2I."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.stages = nn.ModuleList([Stage(cfg) for _ in range(cfg.stages)])
+        self.inpaint = InpaintNet(cfg.inpaint) if cfg.inpainting != "none" else None
+
+    def stage_encode(self, s: int, residual: torch.Tensor, state: list[torch.Tensor] | None
+                     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Stage s (0-based): residual -> deterministic/stochastic code, encoder state."""
+        values, feats = self.stages[s].encoder(residual, state)
+        return binarize(values, stochastic=self.training), feats
+
+    def stage_decode(self, s: int, code: torch.Tensor, inpainting: torch.Tensor,
+                     state: list[torch.Tensor] | None
+                     ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Stage s (0-based): code -> (reconstruction, stage output, decoder state).
+
+        The decoder state carries whatever the variant passes to the next stage: the
+        decoding-layer features (full/decoding), the running sum of outputs (prediction) or the
+        running reconstruction (residual). The reconstruction always includes the inpainting.
+        """
+        out, feats = self.stages[s].decoder(code, state if self._linked else None)
+        mode = self.cfg.connections
+        if mode in ("full", "decoding"):
+            return out + inpainting, out, feats
+        prev_sum = state[0] if state is not None else torch.zeros_like(out)
+        total = prev_sum + out
+        return total + inpainting, out, [total]
+
+    @property
+    def _linked(self) -> bool:
+        return self.cfg.connections in ("full", "decoding")
+
+    def forward(self, block: torch.Tensor, context: torch.Tensor | None = None,
+                stages: int | None = None) -> CoderOutput:
+        if self.inpaint is not None:
+            if context is None:
+                raise ValueError("this model inpaints: pass the 64x64 context")
+            inpainting = self.inpaint(context)
+            if self.cfg.inpainting == "separate":
+                inpainting = inpainting.detach()  # trained beforehand, frozen here
+        else:
+            inpainting = torch.zeros_like(block)
+        residual = block - inpainting
+        enc_state = dec_state = None
+        recons, codes, targets, outputs = [], [], [], []
+        for s in range(stages or self.cfg.stages):
+            code, enc_state = self.stage_encode(s, residual, enc_state)
+            recon, out, dec_state = self.stage_decode(s, code, inpainting, dec_state)
+            if self.cfg.connections == "residual":
+                targets.append(residual)  # eq. 1: each stage models the previous residual
+                outputs.append(out)
+            else:
+                targets.append(block)     # eq. 2/4: each stage predicts the image itself
+                outputs.append(recon)
+            residual = block - recon
+            recons.append(recon)
+            codes.append(code)
+        return CoderOutput(recons, codes, inpainting, targets, outputs)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny networks built and exported in the test session (no shipped weights)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ir2icodec.runtime import OnnxModel, load_model
+from ir2icodec.training.export import export_bundle
+from ir2icodec.training.nets import ProgressiveCoder, make_config
+
+
+def tiny_coder(seed: int = 0, **overrides) -> ProgressiveCoder:
+    torch.manual_seed(seed)
+    cfg = make_config("compact", widths=(4, 8, 8), inpaint_layers=2,
+                      inpaint_filters_per_dilation=1, **overrides)
+    return ProgressiveCoder(cfg).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_coder_model() -> ProgressiveCoder:
+    return tiny_coder()
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, tiny_coder_model) -> str:
+    out = tmp_path_factory.mktemp("tiny-ir2i")
+    export_bundle(tiny_coder_model, out, "tiny-ir2i")
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_bundle) -> OnnxModel:
+    return load_model(tiny_bundle, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def other_bundle(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("other-ir2i")
+    export_bundle(tiny_coder(seed=1), out, "other-ir2i")
+    return str(out)
+
+
+def smooth_image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A photo-like test picture: smooth gradients plus a little noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([128 + 60 * np.sin(x / 17 + c) * np.cos(y / 23 - c) for c in range(3)], -1)
+    return np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)

@@ -1,0 +1,73 @@
+"""Block geometry and the diagonal wavefront schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ir2icodec import blocks as blk
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (33, 47), (1000, 3), (3, 1000), (512, 768)])
+def test_padding_covers_whole_blocks_and_repeats_edges(h, w):
+    img = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    padded = blk.pad_to_blocks(img, 32)
+    by, bx = blk.blocks_shape(h, w, 32)
+    assert padded.shape == (by * 32, bx * 32, 3)
+    assert by * 32 - h < 32 and bx * 32 - w < 32
+    np.testing.assert_array_equal(padded[:h, :w], img)
+    np.testing.assert_array_equal(padded[h:, :w], np.broadcast_to(img[-1:], padded[h:, :w].shape))
+    right = padded[:h, w:]
+    np.testing.assert_array_equal(right, np.broadcast_to(img[:, -1:], right.shape))
+
+
+def test_kodak_size_has_39_diagonals_of_at_most_16_blocks():
+    diags = blk.diagonals(range(0, 16), 24)
+    assert len(diags) == 39
+    assert max(len(d) for d in diags) == 16
+    assert sum(len(d) for d in diags) == 384
+
+
+@pytest.mark.parametrize("rows,cols,band", [(16, 24, 16), (24, 16, 16), (5, 7, 2), (1, 9, 16),
+                                            (9, 1, 4), (3, 3, 0)])
+def test_every_block_once_and_context_decoded_before_it(rows, cols, band):
+    order: dict[tuple[int, int], tuple[int, int]] = {}  # block -> (band, diagonal)
+    for b, rng in enumerate(blk.bands(rows, band)):
+        for d, coords in enumerate(blk.diagonals(rng, cols)):
+            assert len({tuple(c) for c in coords}) == len(coords)  # no repeats in a batch
+            for r, c in coords:
+                assert (r, c) not in order
+                order[(r, c)] = (b, d)
+    assert set(order) == {(r, c) for r in range(rows) for c in range(cols)}
+    for (r, c), when in order.items():
+        for dr, dc in ((-1, -1), (-1, 0), (0, -1)):
+            if r + dr >= 0 and c + dc >= 0:
+                assert order[(r + dr, c + dc)] < when  # strictly earlier batch
+
+
+def test_bands_split_rows():
+    assert blk.bands(40, 16) == [range(0, 16), range(16, 32), range(32, 40)]
+    assert blk.bands(5, 0) == [range(0, 5)]
+
+
+def test_raster_visits_one_block_at_a_time_in_row_order():
+    order = [tuple(c[0]) for c in blk.raster(range(2, 4), 3)]
+    assert order == [(2, 0), (2, 1), (2, 2), (3, 0), (3, 1), (3, 2)]
+
+
+def test_unit_conversion_round_trips_exactly():
+    px = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, -1)
+    np.testing.assert_array_equal(blk.to_uint8(blk.to_unit(px)), px)
+
+
+def test_contexts_read_only_decoded_neighbours_and_zero_the_rest():
+    img = np.full((96, 96, 3), 255, np.uint8)
+    img[32:64, 32:64] = 0  # the block itself: must not leak into its own context
+    ctx = blk.contexts(img, np.array([[1, 1], [0, 0], [0, 2], [2, 0]]), 32)
+    assert ctx.shape == (4, 3, 64, 64)
+    np.testing.assert_array_equal(ctx[0, :, 32:, 32:], 0)
+    assert np.all(ctx[0, :, :32, :] == 0.5) and np.all(ctx[0, :, 32:, :32] == 0.5)
+    np.testing.assert_array_equal(ctx[1], 0)            # top-left block: nothing decoded
+    np.testing.assert_array_equal(ctx[2, :, :32], 0)     # first row: no top neighbours
+    assert np.all(ctx[2, :, 32:, :32] == 0.5)            # ... but a left one
+    np.testing.assert_array_equal(ctx[3, :, :, :32], 0)  # first column: no left neighbours

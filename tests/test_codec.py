@@ -1,0 +1,101 @@
+"""Encoding and decoding with real onnxruntime sessions of a tiny exported model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import smooth_image
+
+from ir2icodec.codec import decode, encode
+from ir2icodec.container import chunk_layout, read_container
+from ir2icodec.errors import CorruptDataError, ModelMismatchError, UsageError
+from ir2icodec.runtime import load_model
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (33, 47), (1000, 3), (70, 100)])
+def test_decoder_reproduces_encoder_bit_for_bit(tiny_model, h, w):
+    img = smooth_image(h, w)
+    result = encode(img, tiny_model, 4)
+    decoded = decode(result.data, tiny_model)
+    assert decoded.rgb.shape == (h, w, 3) and decoded.stages == 4
+    np.testing.assert_array_equal(decoded.rgb, result.reconstruction)
+
+
+def test_encoding_is_deterministic(tiny_model):
+    img = smooth_image(64, 96)
+    assert encode(img, tiny_model, 8).data == encode(img, tiny_model, 8).data
+
+
+def test_thread_count_does_not_change_pixels(tiny_bundle):
+    img = smooth_image(96, 128)
+    one = load_model(tiny_bundle, device="cpu", threads=1)
+    two = load_model(tiny_bundle, device="cpu", threads=2)
+    data = encode(img, one, 8).data
+    assert encode(img, two, 8).data == data
+    np.testing.assert_array_equal(decode(data, one).rgb, decode(data, two).rgb)
+
+
+def test_progressive_prefixes_decode_like_fewer_stages(tiny_model):
+    img = smooth_image(80, 120, seed=3)
+    full = encode(img, tiny_model, 8).data
+    code_ends = [c.offset + c.length + 12 for c in chunk_layout(full) if c.type == "CODE"]
+    assert len(code_ends) == 7  # first code + stages 3..8
+    for stages, end in zip(range(2, 9), code_ends):
+        cut = decode(full[:end], tiny_model)
+        assert cut.stages == stages
+        fewer = encode(img, tiny_model, stages)
+        np.testing.assert_array_equal(cut.rgb, fewer.reconstruction)
+        np.testing.assert_array_equal(decode(full, tiny_model, max_stages=stages).rgb, cut.rgb)
+        if stages < 8:
+            assert any("truncated" in w for w in cut.warnings)
+
+
+def test_band_height_is_read_from_the_file(tiny_model):
+    img = smooth_image(200, 90, seed=5)  # 7 block rows
+    for band_rows in (1, 3, 16):
+        result = encode(img, tiny_model, 3, band_rows=band_rows)
+        assert read_container(result.data).header.band_rows == band_rows
+        np.testing.assert_array_equal(decode(result.data, tiny_model).rgb, result.reconstruction)
+
+
+def test_wavefront_and_raster_schedules_agree(tiny_model):
+    img = smooth_image(96, 96, seed=7)
+    data = encode(img, tiny_model, 3).data
+    wave = decode(data, tiny_model).rgb.astype(int)
+    seq = decode(data, tiny_model, schedule="raster").rgb.astype(int)
+    assert np.abs(wave - seq).max() <= 1  # same computation; only batch sizes differ
+
+
+def test_alpha_is_kept_losslessly(tiny_model):
+    img = smooth_image(40, 50)
+    alpha = np.random.default_rng(0).integers(0, 256, (40, 50), dtype=np.uint8)
+    decoded = decode(encode(img, tiny_model, 2, alpha=alpha).data, tiny_model)
+    np.testing.assert_array_equal(decoded.alpha, alpha)
+    assert decode(encode(img, tiny_model, 2).data, tiny_model).alpha is None
+
+
+def test_damaged_alpha_is_reported(tiny_model):
+    import zlib
+
+    from ir2icodec.container import write_container
+
+    result = encode(smooth_image(40, 50), tiny_model, 2)
+    c = read_container(result.data)
+    bad = write_container(c.header, c.stage_bits, {b"aLPH": zlib.compress(b"short")})
+    with pytest.raises(CorruptDataError):
+        decode(bad, tiny_model)
+
+
+def test_other_model_is_refused(tiny_model, other_bundle):
+    data = encode(smooth_image(32, 32), tiny_model, 2).data
+    with pytest.raises(ModelMismatchError, match="tiny-ir2i"):
+        decode(data, load_model(other_bundle, device="cpu"))
+
+
+@pytest.mark.parametrize("stages", [0, 1, 9])
+def test_stage_counts_out_of_range(tiny_model, stages):
+    with pytest.raises(UsageError):
+        encode(smooth_image(32, 32), tiny_model, stages)
+    data = encode(smooth_image(32, 32), tiny_model, 2).data
+    with pytest.raises(UsageError):
+        decode(data, tiny_model, max_stages=stages)
