@@ -226,6 +226,9 @@ def _cropped_conv(conv: nn.Conv2d, x: torch.Tensor, d: int, offset_in: int,
     """3x3 conv with dilation d on a map covering [offset_in, CONTEXT) in both axes, evaluated
     on [offset_out, CONTEXT), zero outside the context as with 'same' padding."""
     start = offset_out - d  # first input row the output needs
+    if start < offset_in and offset_in == offset_out:
+        # Full-size layer: the convolution's own symmetric padding (one ONNX op, not two).
+        return F.conv2d(x, conv.weight, conv.bias, padding=d, dilation=d)
     if start >= offset_in:
         x = x[:, :, start - offset_in:, start - offset_in:]
         top = 0

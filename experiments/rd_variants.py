@@ -1,0 +1,358 @@
+"""Paper Figures 3(a) and 5(a): BD-rate savings of coder variants against the residual encoder.
+
+Run ``python -m experiments.rd_variants --data DIR --out DIR --anchor residual
+--bundle residual=DIR --bundle decoding=DIR ... [--paper-table fig3a|fig5a]``.
+
+Every image is encoded with every bundle at 2..8 stages (``ir2icodec.codec.encode``; 2 is the
+smallest file, the first code holds stages 1-2) and decoded back with
+``ir2icodec.codec.decode``; the rate is the whole file, ``bpp = 8 * bytes / pixels``, and the
+quality SSIM and MS-SSIM of ``ir2icodec.metrics`` (pytorch-msssim convention). Savings are
+``-BD-rate`` (``ir2icodec.bdrate``, PCHIP on log-rate against raw SSIM / MS-SSIM) of each
+bundle against ``--anchor``, in percent, reported two ways, as ``benchmarks.rd`` does: the
+mean of per-image BD-rates, and the BD-rate between curves averaged over images at each stage
+count. By default the whole curves are used (the paper averages "across all quality
+settings"); ``--window 0.125,1`` clips to a bpp window like Table 2.
+
+Outputs in ``--out``: ``rd_points.csv`` (same columns as ``benchmarks.rd``; ``codec`` is the
+bundle name, ``setting`` the stage count), ``bdrate_per_image.csv``, ``rd_variants.csv``
+(the savings table), ``rd_variants_<paper-table>.md`` and ``rd_variants.png`` (average curves,
+as the paper's Figs. 3(b) and 5(b)). ``--report-only`` rebuilds the tables from
+``rd_points.csv`` (e.g. for the other ``--paper-table`` without re-encoding).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from benchmarks.rd import (
+    CSV_NAME,
+    RDPoint,
+    average_curve_over,
+    curves,
+    image_curve,
+    load_rgb,
+    plot_rd,
+    read_csv,
+    write_csv,
+)
+from ir2icodec.bdrate import bd_rate_in_window
+from ir2icodec.codec import decode, encode
+from ir2icodec.container import MIN_STAGES
+from ir2icodec.metrics import MS_SSIM_MIN_SIDE, WIN_SIZE, psnr, ssim, ssim_and_ms_ssim
+from ir2icodec.runtime import OnnxModel, load_model
+
+from .common import fmt, images_in, named_path, unique_names
+
+METRICS = {"SSIM": "ssim", "MS-SSIM": "ms_ssim"}  # table name -> RDPoint attribute
+PER_IMAGE_NAME, SUMMARY_NAME, PLOT_NAME = "bdrate_per_image.csv", "rd_variants.csv", \
+    "rd_variants.png"
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    label: str
+    aliases: tuple[str, ...]  # bundle names (lower case) that stand for this row
+    ssim: float               # rate savings (%) against the residual encoder
+    ms_ssim: float
+
+
+_DECODING = PaperRow("R2I Decoding", ("decoding", "r2i-decoding"), 20.002, 17.951)
+PAPER_TABLES: dict[str, tuple[PaperRow, ...]] = {
+    "fig3a": (
+        PaperRow("R2I Prediction", ("prediction", "r2i-prediction"), 4.483, 5.177),
+        PaperRow("R2I Full", ("full", "r2i-full"), 10.015, 7.652),
+        _DECODING,
+    ),
+    "fig5a": (
+        _DECODING,
+        PaperRow("R2I Decoding Sep-Inp", ("sep-inp", "sepinp", "separate"), 27.379, 27.794),
+        PaperRow("R2I Decoding Joint-Inp", ("joint-inp", "jointinp", "joint", "ir2i"),
+                 63.353, 60.446),
+    ),
+}
+
+
+def paper_row(table: str, bundle: str) -> PaperRow | None:
+    return next((r for r in PAPER_TABLES[table] if bundle.lower() in r.aliases), None)
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def _structural(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(SSIM, MS-SSIM), NaN where the image is too small for the metric."""
+    side = min(a.shape[:2])
+    if side >= MS_SSIM_MIN_SIDE:
+        return ssim_and_ms_ssim(a, b)  # one pass: shares the full-resolution scale
+    return (ssim(a, b) if side >= WIN_SIZE else math.nan), math.nan
+
+
+def measure_image(path: Path, models: dict[str, OnnxModel]) -> list[RDPoint]:
+    """Encode/decode/score one image with every bundle at every stage count."""
+    rgb = load_rgb(path)
+    h, w = rgb.shape[:2]
+    points = []
+    for name, model in models.items():
+        for stages in range(MIN_STAGES, model.stages + 1):
+            data = encode(rgb, model, stages).data
+            decoded = decode(data, model).rgb
+            s, ms = _structural(rgb, decoded)
+            points.append(RDPoint(image=path.name, codec=name, setting=str(stages),
+                                  bytes=len(data), bpp=8 * len(data) / (w * h),
+                                  psnr=psnr(rgb, decoded), ssim=s, ms_ssim=ms))
+    return points
+
+
+def load_models(bundles: dict[str, str], threads: int | None) -> dict[str, OnnxModel]:
+    return {name: load_model(path, threads=threads) for name, path in bundles.items()}
+
+
+def _measure_in_worker(path: Path, bundles: dict[str, str]) -> list[RDPoint]:
+    # Workers load their own sessions and run single-threaded: --jobs is the parallelism.
+    return measure_image(path, load_models(bundles, threads=1))
+
+
+def run(images: Sequence[Path], bundles: dict[str, str], jobs: int = 1,
+        progress: bool | None = None) -> list[RDPoint]:
+    points: list[RDPoint] = []
+    with tqdm(total=len(images), unit="img", desc="rd_variants",
+              disable=None if progress is None else not progress) as bar:
+        if jobs == 1:
+            models = load_models(bundles, threads=1)
+            for path in images:
+                points.extend(measure_image(path, models))
+                bar.update(1)
+            return points
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_measure_in_worker, p, bundles) for p in images]
+            try:
+                for f in futures:
+                    points.extend(f.result())
+                    bar.update(1)
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # on Ctrl-C/error, skip queued images
+                raise
+    return points
+
+
+# ---------------------------------------------------------------- BD-rates
+
+
+@dataclass(frozen=True)
+class Savings:
+    bundle: str
+    metric: str
+    per_image: dict[str, float]  # image -> savings (%), nan where undefined
+    per_image_mean: float        # mean over images where defined
+    n_images: int
+    on_average_curve: float
+
+
+def savings(points: Sequence[RDPoint], anchor: str,
+            window: tuple[float, float] | None) -> list[Savings]:
+    """Savings (= -BD-rate, %) of every bundle against ``anchor``, per metric."""
+    bundles = list(dict.fromkeys(p.codec for p in points))
+    if anchor not in bundles:
+        raise ValueError(f"anchor {anchor!r} has no points (bundles: {', '.join(bundles)})")
+    out = []
+    for metric, attr in METRICS.items():
+        anchor_curves = curves(points, anchor, attr)
+        for bundle in bundles:
+            test_curves = curves(points, bundle, attr)
+            common = [i for i in anchor_curves if i in test_curves]
+            # "+ 0.0" turns -0.0 (a bundle against itself) into 0.0 for the tables.
+            per_image = {
+                i: -bd_rate_in_window(image_curve(anchor_curves[i], np.asarray),
+                                      image_curve(test_curves[i], np.asarray), window) + 0.0
+                for i in common
+            }
+            defined = [v for v in per_image.values() if not math.isnan(v)]
+            avg = -bd_rate_in_window(average_curve_over(anchor_curves, common, np.asarray),
+                                     average_curve_over(test_curves, common, np.asarray),
+                                     window) + 0.0
+            out.append(Savings(bundle, metric, per_image,
+                               float(np.mean(defined)) if defined else math.nan,
+                               len(defined), avg))
+    return out
+
+
+def write_per_image_csv(rows: Sequence[Savings], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", "bundle", "metric", "savings_percent"])
+        for r in rows:
+            for image, value in r.per_image.items():
+                writer.writerow([image, r.bundle, r.metric, f"{value:.4f}"])
+
+
+def write_summary_csv(rows: Sequence[Savings], path: Path, paper_table: str) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["bundle", "metric", "savings_per_image_mean", "n_images",
+                         "savings_average_curve", f"paper_{paper_table}"])
+        for r in rows:
+            paper = paper_row(paper_table, r.bundle)
+            value = None if paper is None else (paper.ssim if r.metric == "SSIM"
+                                                else paper.ms_ssim)
+            writer.writerow([r.bundle, r.metric, f"{r.per_image_mean:.4f}", r.n_images,
+                             f"{r.on_average_curve:.4f}", "" if value is None else value])
+
+
+def _pct(value: float | None) -> str:
+    return fmt(value, 2)
+
+
+def average_curves_markdown(points: Sequence[RDPoint]) -> list[str]:
+    """Mean bpp / SSIM / MS-SSIM at each stage count (the paper's Figs. 3(b), 5(b))."""
+    lines = ["| bundle | stages | bpp | SSIM | MS-SSIM | PSNR |", "|---|---:|---:|---:|---:|---:|"]
+    for bundle in dict.fromkeys(p.codec for p in points):
+        mine = [p for p in points if p.codec == bundle]
+        for setting in dict.fromkeys(p.setting for p in mine):
+            at = [p for p in mine if p.setting == setting]
+            mean = {a: float(np.mean([getattr(p, a) for p in at]))
+                    for a in ("bpp", "ssim", "ms_ssim", "psnr")}
+            lines.append(f"| {bundle} | {setting} | {mean['bpp']:.4f} | {fmt(mean['ssim'], 4)} "
+                         f"| {fmt(mean['ms_ssim'], 4)} | {mean['psnr']:.2f} |")
+    return lines
+
+
+def table_markdown(points: Sequence[RDPoint], rows: Sequence[Savings], anchor: str,
+                   paper_table: str, window: tuple[float, float] | None) -> str:
+    images = sorted({p.image for p in points})
+    by_key = {(r.bundle, r.metric): r for r in rows}
+    window_text = "whole curves" if window is None else f"{window[0]:g}-{window[1]:g} bpp"
+    figure = {"fig3a": "Figure 3(a)", "fig5a": "Figure 5(a)"}[paper_table]
+    lines = [
+        f"# Rate savings against `{anchor}` (paper {figure})",
+        "",
+        f"{len(images)} images; every bundle at 2..8 stages; rate = whole .ir2i file; "
+        f"BD-rate window: {window_text}; savings = -BD-rate (%), positive = fewer bits than "
+        "the anchor at the same quality. SSIM and MS-SSIM are integrated raw (not in dB). "
+        '"per image" = mean of per-image savings (n = images where defined); "avg curve" = '
+        "savings between the curves averaged over images at each stage count. Paper columns: "
+        f"{figure} (Kodak, against the residual encoder of Toderici et al.).",
+        "",
+        "| variant | SSIM, per image | SSIM, avg curve | MS-SSIM, per image "
+        "| MS-SSIM, avg curve | n | paper SSIM | paper MS-SSIM |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for bundle in dict.fromkeys(p.codec for p in points):
+        s, ms = by_key[(bundle, "SSIM")], by_key[(bundle, "MS-SSIM")]
+        paper = paper_row(paper_table, bundle)
+        name = bundle + (" (anchor)" if bundle == anchor else "") + \
+            (f" = {paper.label}" if paper else "")
+        lines.append(
+            f"| {name} | {_pct(s.per_image_mean)} | {_pct(s.on_average_curve)} "
+            f"| {_pct(ms.per_image_mean)} | {_pct(ms.on_average_curve)} | {ms.n_images} "
+            f"| {_pct(paper.ssim if paper else None)} "
+            f"| {_pct(paper.ms_ssim if paper else None)} |")
+    lines += ["", "## Average curves", "", *average_curves_markdown(points)]
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(points: Sequence[RDPoint], out: Path, anchor: str, paper_table: str,
+                  window: tuple[float, float] | None, plot: bool = True) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    rows = savings(points, anchor, window)
+    write_per_image_csv(rows, out / PER_IMAGE_NAME)
+    write_summary_csv(rows, out / SUMMARY_NAME, paper_table)
+    table = out / f"rd_variants_{paper_table}.md"
+    table.write_text(table_markdown(points, rows, anchor, paper_table, window))
+    if plot:
+        with warnings.catch_warnings():
+            # matplotlib warns about an empty legend when no curve has MS-SSIM (tiny images).
+            warnings.simplefilter("ignore", UserWarning)
+            plot_rd(points, out / PLOT_NAME, window)
+    return table
+
+
+# ---------------------------------------------------------------- command line
+
+
+def parse_window(text: str) -> tuple[float, float] | None:
+    if text.lower() == "none":
+        return None
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("expected LO,HI in bpp, e.g. 0.125,1, or 'none'") from exc
+    if not 0 < lo < hi:
+        raise argparse.ArgumentTypeError(f"need 0 < LO < HI, got {text}")
+    return lo, hi
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.rd_variants",
+        description="Paper Figs. 3(a)/5(a): BD-rate savings of model bundles against an anchor.")
+    parser.add_argument("--data", type=Path, help="folder of images (not with --report-only)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--bundle", type=named_path, action="append", default=[],
+                        metavar="NAME=DIR", help="an exported model bundle (repeatable)")
+    parser.add_argument("--anchor", required=True,
+                        help="bundle name to compare against (the residual encoder)")
+    parser.add_argument("--paper-table", choices=sorted(PAPER_TABLES), default="fig3a",
+                        help="which paper table to print beside ours (default fig3a)")
+    parser.add_argument("--window", type=parse_window, default=None,
+                        help="BD-rate bpp window LO,HI or 'none' (default: whole curves)")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    parser.add_argument("--jobs", type=int, default=1, help="images encoded in parallel")
+    parser.add_argument("--report-only", action="store_true",
+                        help=f"no encoding: rebuild the tables from --out/{CSV_NAME}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.report_only:
+        csv_path = args.out / CSV_NAME
+        if not csv_path.is_file():
+            parser.error(f"--report-only needs {csv_path}")
+        points = read_csv(csv_path)
+    else:
+        try:
+            bundles = unique_names(args.bundle, "--bundle")
+        except argparse.ArgumentTypeError as exc:
+            parser.error(str(exc))
+        if args.anchor not in bundles:
+            parser.error(f"--anchor {args.anchor!r} is not one of the --bundle names")
+        if args.data is None or not args.data.is_dir():
+            parser.error(f"--data {args.data} is not a folder")
+        if args.limit is not None and args.limit < 1:
+            parser.error("--limit must be >= 1")
+        if args.jobs < 1:
+            parser.error("--jobs must be >= 1")
+        try:  # fail early on a bad bundle, not after the first image
+            load_models(bundles, threads=1)
+        except Exception as exc:  # ModelError and onnxruntime's own exception types
+            parser.error(str(exc))
+        images, notes = images_in(args.data, args.limit)
+        for message in notes:
+            print(f"warning: {message}", file=sys.stderr)
+        if not images:
+            parser.error(f"no readable images in {args.data}")
+        points = run(images, bundles, args.jobs)
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_csv(points, args.out / CSV_NAME)
+    try:
+        table = write_reports(points, args.out, args.anchor, args.paper_table, args.window)
+    except ValueError as exc:
+        parser.error(str(exc))
+    print(f"wrote {table.name}, {SUMMARY_NAME}, {PER_IMAGE_NAME}, {PLOT_NAME} to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
