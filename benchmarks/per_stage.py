@@ -1,0 +1,108 @@
+"""Per-stage quality of an ir2i model beside JPEG at the same bits per pixel.
+
+    python -m benchmarks.per_stage --data ../shared/data/kodak --out results/kodak-stages
+
+For each image and each stage count 2..8: ir2i's bpp (every byte of the file), PSNR and
+MS-SSIM; then JPEG (Pillow/libjpeg-turbo, 4:2:0, optimize) at the highest quality whose file
+is no larger than ir2i's. Writes per_stage.csv and per_stage.md (means over the images).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+from tqdm import tqdm
+
+from benchmarks.rd import codec_registry, find_images, load_rgb
+from ir2icodec.codec import encode
+from ir2icodec.metrics import psnr, ssim_and_ms_ssim
+from ir2icodec.runtime import load_model
+
+
+@dataclass(frozen=True)
+class Row:
+    image: str
+    stages: int
+    ir2i_bpp: float
+    ir2i_psnr: float
+    ir2i_ms_ssim: float
+    jpeg_quality: int
+    jpeg_bpp: float
+    jpeg_psnr: float
+    jpeg_ms_ssim: float
+
+
+def jpeg_at_most(rgb: np.ndarray, max_bytes: int, jpeg) -> tuple[int, bytes]:
+    """Highest JPEG quality (1..100) whose file fits in max_bytes; quality 1 if none does."""
+    lo, hi, best = 1, 100, (1, jpeg.encode(rgb, 1))
+    while lo <= hi:  # file size grows with quality, so bisect
+        q = (lo + hi) // 2
+        data = jpeg.encode(rgb, q)
+        if len(data) <= max_bytes:
+            best, lo = (q, data), q + 1
+        else:
+            hi = q - 1
+    return best
+
+
+def measure(path: Path, model, jpeg) -> list[Row]:
+    rgb = load_rgb(path)
+    pixels = rgb.shape[0] * rgb.shape[1]
+    rows = []
+    for stages in range(2, model.stages + 1):
+        result = encode(rgb, model, stages)  # its reconstruction is what a decoder shows
+        q, jdata = jpeg_at_most(rgb, len(result.data), jpeg)
+        jrgb = jpeg.decode(jdata)
+        rows.append(Row(path.name, stages, 8 * len(result.data) / pixels,
+                        psnr(rgb, result.reconstruction),
+                        ssim_and_ms_ssim(rgb, result.reconstruction)[1],
+                        q, 8 * len(jdata) / pixels, psnr(rgb, jrgb),
+                        ssim_and_ms_ssim(rgb, jrgb)[1]))
+    return rows
+
+
+def markdown(rows: list[Row], model_name: str, n_images: int) -> str:
+    out = [f"Model `{model_name}` on {n_images} images (means).", "",
+           "| stages | ir2i bpp | ir2i PSNR | ir2i MS-SSIM | JPEG bpp | JPEG PSNR | JPEG MS-SSIM |",
+           "|---|---|---|---|---|---|---|"]
+    for stages in sorted({r.stages for r in rows}):
+        sel = [r for r in rows if r.stages == stages]
+
+        def mean(attr: str, sel=sel) -> float:
+            return float(np.mean([getattr(r, attr) for r in sel]))
+
+        out.append(f"| {stages} | {mean('ir2i_bpp'):.3f} | {mean('ir2i_psnr'):.2f} | "
+                   f"{mean('ir2i_ms_ssim'):.4f} | {mean('jpeg_bpp'):.3f} | "
+                   f"{mean('jpeg_psnr'):.2f} | {mean('jpeg_ms_ssim'):.4f} |")
+    return "\n".join(out) + "\n"
+
+
+@click.command()
+@click.option("--data", type=click.Path(exists=True, file_okay=False), required=True)
+@click.option("--out", type=click.Path(file_okay=False), required=True)
+@click.option("--model", "model_path", default=None, help="Bundle (default: shipped model).")
+@click.option("--limit", type=int, default=None, help="Only the first N images.")
+def main(data: str, out: str, model_path: str | None, limit: int | None) -> None:
+    model = load_model(model_path)
+    jpeg = codec_registry()["jpeg"].open()
+    images, _ = find_images(Path(data), limit)
+    rows: list[Row] = []
+    for path in tqdm(images, desc="images"):
+        rows.extend(measure(path, model, jpeg))
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "per_stage.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+    text = markdown(rows, model.name, len(images))
+    (out_dir / "per_stage.md").write_text(text)
+    click.echo(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Smoke tests of the shipped model, on the example photo that ships in the repo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ir2icodec.codec import decode, encode
+from ir2icodec.metrics import psnr
+from ir2icodec.runtime import DEFAULT_MODEL, load_model
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "kodim23.png"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_model(None)
+
+
+@pytest.fixture(scope="module")
+def crop() -> np.ndarray:
+    return np.asarray(Image.open(EXAMPLE).convert("RGB"))[100:228, 200:392]
+
+
+def test_shipped_model_is_the_default_and_complete(shipped):
+    assert shipped.name == DEFAULT_MODEL and shipped.stages == 8 and shipped.has_inpainting
+    assert (shipped.directory / "MODEL_CARD.md").is_file()
+
+
+def test_quality_rises_with_stages(shipped, crop):
+    data = encode(crop, shipped, 8).data
+    scores = [psnr(crop, decode(data, shipped, max_stages=k).rgb) for k in range(2, 9)]
+    assert scores[-1] > scores[0] + 1.0
+    assert all(b > a - 0.05 for a, b in zip(scores, scores[1:])), scores
+
+
+def test_installed_cli_finds_the_shipped_model_from_any_directory(tmp_path):
+    src = tmp_path / "in.png"
+    Image.fromarray(np.asarray(Image.open(EXAMPLE).convert("RGB"))[:64, :96]).save(src)
+    r = subprocess.run([sys.executable, "-m", "ir2icodec", "encode", str(src), "-o", "x.ir2i",
+                        "--stages", "3"], cwd=tmp_path, capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "ir2icodec", "info", "x.ir2i"], cwd=tmp_path,
+                       capture_output=True, timeout=120)
+    assert DEFAULT_MODEL.encode() in r.stdout
