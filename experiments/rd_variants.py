@@ -239,7 +239,8 @@ def table_markdown(points: Sequence[RDPoint], rows: Sequence[Savings], anchor: s
         f"{len(images)} images; every bundle at 2..8 stages; rate = whole .ir2i file; "
         f"BD-rate window: {window_text}; savings = -BD-rate (%), positive = fewer bits than "
         "the anchor at the same quality. SSIM and MS-SSIM are integrated raw (not in dB). "
-        '"per image" = mean of per-image savings (n = images where defined); "avg curve" = '
+        '"per image" = mean of per-image savings (n = images where defined, SSIM / MS-SSIM); '
+        '"avg curve" = '
         "savings between the curves averaged over images at each stage count. Paper columns: "
         f"{figure} (Kodak, against the residual encoder of Toderici et al.).",
         "",
@@ -254,7 +255,8 @@ def table_markdown(points: Sequence[RDPoint], rows: Sequence[Savings], anchor: s
             (f" = {paper.label}" if paper else "")
         lines.append(
             f"| {name} | {_pct(s.per_image_mean)} | {_pct(s.on_average_curve)} "
-            f"| {_pct(ms.per_image_mean)} | {_pct(ms.on_average_curve)} | {ms.n_images} "
+            f"| {_pct(ms.per_image_mean)} | {_pct(ms.on_average_curve)} "
+            f"| {s.n_images}/{ms.n_images} "
             f"| {_pct(paper.ssim if paper else None)} "
             f"| {_pct(paper.ms_ssim if paper else None)} |")
     lines += ["", "## Average curves", "", *average_curves_markdown(points)]
