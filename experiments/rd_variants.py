@@ -118,24 +118,26 @@ def load_models(bundles: dict[str, str], threads: int | None) -> dict[str, OnnxM
     return {name: load_model(path, threads=threads) for name, path in bundles.items()}
 
 
-def _measure_in_worker(path: Path, bundles: dict[str, str]) -> list[RDPoint]:
-    # Workers load their own sessions and run single-threaded: --jobs is the parallelism.
-    return measure_image(path, load_models(bundles, threads=1))
+def _measure_in_worker(path: Path, bundles: dict[str, str], threads: int | None
+                       ) -> list[RDPoint]:
+    # Workers load their own sessions (onnxruntime sessions are not shared across processes).
+    return measure_image(path, load_models(bundles, threads))
 
 
 def run(images: Sequence[Path], bundles: dict[str, str], jobs: int = 1,
-        progress: bool | None = None) -> list[RDPoint]:
+        threads: int | None = 1, progress: bool | None = None) -> list[RDPoint]:
+    """Measure every image, in ``jobs`` processes of ``threads`` onnxruntime threads each."""
     points: list[RDPoint] = []
     with tqdm(total=len(images), unit="img", desc="rd_variants",
               disable=None if progress is None else not progress) as bar:
         if jobs == 1:
-            models = load_models(bundles, threads=1)
+            models = load_models(bundles, threads)
             for path in images:
                 points.extend(measure_image(path, models))
                 bar.update(1)
             return points
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_measure_in_worker, p, bundles) for p in images]
+            futures = [pool.submit(_measure_in_worker, p, bundles, threads) for p in images]
             try:
                 for f in futures:
                     points.extend(f.result())
@@ -310,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="BD-rate bpp window LO,HI or 'none' (default: whole curves)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument("--jobs", type=int, default=1, help="images encoded in parallel")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="onnxruntime threads per process (default 1: the machine is "
+                             "shared; 0 = onnxruntime's default)")
     parser.add_argument("--report-only", action="store_true",
                         help=f"no encoding: rebuild the tables from --out/{CSV_NAME}")
     return parser
@@ -336,6 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--limit must be >= 1")
         if args.jobs < 1:
             parser.error("--jobs must be >= 1")
+        if args.threads < 0:
+            parser.error("--threads must be >= 0")
         try:  # fail early on a bad bundle, not after the first image
             load_models(bundles, threads=1)
         except Exception as exc:  # ModelError and onnxruntime's own exception types
@@ -345,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"warning: {message}", file=sys.stderr)
         if not images:
             parser.error(f"no readable images in {args.data}")
-        points = run(images, bundles, args.jobs)
+        points = run(images, bundles, args.jobs, args.threads or None)
         args.out.mkdir(parents=True, exist_ok=True)
         write_csv(points, args.out / CSV_NAME)
     try:

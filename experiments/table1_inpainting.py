@@ -18,8 +18,9 @@ Decisions (the paper does not spell them out):
   averaged). The table reports the mean over all blocks of all images (every Kodak image
   has the same number of blocks, so this is also the mean of per-image means).
 * Every method returns 8-bit pixels (networks are rounded and clipped like the codec does).
-* PDE-based: OpenCV ``cv2.inpaint(..., cv2.INPAINT_NS)`` (Navier-Stokes, the method of the
-  paper's [3] Bertalmio et al. family) on the 64x64 context with the block as the mask, radius
+* PDE-based: OpenCV ``cv2.inpaint(..., cv2.INPAINT_NS)``: Bertalmio, Bertozzi & Sapiro's
+  2001 Navier-Stokes formulation of the PDE inpainting of the paper's [3] (Bertalmio et al.
+  2000, which OpenCV does not ship), on the 64x64 context with the block as the mask, radius
   ``PDE_RADIUS``; like every method it only sees the partial context (the block touches the
   context's bottom and right border, so information flows in from the top and left only).
 * Exemplar-based: Criminisi et al. 2004, ``experiments.criminisi`` (9x9 patches, sources are
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import multiprocessing
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -57,7 +59,7 @@ CONTEXT = 64
 PDE_RADIUS = 3  # OpenCV's inpaintRadius: neighbourhood of each boundary pixel (its usual value)
 CLASSICAL = ("pde", "exemplar")
 CLASSICAL_LABELS = {
-    "pde": "PDE-based [3]: Navier-Stokes, OpenCV INPAINT_NS",
+    "pde": "PDE-based [3]: Navier-Stokes (Bertalmio et al. 2001), OpenCV INPAINT_NS",
     "exemplar": f"Exemplar-based [6]: Criminisi et al., {PATCH_SIZE}x{PATCH_SIZE} patches",
 }
 # Table 1 of the paper (average SSIM on Kodak).
@@ -211,7 +213,10 @@ def run(images: Sequence[Path], methods: Sequence[Method], jobs: int = 1,
                 results.append(evaluate_image(path, methods, inpainters))
                 bar.update(1)
             return results
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        # spawn, not fork: the parent may have run torch (OpenMP), and a forked OpenMP
+        # runtime can hang in the child.
+        with ProcessPoolExecutor(max_workers=jobs,
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_evaluate_in_worker, p, methods) for p in images]
             results = []
             try:
@@ -344,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, path in networks.items():  # fail early (before hours of work) on a bad file
         try:
             net = NetworkInpainter(path)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        except Exception as exc:  # torch.load raises many types (pickle, zip, ...)
             parser.error(f"--network {name}={path}: {exc}")
         labels[name] = f"network `{name}` ({net.kind}, {net.parameters} parameters)"
 

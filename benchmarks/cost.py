@@ -1,0 +1,66 @@
+"""Parameters and FLOPs per 32x32 block of each preset (needs torch: the [train] extra).
+
+    python -m benchmarks.cost [--preset compact --preset paper]
+
+FLOPs are counted by torch's FlopCounterMode on one block (multiply-add = 2 FLOPs), for
+the inpainting network (only the region the 32x32 output needs is computed) and for each
+stage's encoder and decoder with the connections of the preset's default variant.
+"""
+
+from __future__ import annotations
+
+import click
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ir2icodec.training.nets import PRESETS, ProgressiveCoder, count_parameters
+
+
+def _flops(fn) -> int:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        fn()
+    return counter.get_total_flops()
+
+
+def preset_cost(name: str) -> dict[str, float]:
+    coder = ProgressiveCoder(PRESETS[name]).eval()
+    block = torch.zeros(1, 3, 32, 32)
+    inp = torch.zeros(1, 3, 32, 32)
+    enc_flops = dec_flops = 0
+    enc_state = dec_state = None
+    for s in range(coder.cfg.stages):
+        enc_flops += _flops(lambda s=s, st=enc_state: coder.stage_encode(s, block, st))
+        code, enc_state = coder.stage_encode(s, block, enc_state)
+        dec_flops += _flops(lambda s=s, c=code, st=dec_state: coder.stage_decode(s, c, inp, st))
+        _, _, dec_state = coder.stage_decode(s, code, inp, dec_state)
+    inpaint_flops = _flops(lambda: coder.inpaint(torch.zeros(1, 3, 64, 64)))
+    return {
+        "inpaint_params": count_parameters(coder.inpaint),
+        "stage_params": count_parameters(coder.stages),
+        "inpaint_mflops": inpaint_flops / 1e6,
+        "encoder_mflops_8": enc_flops / 1e6,
+        "decoder_mflops_8": dec_flops / 1e6,
+        # Encoding runs every decoder too (to track the decoder's reconstruction).
+        "encode_mflops": (inpaint_flops + enc_flops + dec_flops) / 1e6,
+        "decode_mflops": (inpaint_flops + dec_flops) / 1e6,
+    }
+
+
+@click.command()
+@click.option("--preset", "presets", multiple=True, default=sorted(PRESETS),
+              type=click.Choice(sorted(PRESETS)))
+def main(presets: tuple[str, ...]) -> None:
+    click.echo("| preset | inpainting params | stage params (8) | inpainting MFLOP/block | "
+               "8 encoders MFLOP/block | 8 decoders MFLOP/block | encode MFLOP/block | "
+               "decode MFLOP/block |")
+    click.echo("|---|---|---|---|---|---|---|---|")
+    for name in presets:
+        c = preset_cost(name)
+        click.echo(f"| {name} | {c['inpaint_params']:,} | {c['stage_params']:,} | "
+                   f"{c['inpaint_mflops']:.1f} | {c['encoder_mflops_8']:.1f} | "
+                   f"{c['decoder_mflops_8']:.1f} | {c['encode_mflops']:.1f} | "
+                   f"{c['decode_mflops']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

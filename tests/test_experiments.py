@@ -1,0 +1,263 @@
+"""The paper-experiment commands (experiments/): Criminisi inpainting, Table 1, Figs. 3a/5a."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import smooth_image, tiny_coder
+from PIL import Image
+
+from benchmarks.rd import RDPoint
+from experiments import rd_variants, table1_inpainting
+from experiments.criminisi import inpaint_criminisi
+from experiments.table1_inpainting import (
+    BLOCK,
+    CONTEXT,
+    Method,
+    block_grid,
+    block_mask,
+    partial_contexts,
+)
+
+# ---------------------------------------------------------------- Criminisi
+
+
+def stripes(size: int = 64, period: int = 12) -> np.ndarray:
+    """Diagonal two-colour stripes: an exemplar method can continue them exactly."""
+    y, x = np.mgrid[0:size, 0:size]
+    on = ((x + y) // (period // 2)) % 2 == 0
+    return np.stack([np.where(on, 220, 40), np.where(on, 30, 200),
+                     np.full_like(x, 100)], -1).astype(np.uint8)
+
+
+def test_criminisi_continues_stripes_better_than_a_constant() -> None:
+    img, mask = stripes(), block_mask()
+    out = inpaint_criminisi(img, mask)
+    truth = img[mask].astype(float)
+    err = np.abs(out[mask].astype(float) - truth).mean()
+    constant = np.abs(img[~mask].mean(axis=0) - truth).mean()
+    assert err < 0.25 * constant
+    assert np.array_equal(out[~mask], img[~mask])  # known pixels untouched
+    assert out.dtype == np.uint8
+
+
+def test_criminisi_never_reads_masked_pixels() -> None:
+    img, mask = smooth_image(64, 64, seed=3), block_mask()
+    clean = img.copy()
+    clean[mask] = 0
+    expected = inpaint_criminisi(clean, mask)
+    garbage = img.copy()
+    garbage[mask] = np.random.default_rng(0).integers(0, 256, (int(mask.sum()), 3))
+    assert np.array_equal(inpaint_criminisi(garbage, mask), expected)
+    assert np.array_equal(inpaint_criminisi(img, mask), expected)  # not even the truth
+    poisoned = img.astype(np.float64)
+    poisoned[mask] = np.nan
+    out = inpaint_criminisi(poisoned, mask)
+    assert np.isfinite(out).all()
+    assert np.array_equal(out, expected.astype(np.float64))
+
+
+def test_criminisi_time_is_bounded() -> None:
+    img, mask = smooth_image(64, 64, seed=5), block_mask()
+    start = time.perf_counter()
+    inpaint_criminisi(img, mask)
+    # ~0.1 s on a busy 2-core machine; the bound only catches a non-vectorised search.
+    assert time.perf_counter() - start < 3.0
+
+
+def test_criminisi_grayscale_and_errors() -> None:
+    gray = stripes()[..., 0]
+    out = inpaint_criminisi(gray, block_mask())
+    assert out.shape == gray.shape
+    assert np.array_equal(inpaint_criminisi(gray, np.zeros_like(gray, bool)), gray)
+    with pytest.raises(ValueError, match="no fully known"):
+        inpaint_criminisi(gray, np.ones_like(gray, bool))
+    with pytest.raises(ValueError, match="do not match"):
+        inpaint_criminisi(gray, np.zeros((3, 3), bool))
+
+
+# ---------------------------------------------------------------- Table 1
+
+
+def test_block_grid_skips_first_row_and_column_and_partial_blocks() -> None:
+    coords = block_grid(96 + 5, 128 + 31)  # 3 x 4 full blocks
+    assert coords.tolist() == [[1, 1], [1, 2], [1, 3], [2, 1], [2, 2], [2, 3]]
+    assert block_grid(40, 500).shape == (0, 2)
+
+
+def test_partial_contexts_hide_the_block() -> None:
+    rgb = smooth_image(96, 128)
+    ctx = partial_contexts(rgb, np.array([[2, 3]]))[0]
+    assert (ctx[block_mask()] == 0).all()
+    assert np.array_equal(ctx[:BLOCK], rgb[BLOCK:2 * BLOCK, 2 * BLOCK:4 * BLOCK])
+    assert np.array_equal(ctx[BLOCK:, :BLOCK], rgb[2 * BLOCK:, 2 * BLOCK:3 * BLOCK])
+
+
+def test_paper_values_by_method_name() -> None:
+    assert Method("pde").paper == pytest.approx(0.4574)
+    assert Method("exemplar").paper == pytest.approx(0.4611)
+    assert Method("vanilla", "x.pt").paper == pytest.approx(0.4545)
+    assert Method("multiscale-joint", "x.pt").paper == pytest.approx(0.5165)
+    assert Method("Multi-scale", "x.pt").paper == pytest.approx(0.5165)
+    assert Method("other", "x.pt").paper is None
+
+
+def _checkpoint(path: Path, **overrides) -> Path:
+    coder = tiny_coder(**overrides)
+    torch.save({"config": coder.cfg.to_dict(), "model": coder.state_dict()}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_images(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("small")
+    for i in range(2):
+        Image.fromarray(smooth_image(96, 128, seed=i)).save(d / f"img{i}.png")
+    return d
+
+
+def test_table1_end_to_end(tmp_path: Path, small_images: Path) -> None:
+    ckpt = _checkpoint(tmp_path / "ms.pt")
+    vanilla = _checkpoint(tmp_path / "v.pt", inpaint_kind="vanilla")
+    out = tmp_path / "out"
+    code = table1_inpainting.main(["--data", str(small_images), "--out", str(out),
+                                   "--network", f"multiscale={ckpt}",
+                                   "--network", f"vanilla={vanilla}"])
+    assert code == 0
+    table = (out / "table1.md").read_text()
+    for text in ("0.4574", "0.4611", "0.4545", "0.5165", "Navier-Stokes", "Criminisi",
+                 "`multiscale`", "`vanilla`"):
+        assert text in table
+    with (out / "table1.csv").open() as f:
+        rows = {r["method"]: r for r in csv.DictReader(f)}
+    assert list(rows) == ["pde", "exemplar", "multiscale", "vanilla"]
+    for r in rows.values():
+        assert int(r["blocks"]) == 2 * 6  # 2 images x (3-1) x (4-1) blocks
+        assert -1.0 <= float(r["mean_ssim"]) <= 1.0
+    with (out / "table1_blocks.csv").open() as f:
+        blocks = list(csv.DictReader(f))
+    assert len(blocks) == 12
+    mean_pde = np.mean([float(b["pde"]) for b in blocks])
+    assert float(rows["pde"]["mean_ssim"]) == pytest.approx(mean_pde, abs=1e-5)
+
+    # Worker processes give the same numbers, in the same order.
+    out2 = tmp_path / "out2"
+    code = table1_inpainting.main(["--data", str(small_images), "--out", str(out2),
+                                   "--methods", "pde", "--network", f"multiscale={ckpt}",
+                                   "--jobs", "2"])
+    assert code == 0
+    with (out2 / "table1_blocks.csv").open() as f:
+        parallel = list(csv.DictReader(f))
+    keep = ("image", "block_row", "block_col", "pde", "multiscale")
+    assert [{k: b[k] for k in keep} for b in parallel] == [{k: b[k] for k in keep}
+                                                           for b in blocks]
+
+
+def test_table1_network_sees_mid_grey_block(tmp_path: Path) -> None:
+    """The network gets the block at 0 (mid-grey) as in training, never the true pixels."""
+    inpainter = table1_inpainting.NetworkInpainter(str(_checkpoint(tmp_path / "m.pt")))
+    rgb = smooth_image(96, 128)
+    ctx = partial_contexts(rgb, np.array([[1, 1]]))
+    unit = ctx.transpose(0, 3, 1, 2).astype(np.float32) / 255 - 0.5
+    unit[:, :, BLOCK:, BLOCK:] = 0.0
+    with torch.no_grad():
+        expected = inpainter.net(torch.from_numpy(unit)).numpy()
+    got = inpainter(ctx)
+    assert got.shape == (1, BLOCK, BLOCK, 3) and got.dtype == np.uint8
+    want = np.clip(np.rint((expected[0].transpose(1, 2, 0) + 0.5) * 255), 0, 255)
+    assert np.array_equal(got[0], want.astype(np.uint8))
+    assert CONTEXT == 2 * BLOCK
+
+
+def test_table1_refuses_a_checkpoint_without_inpainting(tmp_path: Path,
+                                                        small_images: Path) -> None:
+    ckpt = _checkpoint(tmp_path / "none.pt", inpainting="none", connections="residual")
+    with pytest.raises(SystemExit):
+        table1_inpainting.main(["--data", str(small_images), "--out", str(tmp_path / "o"),
+                                "--network", f"r={ckpt}"])
+
+
+# ---------------------------------------------------------------- Figures 3(a), 5(a)
+
+
+def _points(codec: str, rate_factor: float) -> list[RDPoint]:
+    bpp = np.array([0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0])
+    quality = 0.5 + 0.2 * np.log2(bpp / 0.25)  # grows with log-rate
+    return [RDPoint("im.png", codec, str(k + 2), 0, float(rate_factor * b), 30.0, float(q),
+                    float(q)) for k, (b, q) in enumerate(zip(bpp, quality))]
+
+
+def test_savings_are_minus_bd_rate() -> None:
+    points = _points("residual", 1.0) + _points("half", 0.5) + _points("same", 1.0)
+    rows = {(r.bundle, r.metric): r for r in rd_variants.savings(points, "residual", None)}
+    for metric in ("SSIM", "MS-SSIM"):
+        assert rows[("half", metric)].per_image_mean == pytest.approx(50.0)
+        assert rows[("half", metric)].on_average_curve == pytest.approx(50.0)
+        assert rows[("same", metric)].per_image_mean == 0.0
+        assert rows[("residual", metric)].n_images == 1
+    with pytest.raises(ValueError, match="anchor"):
+        rd_variants.savings(points, "nope", None)
+
+
+def test_paper_rows_by_bundle_name() -> None:
+    assert rd_variants.paper_row("fig3a", "Full").ms_ssim == pytest.approx(7.652)
+    assert rd_variants.paper_row("fig5a", "ir2i").ssim == pytest.approx(63.353)
+    assert rd_variants.paper_row("fig5a", "sep-inp").ms_ssim == pytest.approx(27.794)
+    assert rd_variants.paper_row("fig3a", "ir2i") is None
+
+
+def test_rd_variants_end_to_end(tmp_path: Path, tiny_bundle: str, other_bundle: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(2):  # > 160 pixels a side, so MS-SSIM is defined
+        Image.fromarray(smooth_image(168, 176, seed=10 + i)).save(data / f"im{i}.png")
+    out = tmp_path / "out"
+    code = rd_variants.main(["--data", str(data), "--out", str(out), "--anchor", "residual",
+                             "--bundle", f"residual={tiny_bundle}",
+                             "--bundle", f"decoding={tiny_bundle}",
+                             "--bundle", f"full={other_bundle}"])
+    assert code == 0
+    with (out / "rd_points.csv").open() as f:
+        points = list(csv.DictReader(f))
+    assert len(points) == 2 * 3 * 7  # images x bundles x stage counts 2..8
+    assert {p["setting"] for p in points} == {str(s) for s in range(2, 9)}
+    assert all(np.isfinite(float(p["ms_ssim"])) for p in points)
+    with (out / "rd_variants.csv").open() as f:
+        rows = {(r["bundle"], r["metric"]): r for r in csv.DictReader(f)}
+    for metric in ("SSIM", "MS-SSIM"):  # the same bundle against itself saves nothing
+        assert float(rows[("decoding", metric)]["savings_per_image_mean"]) == 0.0
+        assert float(rows[("decoding", metric)]["savings_average_curve"]) == 0.0
+        assert int(rows[("decoding", metric)]["n_images"]) == 2
+    table = (out / "rd_variants_fig3a.md").read_text()
+    assert "| decoding = R2I Decoding | 0.00 | 0.00 | 0.00 | 0.00 | 2/2 | 20.00 | 17.95 |" \
+        in table
+    assert "full = R2I Full" in table and "10.02" in table
+    assert (out / "rd_variants.png").is_file()
+
+    # The other paper table from the same measurements, without encoding again.
+    code = rd_variants.main(["--out", str(out), "--anchor", "residual", "--report-only",
+                             "--paper-table", "fig5a"])
+    assert code == 0
+    table5 = (out / "rd_variants_fig5a.md").read_text()
+    assert "Figure 5(a)" in table5 and "R2I Full" not in table5
+
+    # Worker processes measure the same points, in the same order.
+    out2 = tmp_path / "out2"
+    code = rd_variants.main(["--data", str(data), "--out", str(out2), "--anchor", "residual",
+                             "--bundle", f"residual={tiny_bundle}",
+                             "--bundle", f"full={other_bundle}", "--jobs", "2"])
+    assert code == 0
+    with (out2 / "rd_points.csv").open() as f:
+        parallel = list(csv.DictReader(f))
+    assert parallel == [p for p in points if p["codec"] != "decoding"]
+
+
+def test_rd_variants_rejects_unknown_anchor(tmp_path: Path, tiny_bundle: str) -> None:
+    with pytest.raises(SystemExit):
+        rd_variants.main(["--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                          "--anchor", "residual", "--bundle", f"ir2i={tiny_bundle}"])
