@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -30,6 +32,17 @@ def _default_output(source: str, suffix: str) -> str:
 def _check_terminal(output: str) -> None:
     if output == "-" and sys.stdout.isatty():
         raise UsageError("refusing to write binary data to a terminal; use -o FILE or a pipe")
+
+
+@contextmanager
+def _progress_bar(what: str, total: int, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A tqdm bar on stderr, shown only on a terminal (never in pipelines or logs)."""
+    from tqdm import tqdm
+
+    disable = quiet or not sys.stderr.isatty()
+    with tqdm(total=total, desc=what, unit="block", unit_scale=True, leave=False,
+              disable=disable) as bar:
+        yield bar.update
 
 
 def _max_ir2i_bytes(max_pixels: int) -> int:
@@ -67,6 +80,7 @@ class _Ir2iGroup(click.Group):
 
 
 def _model_options(f):
+    f = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")(f)
     f = click.option("--threads", type=click.IntRange(1, 256), default=None,
                      help="onnxruntime threads (default: all cores).")(f)
     f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
@@ -98,7 +112,8 @@ def cli() -> None:
 @_max_pixels_option
 @_model_options
 def encode(source: str, output: str | None, stages: int, alpha: str, force: bool,
-           max_pixels: int, model_path: str | None, device: str, threads: int | None) -> None:
+           max_pixels: int, model_path: str | None, device: str, threads: int | None,
+           quiet: bool) -> None:
     """Encode an image (PNG, JPEG, ...; '-' = stdin) into a progressive .ir2i file."""
     from .codec import encode as encode_image
     from .imageio import read_image_file
@@ -113,7 +128,10 @@ def encode(source: str, output: str | None, stages: int, alpha: str, force: bool
     image = read_image_file(source, max_pixels=max_pixels, alpha=alpha)
     for note in image.warnings:
         _warn(note)
-    result = encode_image(image.rgb, model, stages, alpha=image.alpha)
+    h, w = image.rgb.shape[:2]
+    blocks = -(-h // model.block_size) * -(-w // model.block_size)
+    with _progress_bar("encoding", blocks * stages, quiet) as progress:
+        result = encode_image(image.rgb, model, stages, alpha=image.alpha, progress=progress)
     write_output(output, result.data, force=force, protect=[source])
 
 
@@ -129,7 +147,8 @@ def encode(source: str, output: str | None, stages: int, alpha: str, force: bool
 @_max_pixels_option
 @_model_options
 def decode(source: str, output: str | None, max_stages: int | None, salvage: bool, force: bool,
-           max_pixels: int, model_path: str | None, device: str, threads: int | None) -> None:
+           max_pixels: int, model_path: str | None, device: str, threads: int | None,
+           quiet: bool) -> None:
     """Decode an .ir2i file ('-' = stdin) to an image."""
     from .codec import decode as decode_data
     from .imageio import encode_image, format_for_path, format_supports_alpha, read_input
@@ -141,8 +160,11 @@ def decode(source: str, output: str | None, max_stages: int | None, salvage: boo
     _check_terminal(output)
     data = read_input(source, limit=_max_ir2i_bytes(max_pixels), kind="an .ir2i file")
     model = load_model(model_path, device=device, threads=threads)
-    decoded = decode_data(data, model, max_stages=max_stages, salvage=salvage,
-                          max_pixels=max_pixels)
+    header = read_header(data, max_pixels=max_pixels)
+    total = header.n_blocks * min(max_stages or header.stages, header.stages)
+    with _progress_bar("decoding", total, quiet) as progress:
+        decoded = decode_data(data, model, max_stages=max_stages, salvage=salvage,
+                              max_pixels=max_pixels, progress=progress)
     for note in decoded.warnings:
         _warn(note)
     if decoded.alpha is not None and not format_supports_alpha(fmt):

@@ -10,6 +10,7 @@ reproduces the encoder's reconstruction bit for bit.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -30,6 +31,7 @@ from .errors import CorruptDataError, ModelMismatchError, UsageError
 from .runtime import OnnxModel, State
 
 Schedule = Literal["wavefront", "raster"]
+Progress = Callable[[int], None]  # called with the number of block-stages just coded
 ALPHA_CHUNK = b"aLPH"  # ancillary: the alpha plane, zlib-compressed (lossless)
 
 
@@ -80,7 +82,8 @@ def _scatter_list(dst: State | None, idx: np.ndarray, src: State, n: int) -> Sta
 
 def _run_stages(model: OnnxModel, stage_numbers: range, inpainting: np.ndarray,
                 recon: np.ndarray | None, dec_state: State | None, enc_state: State | None,
-                targets: np.ndarray | None, codes: np.ndarray, rows: np.ndarray
+                targets: np.ndarray | None, codes: np.ndarray, rows: np.ndarray,
+                progress: Progress | None = None
                 ) -> tuple[np.ndarray | None, State | None, State | None]:
     """Run stages on one batch of blocks. Encoding (targets given) writes the codes it makes
     into ``codes[s-1, rows]``; decoding reads them from there. Both then decode the codes,
@@ -91,11 +94,14 @@ def _run_stages(model: OnnxModel, stage_numbers: range, inpainting: np.ndarray,
             code, enc_state = model.encode_stage(s, residual, enc_state)
             codes[s - 1, rows] = code
         recon, dec_state = model.decode_stage(s, codes[s - 1, rows], inpainting, dec_state)
+        if progress is not None:
+            progress(len(rows))
     return recon, dec_state, enc_state
 
 
 def _code_image(model: OnnxModel, blocks_y: int, blocks_x: int, stages: int, band_rows: int,
-                codes: np.ndarray, source: np.ndarray | None, schedule: Schedule) -> np.ndarray:
+                codes: np.ndarray, source: np.ndarray | None, schedule: Schedule,
+                progress: Progress | None = None) -> np.ndarray:
     """The shared procedure of encoder (``source`` = padded image) and decoder (None).
 
     Returns the padded (H, W, 3) uint8 reconstruction after ``stages`` stages.
@@ -121,7 +127,7 @@ def _code_image(model: OnnxModel, blocks_y: int, blocks_x: int, stages: int, ban
             targets = blk.to_unit(blk.extract_blocks(source, coords, b)) if source is not None \
                 else None
             recon, dec_state, enc_state = _run_stages(model, first, inp, None, None, None,
-                                                      targets, codes, glob)
+                                                      targets, codes, glob, progress)
             blk.place_blocks(context_image, coords, blk.to_uint8(recon), b)
             if later:
                 band.store(local, inp, recon, dec_state, enc_state)
@@ -130,7 +136,7 @@ def _code_image(model: OnnxModel, blocks_y: int, blocks_x: int, stages: int, ban
             targets = blk.to_unit(blk.extract_blocks(source, band_coords, b)) \
                 if source is not None else None
             recon, _, _ = _run_stages(model, later, band.inpainting, band.recon, band.dec_state,
-                                      band.enc_state, targets, codes, glob)
+                                      band.enc_state, targets, codes, glob, progress)
             blk.place_blocks(final, band_coords, blk.to_uint8(recon), b)
     return final
 
@@ -143,7 +149,7 @@ def _check_stages(stages: int, model: OnnxModel, what: str) -> None:
 
 def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
            alpha: np.ndarray | None = None, band_rows: int = DEFAULT_BAND_ROWS,
-           schedule: Schedule = "wavefront") -> EncodeResult:
+           schedule: Schedule = "wavefront", progress: Progress | None = None) -> EncodeResult:
     """Encode an (H, W, 3) uint8 image; ``alpha`` (H, W) is stored losslessly if given."""
     stages = model.stages if stages is None else stages
     _check_stages(stages, model, "--stages")
@@ -153,7 +159,7 @@ def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
     by, bx = blk.blocks_shape(h, w, model.block_size)
     codes = np.empty((stages, by * bx, *model.code_shape), np.float32)
     padded = blk.pad_to_blocks(rgb, model.block_size)
-    recon = _code_image(model, by, bx, stages, band_rows, codes, padded, schedule)
+    recon = _code_image(model, by, bx, stages, band_rows, codes, padded, schedule, progress)
     header = Header(width=w, height=h, stages=stages, model_name=model.name,
                     model_digest=model.digest, block_size=model.block_size,
                     bits_per_stage=model.bits_per_stage, band_rows=band_rows)
@@ -181,7 +187,7 @@ def check_model(header: Header, model: OnnxModel) -> None:
 
 def decode(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
            salvage: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-           schedule: Schedule = "wavefront") -> Decoded:
+           schedule: Schedule = "wavefront", progress: Progress | None = None) -> Decoded:
     """Decode .ir2i bytes, up to ``max_stages`` stages (default: all that the file holds)."""
     if max_stages is not None:
         _check_stages(max_stages, model, "--max-stages")
@@ -198,7 +204,7 @@ def decode(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
                       .reshape(header.n_blocks, *model.code_shape)
                       for bits in container.stage_bits[:stages]])
     padded = _code_image(model, header.blocks_y, header.blocks_x, stages, header.band_rows,
-                         codes, None, schedule)
+                         codes, None, schedule, progress)
     alpha = _read_alpha(container, header)
     return Decoded(padded[:header.height, :header.width], alpha, stages, container, notes)
 
