@@ -560,7 +560,7 @@ def write_reports(
 # ---------------------------------------------------------------- command line
 
 
-def _parse_window(text: str) -> tuple[float, float] | None:
+def parse_window(text: str) -> tuple[float, float] | None:
     if text.lower() == "none":
         return None
     try:
@@ -592,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--anchor", default="jpeg", help="BD-rate anchor codec (default jpeg)")
     parser.add_argument(
         "--window",
-        type=_parse_window,
+        type=parse_window,
         default=DEFAULT_BPP_WINDOW,
         help="BD-rate bpp window LO,HI or 'none' (default 0.125,1)",
     )

@@ -42,6 +42,7 @@ from benchmarks.rd import (
     curves,
     image_curve,
     load_rgb,
+    parse_window,
     plot_rd,
     read_csv,
     write_csv,
@@ -282,18 +283,6 @@ def write_reports(points: Sequence[RDPoint], out: Path, anchor: str, paper_table
 
 
 # ---------------------------------------------------------------- command line
-
-
-def parse_window(text: str) -> tuple[float, float] | None:
-    if text.lower() == "none":
-        return None
-    try:
-        lo, hi = (float(x) for x in text.split(","))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError("expected LO,HI in bpp, e.g. 0.125,1, or 'none'") from exc
-    if not 0 < lo < hi:
-        raise argparse.ArgumentTypeError(f"need 0 < LO < HI, got {text}")
-    return lo, hi
 
 
 def build_parser() -> argparse.ArgumentParser:
