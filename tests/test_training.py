@@ -100,3 +100,13 @@ def test_msssim_loss_runs():
         loss = coder_loss(coder(blocks, contexts), blocks, kind, joint=True)
         loss.backward()
         assert torch.isfinite(loss)
+
+
+def test_inpainting_alone_selects_checkpoints_on_inpainting(tmp_path, photo_dir):
+    out = tmp_path / "inp"
+    r = _train(["--data", str(photo_dir), "--out", str(out), "--steps", "2", "--stages", "0",
+                *TINY])
+    assert r.returncode == 0, r.stderr
+    log = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
+    assert log["psnr"] == [] and log["mean_psnr"] == log["inpaint_psnr"]
+    assert (out / "best.pt").exists()
