@@ -55,9 +55,8 @@ train_all() {
     train_run decoding --connections decoding --inpainting none
 
     # Partial-context inpainting networks trained ALONE with eq. 3: --stages 0 builds a coder
-    # with no compression stage, so the joint loss reduces to the inpainting loss. Validation
-    # then has no stage PSNR to select on, so these runs write last.pt only (no best.pt), and
-    # log a harmless "Mean of empty slice" warning; their log.jsonl still has inpaint_psnr.
+    # with no compression stage, so the joint loss reduces to the inpainting loss; best.pt is
+    # selected on held-out inpainting PSNR. (last.pt is used below, as for every variant.)
     #  - inpaint-only: the multi-scale network (Table 1 "Inpainting network", and the
     #    pre-trained network of Sep-Inp);
     #  - inpaint-vanilla: Table 1's "Vanilla network", dilation 1 only, 4x deeper, same
