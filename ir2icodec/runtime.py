@@ -129,6 +129,9 @@ class OnnxModel:
             opts = ort.SessionOptions()
             opts.log_severity_level = 3
             opts.use_deterministic_compute = True
+            # Each session's arena would keep its peak (a band-wide batch) for the life of the
+            # model; with 17 sessions that was most of a large image's memory.
+            opts.enable_cpu_mem_arena = False
             opts.intra_op_num_threads = 1 if self.workers > 1 else (self.threads or 0)
             opts.inter_op_num_threads = 1
             try:
