@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TypeVar
+
+from tqdm import tqdm
 
 from benchmarks.rd import find_images
+
+T = TypeVar("T")
 
 
 def named_path(text: str) -> tuple[str, str]:
@@ -36,3 +44,30 @@ def fmt(value: float | None, digits: int) -> str:
     if value is None or math.isnan(value):
         return "n/a" if value is not None else "—"
     return f"{value:.{digits}f}"
+
+
+def map_images(images: Sequence[Path], local: Callable[[Path], T],
+               in_worker: Callable[..., T], worker_args: tuple, jobs: int, desc: str,
+               progress: bool | None = None) -> list[T]:
+    """Results for every image, in input order: ``local(path)`` in this process when
+    ``jobs`` is 1, else ``in_worker(path, *worker_args)`` in ``jobs`` processes (spawned, not
+    forked: the parent may have run torch or onnxruntime threads, which a fork can hang)."""
+    with tqdm(total=len(images), unit="img", desc=desc,
+              disable=None if progress is None else not progress) as bar:
+        results: list[T] = []
+        if jobs == 1:
+            for path in images:
+                results.append(local(path))
+                bar.update(1)
+            return results
+        with ProcessPoolExecutor(max_workers=jobs,
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(in_worker, p, *worker_args) for p in images]
+            try:
+                for f in futures:
+                    results.append(f.result())
+                    bar.update(1)
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # on Ctrl-C/error, skip queued images
+                raise
+        return results

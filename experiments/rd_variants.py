@@ -28,12 +28,10 @@ import math
 import sys
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from benchmarks.rd import (
     CSV_NAME,
@@ -53,7 +51,7 @@ from ir2icodec.container import MIN_STAGES
 from ir2icodec.metrics import MS_SSIM_MIN_SIDE, WIN_SIZE, psnr, ssim, ssim_and_ms_ssim
 from ir2icodec.runtime import OnnxModel, load_model
 
-from .common import fmt, images_in, named_path, unique_names
+from .common import fmt, images_in, map_images, named_path, unique_names
 
 METRICS = {"SSIM": "ssim", "MS-SSIM": "ms_ssim"}  # table name -> RDPoint attribute
 PER_IMAGE_NAME, SUMMARY_NAME, PLOT_NAME = "bdrate_per_image.csv", "rd_variants.csv", \
@@ -128,25 +126,10 @@ def _measure_in_worker(path: Path, bundles: dict[str, str], threads: int | None
 def run(images: Sequence[Path], bundles: dict[str, str], jobs: int = 1,
         threads: int | None = 1, progress: bool | None = None) -> list[RDPoint]:
     """Measure every image, in ``jobs`` processes of ``threads`` onnxruntime threads each."""
-    points: list[RDPoint] = []
-    with tqdm(total=len(images), unit="img", desc="rd_variants",
-              disable=None if progress is None else not progress) as bar:
-        if jobs == 1:
-            models = load_models(bundles, threads)
-            for path in images:
-                points.extend(measure_image(path, models))
-                bar.update(1)
-            return points
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_measure_in_worker, p, bundles, threads) for p in images]
-            try:
-                for f in futures:
-                    points.extend(f.result())
-                    bar.update(1)
-            except BaseException:
-                pool.shutdown(cancel_futures=True)  # on Ctrl-C/error, skip queued images
-                raise
-    return points
+    models = load_models(bundles, threads) if jobs == 1 else {}
+    per_image = map_images(images, lambda p: measure_image(p, models), _measure_in_worker,
+                           (bundles, threads), jobs, "rd_variants", progress)
+    return [point for points in per_image for point in points]
 
 
 # ---------------------------------------------------------------- BD-rates

@@ -37,21 +37,18 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import multiprocessing
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from ir2icodec import blocks as blk
 from ir2icodec.metrics import ssim
 
-from .common import fmt, images_in, named_path, unique_names
+from .common import fmt, images_in, map_images, named_path, unique_names
 from .criminisi import PATCH_SIZE, inpaint_criminisi
 
 BLOCK = 32    # the networks' block and context sizes (ir2icodec.training.nets BLOCK/CONTEXT)
@@ -204,29 +201,9 @@ def _evaluate_in_worker(path: Path, methods: Sequence[Method]) -> ImageBlocks:
 def run(images: Sequence[Path], methods: Sequence[Method], jobs: int = 1,
         progress: bool | None = None) -> list[ImageBlocks]:
     """Evaluate every image (in parallel processes when ``jobs`` > 1), in input order."""
-    with tqdm(total=len(images), unit="img", desc="table1",
-              disable=None if progress is None else not progress) as bar:
-        if jobs == 1:
-            inpainters = {m.name: make_inpainter(m) for m in methods}
-            results = []
-            for path in images:
-                results.append(evaluate_image(path, methods, inpainters))
-                bar.update(1)
-            return results
-        # spawn, not fork: the parent may have run torch (OpenMP), and a forked OpenMP
-        # runtime can hang in the child.
-        with ProcessPoolExecutor(max_workers=jobs,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_evaluate_in_worker, p, methods) for p in images]
-            results = []
-            try:
-                for f in futures:
-                    results.append(f.result())
-                    bar.update(1)
-            except BaseException:
-                pool.shutdown(cancel_futures=True)  # on Ctrl-C/error, skip queued images
-                raise
-            return results
+    inpainters = {m.name: make_inpainter(m) for m in methods} if jobs == 1 else {}
+    return map_images(images, lambda p: evaluate_image(p, methods, inpainters),
+                      _evaluate_in_worker, (methods,), jobs, "table1", progress)
 
 
 # ---------------------------------------------------------------- reports
