@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import importlib
 import io
 import math
@@ -97,14 +98,22 @@ class PillowCodec:
             return np.asarray(im.convert("RGB"))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Ir2iSession:
+    """Encodes each image once with every stage; fewer stages are that file truncated, which
+    is byte for byte what encoding with fewer stages writes (the bitstream is progressive)."""
+
     model: Any
     encode_array: Callable[..., bytes]
     decode_bytes: Callable[..., Any]
+    truncate_stages: Callable[[bytes, int], bytes]
+    _full: tuple[bytes, bytes] | None = None  # (digest of the image, its all-stage file)
 
     def encode(self, rgb: np.ndarray, setting: Setting) -> bytes:
-        return self.encode_array(rgb, self.model, stages=int(setting))
+        key = hashlib.sha1(np.ascontiguousarray(rgb)).digest()
+        if self._full is None or self._full[0] != key:
+            self._full = (key, self.encode_array(rgb, self.model))
+        return self.truncate_stages(self._full[1], int(setting))
 
     def decode(self, data: bytes) -> np.ndarray:
         return np.asarray(self.decode_bytes(data, self.model).rgb)
@@ -120,6 +129,7 @@ class Ir2iCodec:
     def open(self, model_path: str | None = None) -> Ir2iSession:
         try:
             from ir2icodec.codec import decode_bytes, encode_array
+            from ir2icodec.container import truncate_stages
             from ir2icodec.runtime import load_model
         except ImportError as exc:
             raise CodecUnavailable(f"ir2icodec.codec is not importable ({exc})") from exc
@@ -127,7 +137,7 @@ class Ir2iCodec:
             model = load_model(model_path)
         except Exception as exc:  # any failure to find/read a model means "skip ir2i"
             raise CodecUnavailable(f"no usable model ({type(exc).__name__}: {exc})") from exc
-        return Ir2iSession(model, encode_array, decode_bytes)
+        return Ir2iSession(model, encode_array, decode_bytes, truncate_stages)
 
 
 Codec = PillowCodec | Ir2iCodec

@@ -47,7 +47,7 @@ from benchmarks.rd import (
 )
 from ir2icodec.bdrate import bd_rate_in_window
 from ir2icodec.codec import decode, encode
-from ir2icodec.container import MIN_STAGES
+from ir2icodec.container import MIN_STAGES, truncate_stages
 from ir2icodec.metrics import MS_SSIM_MIN_SIDE, WIN_SIZE, psnr, ssim, ssim_and_ms_ssim
 from ir2icodec.runtime import OnnxModel, load_model
 
@@ -103,8 +103,9 @@ def measure_image(path: Path, models: dict[str, OnnxModel]) -> list[RDPoint]:
     h, w = rgb.shape[:2]
     points = []
     for name, model in models.items():
+        full = encode(rgb, model).data  # fewer stages = this file truncated (progressive)
         for stages in range(MIN_STAGES, model.stages + 1):
-            data = encode(rgb, model, stages).data
+            data = truncate_stages(full, stages)
             decoded = decode(data, model).rgb
             s, ms = _structural(rgb, decoded)
             points.append(RDPoint(image=path.name, codec=name, setting=str(stages),

@@ -59,18 +59,23 @@ def to_uint8(unit: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((np.moveaxis(unit, -3, -1) + 0.5) * 255.0), 0, 255).astype(np.uint8)
 
 
+def _block_grid(image: np.ndarray, block: int) -> np.ndarray:
+    """A (rows, block, cols, block, C) view of a padded (H, W, C) image. Splitting axes is
+    always possible without a copy, so writes through it land in ``image``."""
+    h, w, ch = image.shape
+    grid = image.view()
+    grid.shape = (h // block, block, w // block, block, ch)
+    return grid
+
+
 def extract_blocks(image: np.ndarray, coords: np.ndarray, block: int) -> np.ndarray:
     """(K, block, block, C) pixels of the blocks at ``coords`` of a padded (H, W, C) image."""
-    out = np.empty((len(coords), block, block, image.shape[2]), image.dtype)
-    for k, (r, c) in enumerate(coords):
-        out[k] = image[r * block:(r + 1) * block, c * block:(c + 1) * block]
-    return out
+    return _block_grid(image, block)[coords[:, 0], :, coords[:, 1]]
 
 
 def place_blocks(image: np.ndarray, coords: np.ndarray, blocks: np.ndarray, block: int) -> None:
     """Write (K, block, block, C) blocks into ``image`` at ``coords`` (in place)."""
-    for k, (r, c) in enumerate(coords):
-        image[r * block:(r + 1) * block, c * block:(c + 1) * block] = blocks[k]
+    _block_grid(image, block)[coords[:, 0], :, coords[:, 1]] = blocks
 
 
 def contexts(decoded: np.ndarray, coords: np.ndarray, block: int) -> np.ndarray:
@@ -79,14 +84,11 @@ def contexts(decoded: np.ndarray, coords: np.ndarray, block: int) -> np.ndarray:
     The block itself (bottom-right quarter) and neighbours outside the image are zero, as in
     training; only already-decoded pixels (left, top, top-left) are read.
     """
-    size = 2 * block
-    out = np.zeros((len(coords), 3, size, size), np.float32)
-    for k, (r, c) in enumerate(coords):
-        for dr, dc in ((-1, -1), (-1, 0), (0, -1)):
-            rr, cc = r + dr, c + dc
-            if rr < 0 or cc < 0:
-                continue
-            src = decoded[rr * block:(rr + 1) * block, cc * block:(cc + 1) * block]
-            y, x = (dr + 1) * block, (dc + 1) * block
-            out[k, :, y:y + block, x:x + block] = to_unit(src)
+    grid = _block_grid(decoded, block)
+    out = np.zeros((len(coords), 3, 2 * block, 2 * block), np.float32)
+    for dr, dc in ((-1, -1), (-1, 0), (0, -1)):
+        rr, cc = coords[:, 0] + dr, coords[:, 1] + dc
+        inside = (rr >= 0) & (cc >= 0)
+        y, x = (dr + 1) * block, (dc + 1) * block
+        out[inside, :, y:y + block, x:x + block] = to_unit(grid[rr[inside], :, cc[inside]])
     return out

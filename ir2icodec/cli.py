@@ -175,6 +175,26 @@ def decode(source: str, output: str | None, max_stages: int | None, salvage: boo
 
 @cli.command()
 @click.argument("source", metavar="INPUT")
+@click.option("-o", "--output", default=None, help="Output .ir2i file ('-' = stdout).")
+@click.option("-s", "--stages", type=int, required=True,
+              help="Stages to keep (2..stages in the file).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing output file.")
+@_max_pixels_option
+def truncate(source: str, output: str | None, stages: int, force: bool, max_pixels: int) -> None:
+    """Keep the first stages of an .ir2i file: a smaller, complete file, no re-encoding."""
+    from .container import truncate_stages
+    from .imageio import read_input
+    from .output import write_output
+
+    output = output or _default_output(source, f".s{stages}.ir2i")
+    _check_terminal(output)
+    data = read_input(source, limit=_max_ir2i_bytes(max_pixels), kind="an .ir2i file")
+    write_output(output, truncate_stages(data, stages, max_pixels=max_pixels), force=force,
+                 protect=[source])
+
+
+@cli.command()
+@click.argument("source", metavar="INPUT")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_max_pixels_option
 def info(source: str, as_json: bool, max_pixels: int) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -24,6 +24,7 @@ from .errors import (
     LimitError,
     TruncatedError,
     UnsupportedVersionError,
+    UsageError,
 )
 
 # PNG's signature with "IR2" in place of "PNG": the high byte catches 7-bit channels,
@@ -639,6 +640,22 @@ def chunk_layout(data: bytes) -> list[ChunkInfo]:
 
 
 # --------------------------------------------------------------------------- writing
+
+
+def truncate_stages(data: bytes, stages: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """A complete file holding only the first ``stages`` stages of ``data``.
+
+    Stage codes never depend on later stages, so the result is byte for byte the file the
+    encoder writes when asked for that many stages, without running any network.
+    """
+    container = read_container(data, max_pixels=max_pixels)
+    header = container.header
+    if not header.first_code_stages <= stages <= container.stages_found:
+        raise UsageError(f"--stages must be between {header.first_code_stages} and "
+                         f"{container.stages_found} (the stages this file holds), got {stages}")
+    return write_container(replace(header, stages=stages), container.stage_bits[:stages],
+                           container.ancillary)
+
 
 
 def _checked_stage(index: int, bits: np.ndarray, header: Header) -> np.ndarray:

@@ -71,3 +71,32 @@ def test_contexts_read_only_decoded_neighbours_and_zero_the_rest():
     np.testing.assert_array_equal(ctx[2, :, :32], 0)     # first row: no top neighbours
     assert np.all(ctx[2, :, 32:, :32] == 0.5)            # ... but a left one
     np.testing.assert_array_equal(ctx[3, :, :, :32], 0)  # first column: no left neighbours
+
+
+def test_block_gather_and_scatter_match_plain_slicing():
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (96, 160, 3), dtype=np.uint8)
+    coords = np.array([[2, 4], [0, 0], [1, 3], [2, 0]])
+    got = blk.extract_blocks(img, coords, 32)
+    for k, (r, c) in enumerate(coords):
+        np.testing.assert_array_equal(got[k], img[32 * r:32 * r + 32, 32 * c:32 * c + 32])
+    out = np.zeros_like(img)
+    blk.place_blocks(out, coords, got, 32)
+    mask = np.zeros(img.shape[:2], bool)
+    for r, c in coords:
+        mask[32 * r:32 * r + 32, 32 * c:32 * c + 32] = True
+    np.testing.assert_array_equal(out[mask], img[mask])
+    assert not out[~mask].any()
+
+
+def test_contexts_equal_the_windows_of_a_zero_bordered_image():
+    rng = np.random.default_rng(4)
+    img = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    unit = np.pad(blk.to_unit(img), ((0, 0), (32, 0), (32, 0)))  # zero outside the image
+    coords = np.array([(r, c) for r in range(3) for c in range(4)])
+    ctx = blk.contexts(img, coords, 32)
+    for k, (r, c) in enumerate(coords):
+        want = unit[:, 32 * r:32 * r + 64, 32 * c:32 * c + 64].copy()
+        want[:, 32:, 32:] = 0
+        np.testing.assert_array_equal(ctx[k], want)
+

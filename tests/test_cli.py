@@ -114,6 +114,21 @@ def test_crc_error_and_salvage(tmp_path, encoded, tiny_bundle):
     assert r.returncode == 0 and out.exists() and b"warning" in r.stderr
 
 
+def test_truncate_makes_the_smaller_complete_file(tmp_path, photo, encoded, tiny_bundle):
+    out = tmp_path / "three.ir2i"
+    r = ir2i("truncate", str(encoded), "-o", str(out), "--stages", "3")
+    assert r.returncode == 0, r.stderr
+    direct = tmp_path / "direct.ir2i"
+    assert ir2i("encode", str(photo), "-o", str(direct), "-s", "3", "--model",
+                tiny_bundle).returncode == 0
+    assert out.read_bytes() == direct.read_bytes()
+    piped = ir2i("truncate", "-", "-s", "2", stdin=encoded.read_bytes())
+    assert piped.returncode == 0 and len(piped.stdout) < len(out.read_bytes())
+    r = ir2i("truncate", str(encoded), "-o", str(tmp_path / "five.ir2i"), "-s", "5")
+    one_line_error(r, "between 2 and 4")
+    assert not (tmp_path / "five.ir2i").exists()
+
+
 @pytest.mark.parametrize("case", ["missing", "not_image", "not_ir2i", "version", "stages",
                                   "max_stages", "model", "no_model", "empty_stdin"])
 def test_errors_are_one_line(tmp_path, photo, encoded, tiny_bundle, other_bundle, case):

@@ -7,7 +7,7 @@ import pytest
 from conftest import smooth_image
 
 from ir2icodec.codec import decode, encode
-from ir2icodec.container import chunk_layout, read_container
+from ir2icodec.container import chunk_layout, read_container, truncate_stages
 from ir2icodec.errors import CorruptDataError, ModelMismatchError, UsageError
 from ir2icodec.runtime import load_model
 
@@ -45,6 +45,7 @@ def test_progressive_prefixes_decode_like_fewer_stages(tiny_model):
         assert cut.stages == stages
         fewer = encode(img, tiny_model, stages)
         np.testing.assert_array_equal(cut.rgb, fewer.reconstruction)
+        assert truncate_stages(full, stages) == fewer.data  # a progressive file's prefix
         np.testing.assert_array_equal(decode(full, tiny_model, max_stages=stages).rgb, cut.rgb)
         if stages < 8:
             assert any("truncated" in w for w in cut.warnings)
@@ -99,3 +100,14 @@ def test_stage_counts_out_of_range(tiny_model, stages):
     data = encode(smooth_image(32, 32), tiny_model, 2).data
     with pytest.raises(UsageError):
         decode(data, tiny_model, max_stages=stages)
+
+
+def test_truncating_keeps_alpha_and_refuses_missing_stages(tiny_model):
+    img = smooth_image(40, 40, seed=7)
+    alpha = np.arange(1600, dtype=np.uint8).reshape(40, 40)
+    full = encode(img, tiny_model, 5, alpha=alpha).data
+    three = truncate_stages(full, 3)
+    assert len(three) < len(full) and decode(three, tiny_model).alpha.tobytes() == alpha.tobytes()
+    for stages in (1, 6):
+        with pytest.raises(UsageError, match="between 2 and 5"):
+            truncate_stages(full, stages)

@@ -261,3 +261,32 @@ def test_rd_variants_rejects_unknown_anchor(tmp_path: Path, tiny_bundle: str) ->
     with pytest.raises(SystemExit):
         rd_variants.main(["--data", str(tmp_path), "--out", str(tmp_path / "o"),
                           "--anchor", "residual", "--bundle", f"ir2i={tiny_bundle}"])
+
+
+# ---------------------------------------------------------------- budgets
+
+
+def test_budgets_read_back_a_real_training_run(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from experiments import budgets
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(6):
+        Image.fromarray(smooth_image(96, 128, seed=i)).save(photos / f"p{i}.png")
+    run = tmp_path / "noinp"
+    r = subprocess.run([sys.executable, "-m", "ir2icodec.training.train", "--data",
+                        str(photos), "--out", str(run), "--steps", "3", "--batch", "2",
+                        "--widths", "4,8,8", "--holdout-percent", "25", "--val-every", "2",
+                        "--threads", "1", "--inpainting", "none"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    b = budgets.read_budget(run)
+    assert (b.steps, b.batch, b.processes, b.selected_by) == (3, 2, 1, "mean_psnr")
+    assert b.selected_step in (2, 3) and b.seconds > 0 and b.samples_per_second > 0
+    assert np.isnan(b.inpaint_psnr) and b.last_stage_psnr > 0
+    out = tmp_path / "budgets.md"
+    assert budgets.main([str(run), "--out", str(out)]) == 0
+    assert "| noinp | 3 | 2 x 1 |" in out.read_text()

@@ -184,7 +184,7 @@ def test_missing_plugins_and_model_are_skipped_not_fatal(monkeypatch) -> None:
 
 
 def _fake_ir2i(monkeypatch, load_model) -> None:
-    """Stand-in ir2icodec.codec/runtime with the lead's API (JPEG inside, k -> quality)."""
+    """Stand-in ir2icodec.codec/runtime modules whose model loading is ``load_model``."""
     jpeg = rd.codec_registry()["jpeg"].open()
     codec = types.ModuleType("ir2icodec.codec")
     codec.encode_array = lambda rgb, model, stages: jpeg.encode(rgb, 10 * stages)
@@ -195,15 +195,21 @@ def _fake_ir2i(monkeypatch, load_model) -> None:
     monkeypatch.setitem(sys.modules, "ir2icodec.runtime", runtime)
 
 
-def test_ir2i_adapter_uses_the_codec_api(monkeypatch, image_dir: Path) -> None:
-    seen = []
-    _fake_ir2i(monkeypatch, lambda path=None, device="auto": seen.append(path) or "model")
+def test_ir2i_adapter_measures_real_files_at_every_stage_count(image_dir: Path,
+                                                               tiny_bundle: str) -> None:
+    from ir2icodec.codec import decode, encode
+    from ir2icodec.runtime import load_model
+
     images, _ = rd.find_images(image_dir)
-    points, ok = rd.run_benchmark(images, ["ir2i"], model_path="m.onnx", progress=False)
-    assert ok and seen == ["m.onnx"]
-    assert [p.setting for p in points if p.image == "img0.png"] == [str(k) for k in range(2, 9)]
-    bpps = [p.bpp for p in points if p.image == "img0.png"]
-    assert bpps == sorted(bpps)
+    points, ok = rd.run_benchmark(images[:1], ["ir2i"], model_path=tiny_bundle, progress=False)
+    assert ok
+    assert [p.setting for p in points] == [str(k) for k in range(2, 9)]
+    model = load_model(tiny_bundle)
+    rgb = rd.load_rgb(images[0])
+    for p in points:  # each point is the file encoding with that many stages writes
+        data = encode(rgb, model, int(p.setting)).data
+        assert p.bytes == len(data)
+        assert p.psnr == pytest.approx(rd.psnr(rgb, decode(data, model).rgb))
 
 
 def test_ir2i_without_a_model_is_skipped(monkeypatch) -> None:

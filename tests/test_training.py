@@ -16,7 +16,7 @@ from PIL import Image
 
 from ir2icodec.training.data import PatchSampler, make_training_pair, split_images
 from ir2icodec.training.nets import ProgressiveCoder, make_config
-from ir2icodec.training.train import coder_loss
+from ir2icodec.training.train import coder_loss, selection_metric, warm_start
 
 TINY = ["--widths", "4,8,8", "--filters-per-dilation", "1", "--batch", "4",
         "--holdout-percent", "40", "--val-every", "2", "--threads", "1"]
@@ -110,3 +110,62 @@ def test_inpainting_alone_selects_checkpoints_on_inpainting(tmp_path, photo_dir)
     log = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
     assert log["psnr"] == [] and log["mean_psnr"] == log["inpaint_psnr"]
     assert (out / "best.pt").exists()
+
+
+def test_warm_start_copies_what_fits_and_names_the_rest():
+    small = ProgressiveCoder(make_config("compact", widths=(4, 8, 8), stages=2,
+                                         inpaint_filters_per_dilation=1, inpaint_layers=4))
+    deeper = ProgressiveCoder(make_config("compact", widths=(4, 8, 8), stages=2,
+                                          inpaint_filters_per_dilation=1, inpaint_layers=2))
+    fresh = warm_start(deeper, small.state_dict())
+    # Fewer layers of the same width: every tensor of the shallower net has a twin.
+    assert fresh == []
+    for k, v in deeper.state_dict().items():
+        if k not in fresh:
+            assert torch.equal(v, small.state_dict()[k])
+    wider = ProgressiveCoder(make_config("compact", widths=(4, 8, 8), stages=2,
+                                         inpaint_filters_per_dilation=2, inpaint_layers=2))
+    fresh = warm_start(wider, small.state_dict())
+    assert fresh and all(k.startswith("inpaint.") for k in fresh)
+
+
+def test_selection_follows_the_loss():
+    assert selection_metric("l2", 8) == "mean_psnr"
+    assert selection_metric("mix", 8) == "mean_msssim"
+    assert selection_metric("msssim", 0) == "mean_psnr"  # inpainting alone: its PSNR
+
+
+def test_cli_inpaint_layers_and_init(tmp_path, photo_dir):
+    first = tmp_path / "first"
+    r = _train(["--data", str(photo_dir), "--out", str(first), "--steps", "2", *TINY])
+    assert r.returncode == 0, r.stderr
+    second = tmp_path / "second"
+    r = _train(["--data", str(photo_dir), "--out", str(second), "--steps", "2",
+                "--inpaint-layers", "3", "--init", str(first / "last.pt"), "--loss", "mix",
+                *TINY])
+    assert r.returncode == 0, r.stderr
+    config = json.loads((second / "config.json").read_text())
+    assert config["model"]["inpaint"]["layers"] == 3
+    assert config["warm_start_fresh_tensors"] == []  # layers 0-2 and the final conv all fit
+    log = json.loads((second / "log.jsonl").read_text().splitlines()[-1])
+    assert 0 < log["mean_msssim"] <= 1 and len(log["msssim"]) == 8
+    assert torch.load(second / "best.pt", weights_only=False)["best"] == log["mean_msssim"]
+
+
+def test_holdout_photos_are_written_for_model_selection(tmp_path, photo_dir):
+    out = tmp_path / "held"
+    r = subprocess.run([sys.executable, "-m", "ir2icodec.training.holdout", "--data",
+                        str(photo_dir), "--out", str(out), "--holdout-percent", "40",
+                        "--scale", "0.5"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    _, held = split_images(sorted(photo_dir.glob("*.png")), 40.0)
+    assert held and sorted(p.name for p in out.iterdir()) == sorted(p.name for p in held)
+    with Image.open(held[0]) as src, Image.open(out / held[0].name) as small:
+        assert small.size == (round(src.width * 0.5), round(src.height * 0.5))
+
+
+def test_all_photos_held_out_is_a_clear_error(tmp_path, photo_dir):
+    r = _train(["--data", str(photo_dir), "--out", str(tmp_path / "r"), "--steps", "1",
+                "--holdout-percent", "100", "--threads", "1"])
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "held out" in r.stderr.strip().splitlines()[-1]

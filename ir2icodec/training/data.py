@@ -16,6 +16,7 @@ from PIL import Image
 
 from .nets import BLOCK, CONTEXT
 
+VALIDATION_SCALE = 0.65  # the middle of the training crops' downsampling range
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
 
 
@@ -105,7 +106,7 @@ def validation_windows(files: list[Path], per_image: int = 4, seed: int = 1234) 
     rng = np.random.default_rng(seed)
     out = []
     for f in files:
-        img = rescale(load_rgb(f), 0.65)
+        img = rescale(load_rgb(f), VALIDATION_SCALE)
         h, w = img.shape[:2]
         for _ in range(per_image):
             y, x = int(rng.integers(h - CONTEXT + 1)), int(rng.integers(w - CONTEXT + 1))

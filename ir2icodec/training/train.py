@@ -46,6 +46,7 @@ class TrainOptions:
     device: str = "auto"
     resume: bool = False
     init_inpaint: str | None = None  # checkpoint to take a (pre-trained) inpainting net from
+    init: str | None = None  # checkpoint to warm-start from (every tensor whose shape fits)
 
 
 def _gaussian(size: int, sigma: float = 1.5) -> torch.Tensor:
@@ -121,25 +122,46 @@ def save_atomic(obj: dict, path: Path) -> None:
 
 @torch.no_grad()
 def validate(model: ProgressiveCoder, windows: np.ndarray, device: torch.device) -> dict:
-    """Per-stage PSNR on held-out blocks (deterministic binarization), and inpainting PSNR."""
+    """Per-stage PSNR and block MS-SSIM on held-out blocks (deterministic binarization), and
+    the inpainting PSNR."""
     model.eval()
     sse = np.zeros(model.cfg.stages)
+    msssim = np.zeros(model.cfg.stages)
     inp_sse = 0.0
-    n = 0
+    n = batches = 0
     for i in range(0, len(windows), 256):
         blocks, contexts = make_training_pair(windows[i:i + 256])
         b = torch.from_numpy(blocks).to(device)
         out = model(b, torch.from_numpy(contexts).to(device))
         for s, r in enumerate(out.reconstructions):
-            sse[s] += F.mse_loss(r.clamp(-0.5, 0.5), b, reduction="sum").item()
+            r = r.clamp(-0.5, 0.5)
+            sse[s] += F.mse_loss(r, b, reduction="sum").item()
+            msssim[s] += block_msssim(r, b).item() * len(b)
         inp_sse += F.mse_loss(out.inpainting, b, reduction="sum").item()
         n += b.numel()
+        batches += len(b)
     model.train()
     psnr = [10 * math.log10(1 / max(e / n, 1e-12)) for e in sse]
     inpaint_psnr = 10 * math.log10(1 / max(inp_sse / n, 1e-12))
     # --stages 0 trains the inpainting network alone: select checkpoints on its PSNR then.
     return {"psnr": psnr, "mean_psnr": float(np.mean(psnr)) if psnr else inpaint_psnr,
+            "msssim": list(msssim / max(batches, 1)),
+            "mean_msssim": float(np.mean(msssim)) / max(batches, 1) if psnr else math.nan,
             "inpaint_psnr": inpaint_psnr}
+
+
+def selection_metric(loss: str, stages: int) -> str:
+    """The held-out number best.pt maximises: the one the loss optimises."""
+    return "mean_psnr" if loss == "l2" or stages == 0 else "mean_msssim"
+
+
+def warm_start(model: torch.nn.Module, source: dict[str, torch.Tensor]) -> list[str]:
+    """Copy every tensor of ``source`` whose name and shape match ``model``; returns the names
+    left at their fresh initialisation (e.g. a resized inpainting network)."""
+    own = model.state_dict()
+    fits = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(fits, strict=False)
+    return sorted(set(own) - set(fits))
 
 
 def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
@@ -163,6 +185,10 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
     random.seed(opts.seed + rank)
     # channels_last runs the small convolutions ~2-3x faster on CPU (oneDNN).
     model = ProgressiveCoder(cfg).to(device, memory_format=torch.channels_last)
+    fresh = None
+    if opts.init:
+        fresh = warm_start(model, torch.load(opts.init, map_location=device,
+                                             weights_only=False)["model"])
     if opts.init_inpaint and model.inpaint is not None:
         src = torch.load(opts.init_inpaint, map_location=device, weights_only=False)["model"]
         model.inpaint.load_state_dict({k[len("inpaint."):]: v for k, v in src.items()
@@ -186,13 +212,17 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
 
     files = list_images(opts.data)
     train_files, held_files = split_images(files, opts.holdout_percent)
+    if not train_files:
+        raise click.ClickException(f"all {len(files)} photos are held out for validation; "
+                                   "add photos or lower --holdout-percent")
     sampler = PatchSampler(train_files)
     val = validation_windows(held_files) if rank == 0 and held_files else None
     if rank == 0:
         (out_dir / "config.json").write_text(json.dumps(
             {"model": cfg.to_dict(), "options": {**opts.__dict__, "data": opts.data},
              "train_images": len(train_files), "held_out_images": len(held_files),
-             "world_size": world, "device": str(device)}, indent=2))
+             "world_size": world, "device": str(device),
+             "warm_start_fresh_tensors": fresh}, indent=2))
 
     joint = cfg.inpainting == "joint"
     start = time.time() - elapsed
@@ -229,8 +259,9 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
                     log.write(json.dumps({"step": step, "elapsed": round(elapsed, 1),
                                           "loss": loss.item(), "lr": lr_at(step - 1, opts),
                                           **metrics}) + "\n")
-                if metrics["mean_psnr"] > best:  # checkpoint selection on held-out photos
-                    best = state["best"] = metrics["mean_psnr"]
+                score = metrics[selection_metric(opts.loss, cfg.stages)]
+                if score > best:  # checkpoint selection on held-out photos
+                    best = state["best"] = score
                     save_atomic(state, out_dir / "best.pt")
             if time.time() - last_save > 60 * opts.checkpoint_minutes or step == opts.steps or stop:
                 save_atomic(state, last_path)
@@ -259,6 +290,8 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
 @click.option("--inpaint-kind", type=click.Choice(["multiscale", "vanilla"]), default="multiscale",
               show_default=True)
 @click.option("--filters-per-dilation", type=int, default=None, help="Override the preset.")
+@click.option("--inpaint-layers", type=click.IntRange(1, 64), default=None,
+              help="Multi-scale layers of the inpainting network (overrides the preset).")
 @click.option("--widths", default=None, help="Override the stage widths, e.g. 16,32,64.")
 @click.option("--stages", type=click.IntRange(0, 16), default=8, show_default=True,
               help="0 trains the inpainting network alone (eq. 3), e.g. for Sep-Inp.")
@@ -279,14 +312,18 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
 @click.option("--init-inpaint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Checkpoint whose inpainting network to start from (Sep-Inp).")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Checkpoint to warm-start from: every tensor whose name and shape fit.")
 def main(preset: str, connections: str, inpainting: str, inpaint_kind: str,
-         filters_per_dilation: int | None, widths: str | None, stages: int, lr_drops: str,
-         **kw) -> None:
+         filters_per_dilation: int | None, inpaint_layers: int | None, widths: str | None,
+         stages: int, lr_drops: str, **kw) -> None:
     """Train a progressive coder (IR2I by default) on random crops of photos."""
     over: dict = {"connections": connections, "inpainting": inpainting, "stages": stages,
                   "inpaint_kind": inpaint_kind}
     if filters_per_dilation:
         over["inpaint_filters_per_dilation"] = filters_per_dilation
+    if inpaint_layers:
+        over["inpaint_layers"] = inpaint_layers
     if widths:
         over["widths"] = tuple(int(w) for w in widths.split(","))
     cfg = make_config(preset, **over)

@@ -1,0 +1,87 @@
+"""The training budget of every run, read back from its run directory (for the docs).
+
+    python -m experiments.budgets runs/residual runs/prediction ... [--out budgets.md]
+
+Per run: steps done, batch x processes, wall time, samples/s, and the held-out checkpoint
+(best.pt) it selected: step and score, the last stage's PSNR and the inpainting PSNR there.
+Everything comes from ``config.json`` and ``log.jsonl``, which training writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ir2icodec.training.train import selection_metric
+
+from .common import fmt
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    steps: int
+    batch: int
+    processes: int
+    seconds: float
+    selected_step: int
+    selected_by: str
+    selected_score: float
+    last_stage_psnr: float
+    inpaint_psnr: float
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.steps * self.batch * self.processes / self.seconds if self.seconds else math.nan
+
+
+def read_budget(run: Path) -> Budget:
+    """A run directory's budget; raises FileNotFoundError/ValueError for a run without logs."""
+    config = json.loads((run / "config.json").read_text())
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
+    if not log:
+        raise ValueError(f"{run}: log.jsonl has no validation yet")
+    key = selection_metric(config["options"]["loss"], config["model"]["stages"])
+    best = max(log, key=lambda row: row[key])
+    inpaints = config["model"]["inpainting"] != "none"
+    return Budget(run.name, log[-1]["step"], config["options"]["batch"],
+                  config.get("world_size", 1), log[-1]["elapsed"], best["step"], key, best[key],
+                  best["psnr"][-1] if best["psnr"] else math.nan,
+                  best["inpaint_psnr"] if inpaints else math.nan)
+
+
+def markdown(budgets: Sequence[Budget]) -> str:
+    lines = [f"Machine: {platform.machine()}, {platform.system()}; wall time as logged by "
+             "training (other jobs may have shared the cores).", "",
+             "| run | steps | batch x procs | wall time | samples/s | selected step "
+             "(held-out metric) | score | last-stage PSNR | inpainting PSNR |",
+             "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for b in budgets:
+        lines.append(f"| {b.name} | {b.steps} | {b.batch} x {b.processes} | "
+                     f"{b.seconds / 60:.1f} min | {fmt(b.samples_per_second, 0)} | "
+                     f"{b.selected_step} ({b.selected_by}) | {fmt(b.selected_score, 4)} | "
+                     f"{fmt(b.last_stage_psnr, 2)} | {fmt(b.inpaint_psnr, 2)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments.budgets", description=__doc__
+                                     .splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="training run directories")
+    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
+    args = parser.parse_args(argv)
+    text = markdown([read_budget(run) for run in args.runs])
+    print(text, end="")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
