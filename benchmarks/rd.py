@@ -425,9 +425,11 @@ def average_curve_over(
     """Mean bpp and mean raw quality at each setting present for all ``images``.
 
     The raw metric is averaged and transformed afterwards (mean MS-SSIM, then dB), so
-    the average curve is the one a reader would compute from the CSV.
+    the average curve is the one a reader would compute from the CSV. Images where the
+    metric is undefined (MS-SSIM of an image under 161 pixels) are left out of the mean.
     """
-    images = list(images)
+    images = [i for i in images
+              if not any(math.isnan(v[1]) for v in per_image[i].values())]
     if not images:
         return np.array([]), np.array([])
     settings = [s for s in per_image[images[0]] if all(s in per_image[i] for i in images)]
@@ -612,6 +614,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="BD-rate on -10*log10(1 - MS-SSIM) instead of raw MS-SSIM",
     )
     parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="an earlier rd_points.csv whose other codecs' points join this run's (e.g. to "
+        "re-measure only a new ir2i model)",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="skip encoding: redo bdrate.md and rd.png from --out/rd_points.csv",
@@ -642,6 +651,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--limit must be >= 1")
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
+    if args.keep is not None and not args.keep.is_file():
+        parser.error(f"--keep {args.keep} is not a file")
+    kept = [p for p in read_csv(args.keep) if p.codec not in codecs] if args.keep else []
 
     def warn(message: str) -> None:
         tqdm.write(message, file=sys.stderr)
@@ -656,6 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CodecUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    points = kept + points
     write_reports(points, args.out, args.anchor, args.window, args.msssim_db)
     print(f"wrote {CSV_NAME}, {TABLE_NAME}, {PLOT_NAME} to {args.out}")
     return 0 if ok else 1

@@ -146,6 +146,14 @@ def test_end_to_end_jpeg_webp(image_dir: Path, tmp_path: Path, capsys) -> None:
     with Image.open(out / rd.PLOT_NAME) as im:
         assert im.format == "PNG" and im.width > 500
 
+    # Re-measure JPEG alone, keeping the earlier run's WebP points.
+    again = tmp_path / "again"
+    assert rd.main(["--data", str(image_dir), "--out", str(again), "--codecs", "jpeg",
+                    "--keep", str(out / rd.CSV_NAME)]) == 0
+    merged = rd.read_csv(again / rd.CSV_NAME)
+    assert sorted(p.codec for p in merged) == sorted(r["codec"] for r in rows)
+    assert "| webp |" in (again / rd.TABLE_NAME).read_text()
+
 
 def test_parallel_jobs_give_the_same_points(image_dir: Path) -> None:
     images, _ = rd.find_images(image_dir)
@@ -169,6 +177,16 @@ def test_bd_rates_from_points() -> None:
         assert rows[("better", metric)].per_image_mean < -20
         assert rows[("better", metric)].on_average_curve < -20
         assert rows[("better", metric)].n_images == 2
+
+    # A third image too small for MS-SSIM (nan) leaves the MS-SSIM averages to the others.
+    for k, (r, q) in enumerate(zip(RATES, QUALS, strict=True)):
+        points.append(rd.RDPoint("tiny", "jpeg", str(k), 1, r, q, math.nan, math.nan))
+        points.append(rd.RDPoint("tiny", "better", str(k), 1, 0.5 * r, q, math.nan, math.nan))
+    again = {(r.codec, r.metric): r for r in rd.bd_rates(points, anchor="jpeg")}
+    assert again[("better", "MS-SSIM")].n_images == 2
+    assert again[("better", "MS-SSIM")].on_average_curve == pytest.approx(
+        rows[("better", "MS-SSIM")].on_average_curve)
+    assert again[("better", "PSNR")].n_images == 3
 
 
 def test_missing_plugins_and_model_are_skipped_not_fatal(monkeypatch) -> None:
