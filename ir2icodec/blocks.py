@@ -63,9 +63,7 @@ def _block_grid(image: np.ndarray, block: int) -> np.ndarray:
     """A (rows, block, cols, block, C) view of a padded (H, W, C) image. Splitting axes is
     always possible without a copy, so writes through it land in ``image``."""
     h, w, ch = image.shape
-    grid = image.view()
-    grid.shape = (h // block, block, w // block, block, ch)
-    return grid
+    return image.reshape((h // block, block, w // block, block, ch), copy=False)
 
 
 def extract_blocks(image: np.ndarray, coords: np.ndarray, block: int) -> np.ndarray:
