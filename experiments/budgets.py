@@ -75,7 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="training run directories")
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
-    text = markdown([read_budget(run) for run in args.runs])
+    try:
+        text = markdown([read_budget(run) for run in args.runs])
+    except (OSError, ValueError, KeyError) as exc:
+        parser.error(f"not a training run directory with logs: {exc}")
     print(text, end="")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

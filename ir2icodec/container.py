@@ -657,7 +657,6 @@ def truncate_stages(data: bytes, stages: int, *, max_pixels: int = DEFAULT_MAX_P
                            container.ancillary)
 
 
-
 def _checked_stage(index: int, bits: np.ndarray, header: Header) -> np.ndarray:
     arr = np.asarray(bits)
     shape = (header.n_blocks, header.bits_per_stage)

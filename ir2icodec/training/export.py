@@ -47,7 +47,8 @@ class _DecoderStep(nn.Module):
         return (recon, *next_state)
 
 
-def _to_onnx(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str]) -> bytes:
+def to_onnx(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str]) -> bytes:
+    """One module as ONNX bytes, batch dimension dynamic."""
     # The exporter restores the wrapper's train/eval mode afterwards, and with it the wrapped
     # coder's: wrappers must be in eval mode, or the coder comes back in training mode.
     module.eval()
@@ -77,7 +78,7 @@ def export_bundle(coder: ProgressiveCoder, out_dir: str | Path, name: str,
     cfg = coder.cfg
     graphs: dict[str, bytes] = {}
     if coder.inpaint is not None:
-        graphs["inpaint.onnx"] = _to_onnx(coder.inpaint, (torch.zeros(1, 3, CONTEXT, CONTEXT),),
+        graphs["inpaint.onnx"] = to_onnx(coder.inpaint, (torch.zeros(1, 3, CONTEXT, CONTEXT),),
                                           ["context"], ["inpainting"])
     block = torch.zeros(1, 3, BLOCK, BLOCK)
     enc_state: list[torch.Tensor] | None = None
@@ -86,7 +87,7 @@ def export_bundle(coder: ProgressiveCoder, out_dir: str | Path, name: str,
         enc_args = (block, *(enc_state or []))
         enc_in = ["residual"] + [f"state_{i}" for i in range(len(enc_state or []))]
         enc_outs = _EncoderStep(coder, s)(*enc_args)
-        graphs[f"stage{s + 1}_encoder.onnx"] = _to_onnx(
+        graphs[f"stage{s + 1}_encoder.onnx"] = to_onnx(
             _EncoderStep(coder, s), enc_args, enc_in,
             ["code"] + [f"next_state_{i}" for i in range(len(enc_outs) - 1)])
         enc_state = list(enc_outs[1:]) or None
@@ -94,7 +95,7 @@ def export_bundle(coder: ProgressiveCoder, out_dir: str | Path, name: str,
         dec_args = (code, block, *(dec_state or []))
         dec_in = ["code", "inpainting"] + [f"state_{i}" for i in range(len(dec_state or []))]
         dec_outs = _DecoderStep(coder, s)(*dec_args)
-        graphs[f"stage{s + 1}_decoder.onnx"] = _to_onnx(
+        graphs[f"stage{s + 1}_decoder.onnx"] = to_onnx(
             _DecoderStep(coder, s), dec_args, dec_in,
             ["reconstruction"] + [f"next_state_{i}" for i in range(len(dec_outs) - 1)])
         dec_state = list(dec_outs[1:])

@@ -69,7 +69,7 @@ PRESETS: dict[str, ModelConfig] = {
     # Same structure, sized to train on 2 CPU cores in about 2 hours and to decode a
     # 768x512 image in under a second (see benchmarks/speed.py and the model card). Four
     # multi-scale layers still see the whole 64x64 context (4 x 8 + 1 pixels back from the
-    # block); the first four of eight were full-size maps and cost 2.8x the inference time.
+    # block); eight took 2.8x the time (python -m benchmarks.inpaint_layers).
     "compact": ModelConfig(
         preset="compact",
         widths=(16, 32, 64),

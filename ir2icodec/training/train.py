@@ -186,7 +186,7 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
     # channels_last runs the small convolutions ~2-3x faster on CPU (oneDNN).
     model = ProgressiveCoder(cfg).to(device, memory_format=torch.channels_last)
     fresh = None
-    if opts.init:
+    if opts.init and not (opts.resume and last_path.exists()):  # resuming restores it all
         fresh = warm_start(model, torch.load(opts.init, map_location=device,
                                              weights_only=False)["model"])
     if opts.init_inpaint and model.inpaint is not None:
