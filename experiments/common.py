@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
-from benchmarks.rd import find_images
+from ir2icodec.bench.rd import find_images
 
 T = TypeVar("T")
 

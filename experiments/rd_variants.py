@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.rd import (
+from ir2icodec.bdrate import bd_rate_in_window
+from ir2icodec.bench.rd import (
     CSV_NAME,
     RDPoint,
     average_curve_over,
@@ -45,7 +46,6 @@ from benchmarks.rd import (
     read_csv,
     write_csv,
 )
-from ir2icodec.bdrate import bd_rate_in_window
 from ir2icodec.codec import decode, encode
 from ir2icodec.container import MIN_STAGES, truncate_stages
 from ir2icodec.metrics import MS_SSIM_MIN_SIDE, WIN_SIZE, psnr, ssim, ssim_and_ms_ssim
@@ -269,6 +269,13 @@ def write_reports(points: Sequence[RDPoint], out: Path, anchor: str, paper_table
 # ---------------------------------------------------------------- command line
 
 
+def _window(text: str) -> tuple[float, float] | None:
+    try:
+        return parse_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m experiments.rd_variants",
@@ -281,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="bundle name to compare against (the residual encoder)")
     parser.add_argument("--paper-table", choices=sorted(PAPER_TABLES), default="fig3a",
                         help="which paper table to print beside ours (default fig3a)")
-    parser.add_argument("--window", type=parse_window, default=None,
+    parser.add_argument("--window", type=_window, default=None,
                         help="BD-rate bpp window LO,HI or 'none' (default: whole curves)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument("--jobs", type=int, default=1, help="images encoded in parallel")

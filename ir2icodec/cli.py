@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from .bench.rd import bench as bench_command
 from .container import DEFAULT_MAX_PIXELS, chunk_layout, read_header
 from .errors import Ir2iError, UsageError
 
@@ -267,6 +268,9 @@ def _torch_command(module: str, args: list[str]) -> None:
 
     command = importlib.import_module(module).main
     command.main(args=args, prog_name=f"ir2i {command.name}", standalone_mode=True)
+
+
+cli.add_command(bench_command)  # ir2i bench: the rate-distortion benchmark ([bench] extra)
 
 
 def main() -> None:

@@ -12,7 +12,6 @@ import torch
 from conftest import smooth_image, tiny_coder
 from PIL import Image
 
-from benchmarks.rd import RDPoint
 from experiments import rd_variants, table1_inpainting
 from experiments.criminisi import inpaint_criminisi
 from experiments.table1_inpainting import (
@@ -23,6 +22,7 @@ from experiments.table1_inpainting import (
     block_mask,
     partial_contexts,
 )
+from ir2icodec.bench.rd import RDPoint
 
 # ---------------------------------------------------------------- Criminisi
 

@@ -1,4 +1,5 @@
-"""BD-rate (ir2icodec.bdrate) and the rate-distortion benchmark (benchmarks.rd)."""
+"""BD-rate (ir2icodec.bdrate) and the rate-distortion benchmark (ir2icodec.bench.rd, also
+``python -m benchmarks.rd`` and ``ir2i bench``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks import rd
 from ir2icodec.bdrate import (
     average_curve,
     bd_rate,
@@ -21,6 +21,7 @@ from ir2icodec.bdrate import (
     clip_to_rate_window,
     mean_bd_rate,
 )
+from ir2icodec.bench import rd
 
 # A plausible RD curve: bpp and PSNR-like quality growing with log-rate.
 RATES = np.array([0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.4])
