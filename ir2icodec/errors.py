@@ -51,3 +51,8 @@ class LimitError(Ir2iError):
 
 class OutputError(Ir2iError):
     """The output cannot be written (exists without --force, disk full, closed pipe)."""
+
+
+class Ir2iWarning(UserWarning):
+    """A note the CLI prints as ``ir2i: warning: ...`` (e.g. a truncated file was decoded),
+    issued with ``warnings.warn`` by the Python API and the Pillow plugin."""

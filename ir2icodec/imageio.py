@@ -169,7 +169,36 @@ def read_image(
         except Exception as e:  # noqa: BLE001 - any failure inside the decoder is bad input
             raise _decode_error(e, name, fmt) from None
         rgb, alpha_plane = _to_rgb_alpha(im, name, wide, notes)
+    return _loaded(rgb, alpha_plane, alpha, name, fmt, source_mode, notes)
 
+
+def convert_image(
+    im: Image.Image, *, name: str = "image", alpha: AlphaPolicy = "keep"
+) -> LoadedImage:
+    """An already opened Pillow image (any mode) in the codec's working form.
+
+    The same conversions as for files (palette, 16-bit, CMYK, transparency -> alpha, ...),
+    without the EXIF rotation: the pixels are taken as they are.
+    """
+    if alpha not in ALPHA_POLICIES:
+        raise UsageError(f"unknown alpha policy {alpha!r}; use keep, drop or refuse")
+    notes: list[str] = []
+    fmt = getattr(im, "format", None) or "image"
+    with _pillow_warnings(notes):
+        try:
+            wide = _has_wide_samples(im)
+            im.load()
+        except Ir2iError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a lazily opened file can fail to decode here
+            raise _decode_error(e, name, fmt) from None
+        rgb, alpha_plane = _to_rgb_alpha(im, name, wide, notes)
+    return _loaded(rgb, alpha_plane, alpha, name, fmt, im.mode, notes)
+
+
+def _loaded(rgb: np.ndarray, alpha_plane: np.ndarray | None, alpha: AlphaPolicy, name: str,
+            fmt: str, source_mode: str, notes: list[str]) -> LoadedImage:
+    """Apply the alpha policy and bundle the result."""
     if alpha_plane is not None:
         if alpha == "refuse":
             raise ImageInputError(
@@ -489,10 +518,7 @@ def encode_image(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str) -> bytes:
         raise OutputError(
             f"{pil_format} cannot store a {w} x {h} image (limit {side} per side); use .png"
         )
-    if alpha is not None and key not in _NO_ALPHA:
-        im = Image.fromarray(np.dstack([rgb, alpha]))  # (H, W, 4) uint8 -> RGBA
-    else:
-        im = Image.fromarray(np.ascontiguousarray(rgb))  # (H, W, 3) uint8 -> RGB
+    im = to_pil(rgb, alpha if key not in _NO_ALPHA else None)
     opts = dict(options)
     if key == "tiff" and features.check("libtiff"):
         opts["compression"] = "tiff_deflate"  # lossless and much smaller than raw
@@ -502,6 +528,13 @@ def encode_image(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str) -> bytes:
     except (OSError, ValueError, KeyError) as e:
         raise OutputError(f"cannot encode {pil_format}: {e}") from None
     return buf.getvalue()
+
+
+def to_pil(rgb: np.ndarray, alpha: np.ndarray | None = None) -> Image.Image:
+    """A Pillow image of 8-bit RGB (H, W, 3), RGBA when an (H, W) alpha plane is given."""
+    if alpha is not None:
+        return Image.fromarray(np.dstack([rgb, alpha]))  # (H, W, 4) uint8 -> RGBA
+    return Image.fromarray(np.ascontiguousarray(rgb))  # (H, W, 3) uint8 -> RGB
 
 
 def _canonical_format(fmt: str) -> str:

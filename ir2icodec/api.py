@@ -1,0 +1,227 @@
+"""The public Python API: ``encode``, ``decode``, ``info`` and ``load_model``.
+
+Re-exported at the package top level::
+
+    import ir2icodec
+    data = ir2icodec.encode(image, stages=4)             # numpy array, PIL image or a path
+    picture = ir2icodec.decode(data, max_stages=3)        # a PIL image (or numpy: output=)
+    ir2icodec.info(data)["progressive"]                   # bytes and bpp per stage count
+
+Errors are the CLI's: subclasses of :class:`ir2icodec.errors.Ir2iError` whose message is
+the line ``ir2i`` prints after ``ir2i: error:``; the CLI's warnings are issued as
+:class:`ir2icodec.errors.Ir2iWarning`. The heavy modules (onnxruntime) are imported on the
+first call, so ``import ir2icodec`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import warnings
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+import numpy as np
+from PIL import Image
+
+from .container import DEFAULT_MAX_PIXELS, chunk_layout, read_container, read_header
+from .errors import Ir2iWarning, UsageError
+from .imageio import AlphaPolicy, LoadedImage, convert_image, read_image_file, read_input, to_pil
+
+if TYPE_CHECKING:
+    from .runtime import OnnxModel
+
+    ModelLike = OnnxModel | str | os.PathLike | None  # a loaded model, a bundle or a name
+
+__all__ = ["encode", "decode", "info", "load_model", "progressive_prefixes"]
+
+Device = Literal["auto", "cpu", "cuda"]
+ImageLike = np.ndarray | Image.Image | str | os.PathLike  # what encode() takes
+DataLike = bytes | bytearray | memoryview | str | os.PathLike  # .ir2i bytes or a file's path
+Progress = Callable[[int], None]
+
+
+def max_file_bytes(max_pixels: int) -> int:
+    """The largest .ir2i file read for an image of ``max_pixels`` (a guard, like the CLI's)."""
+    # 8 stages x 128 bits per 32x32 block is 1 bpp; allow headers and chunks on top.
+    return max_pixels // 8 + 2**20
+
+
+def load_model(name_or_dir: str | os.PathLike | None = None, device: Device = "cpu",
+               threads: int | None = None) -> OnnxModel:
+    """Load a model bundle: a directory, a shipped model's name, or None for the default.
+
+    ``device`` is ``"cpu"``, ``"cuda"`` (needs ``pip install 'ir2i[gpu]'``) or ``"auto"``;
+    ``threads`` caps onnxruntime's threads (default: all cores). The onnxruntime sessions
+    are created on first use and kept, so reuse the returned model for many images.
+    """
+    from .runtime import load_model as _load
+
+    return _load(None if name_or_dir is None else os.fspath(name_or_dir), device, threads)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_model(name_or_dir: str | None, device: str) -> OnnxModel:
+    return load_model(name_or_dir, device)  # type: ignore[arg-type]
+
+
+def _model(model: ModelLike, device: Device) -> OnnxModel:
+    """An ``OnnxModel`` as is; a name, a path or None loaded once per process."""
+    from .runtime import OnnxModel
+
+    if isinstance(model, OnnxModel):
+        return model
+    return _cached_model(None if model is None else os.fspath(model), device)
+
+
+def _warn(notes: Iterable[str]) -> None:
+    for note in notes:
+        warnings.warn(note, Ir2iWarning, stacklevel=3)
+
+
+def _as_image(image: ImageLike, alpha: AlphaPolicy, max_pixels: int) -> LoadedImage:
+    if isinstance(image, str | os.PathLike):
+        return read_image_file(os.fspath(image), max_pixels=max_pixels, alpha=alpha)
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or not (
+                image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
+            raise UsageError(f"the image must be a uint8 array of shape (H, W), (H, W, 3) or "
+                             f"(H, W, 4), got {image.shape} {image.dtype}")
+        image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1
+                                else image)
+    if not isinstance(image, Image.Image):
+        raise UsageError(f"cannot encode a {type(image).__name__}: pass a numpy array, "
+                         "a PIL image or a path")
+    if image.width * image.height > max_pixels:
+        raise UsageError(f"{image.width} x {image.height} = {image.width * image.height} "
+                         f"pixels is above the limit of {max_pixels}; pass max_pixels")
+    return convert_image(image, alpha=alpha)
+
+
+def _rate_control(quality: float | None, target_bpp: float | None) -> dict[str, float]:
+    """The rate-control keywords for ``codec.encode``, passed only when given, so that a
+    codec without them still encodes by ``stages``."""
+    from . import codec
+
+    wanted = {k: v for k, v in (("quality", quality), ("target_bpp", target_bpp))
+              if v is not None}
+    if quality is not None and target_bpp is not None:
+        raise UsageError("quality and target_bpp cannot be combined; pick one")
+    missing = [k for k in wanted if k not in inspect.signature(codec.encode).parameters]
+    if missing:
+        raise UsageError(f"this version of ir2i has no rate control ({', '.join(missing)}); "
+                         "use stages")
+    return wanted
+
+
+def encode(image: ImageLike, *, stages: int | None = None, quality: float | None = None,
+           target_bpp: float | None = None, model: ModelLike = None,
+           device: Device = "cpu", alpha: AlphaPolicy = "keep",
+           max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None) -> bytes:
+    """Encode a picture into the bytes of an ``.ir2i`` file.
+
+    ``image``: a uint8 numpy array (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA; a PIL
+    image of any mode (converted like the CLI converts files: palette, 16-bit, CMYK, ...);
+    or the path of an image file (EXIF orientation applied). An alpha channel is stored
+    losslessly (``alpha="drop"`` or ``"refuse"`` to change that).
+
+    Rate: ``stages`` (2..8; 0.25 bpp for the first code plus 0.125 bpp per stage; default
+    all), or ``quality`` / ``target_bpp`` (one of them; ``stages`` then caps the count).
+    ``model``: a loaded model, a bundle directory or a shipped model's name (default: the
+    shipped ``ir2i-compact``), loaded once per process on ``device``.
+    """
+    rate = _rate_control(quality, target_bpp)
+    loaded = _as_image(image, alpha, max_pixels)
+    _warn(loaded.warnings)
+    from .codec import encode as encode_image
+
+    result = encode_image(loaded.rgb, _model(model, device), stages, alpha=loaded.alpha,
+                          progress=progress, **rate)
+    return result.data
+
+
+def _read_data(data: DataLike, max_pixels: int) -> bytes:
+    if isinstance(data, str | os.PathLike):
+        return read_input(os.fspath(data), limit=max_file_bytes(max_pixels),
+                          kind="an .ir2i file")
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data)
+    raise UsageError(f"cannot decode a {type(data).__name__}: pass bytes or a path")
+
+
+@overload
+def decode(data: DataLike, *, max_stages: int | None = ..., model: ModelLike = ...,
+           device: Device = ..., salvage: bool = ..., max_pixels: int = ...,
+           output: Literal["pil"] = ..., progress: Progress | None = ...) -> Image.Image: ...
+
+
+@overload
+def decode(data: DataLike, *, max_stages: int | None = ..., model: ModelLike = ...,
+           device: Device = ..., salvage: bool = ..., max_pixels: int = ...,
+           output: Literal["numpy"], progress: Progress | None = ...) -> np.ndarray: ...
+
+
+def decode(data: DataLike, *, max_stages: int | None = None, model: ModelLike = None,
+           device: Device = "cpu", salvage: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+           output: Literal["pil", "numpy"] = "pil", progress: Progress | None = None
+           ) -> Image.Image | np.ndarray:
+    """Decode ``.ir2i`` bytes (or a file's path) to a picture.
+
+    ``max_stages`` decodes at most that many stages (2..8), as a partial download would;
+    a truncated file decodes to the complete stages it holds (with an ``Ir2iWarning``),
+    ``salvage=True`` keeps the stages before a damaged chunk. Returns a PIL image, RGB or
+    RGBA when the file carries alpha; ``output="numpy"`` gives the (H, W, 3) / (H, W, 4)
+    uint8 array instead. ``model`` must be the model that made the file (default: the
+    shipped one).
+    """
+    if output not in ("pil", "numpy"):
+        raise UsageError(f"output must be 'pil' or 'numpy', not {output!r}")
+    raw = _read_data(data, max_pixels)
+    from .codec import decode as decode_data
+
+    decoded = decode_data(raw, _model(model, device), max_stages=max_stages, salvage=salvage,
+                          max_pixels=max_pixels, progress=progress)
+    _warn(decoded.warnings)
+    if output == "numpy":
+        if decoded.alpha is None:
+            return decoded.rgb
+        return np.dstack([decoded.rgb, decoded.alpha])
+    return to_pil(decoded.rgb, decoded.alpha)
+
+
+def progressive_prefixes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS
+                         ) -> list[dict[str, Any]]:
+    """For each complete stage count: the size of the file cut after it (what a progressive
+    download needs to show that many stages), ``{"stages", "bytes", "bpp"}``."""
+    header = read_header(data, max_pixels=max_pixels)
+    pixels = header.width * header.height
+    prefixes = []
+    stage = 0
+    for chunk in chunk_layout(data):
+        if chunk.type == "CODE" and chunk.crc_ok:
+            stage = header.first_code_stages if stage == 0 else stage + 1
+            end = chunk.offset + chunk.length + 12
+            prefixes.append({"stages": stage, "bytes": end, "bpp": round(8 * end / pixels, 4)})
+    return prefixes
+
+
+def info(data: DataLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
+    """What ``ir2i info --json`` reports, without decoding any pixels: size, stages (declared
+    and present), model, bpp, the progressive prefixes, the chunks and any warnings."""
+    raw = _read_data(data, max_pixels)
+    header = read_header(raw, max_pixels=max_pixels)
+    container = read_container(raw, max_pixels=max_pixels, salvage=True)
+    pixels = header.width * header.height
+    return {
+        "file_bytes": len(raw), "width": header.width, "height": header.height,
+        "block_size": header.block_size, "blocks": [header.blocks_y, header.blocks_x],
+        "stages": header.stages, "stages_present": container.stages_found,
+        "complete": container.complete, "first_code_stages": header.first_code_stages,
+        "bits_per_stage": header.bits_per_stage, "band_rows": header.band_rows,
+        "flags": header.flags, "model": header.model_name,
+        "model_digest": header.model_digest.hex(),
+        "bpp": round(8 * len(raw) / pixels, 4),
+        "progressive": progressive_prefixes(raw, max_pixels=max_pixels),
+        "chunks": [c._asdict() for c in chunk_layout(raw)], "warnings": container.warnings,
+    }

@@ -1,0 +1,148 @@
+"""Pillow plugin: ``Image.open("x.ir2i")`` and ``im.save("x.ir2i", quality=70)``.
+
+Registered by ``import ir2icodec`` (or ``import ir2icodec.pillow``), following Pillow's own
+plugins (``WebPImagePlugin``): an ``ImageFile.ImageFile`` subclass, ``_accept`` on the
+8-byte signature, ``register_open/save/extension/mime``.
+
+- Lazy: ``Image.open`` reads the file and checks its chunks (size, mode, stages, model
+  in ``im.info``) but decodes nothing; ``load()`` (or anything that needs pixels) decodes.
+- Stages are frames: ``im.n_frames`` is the number of stage counts the file can show
+  (2..stages present) and ``im.seek(k)`` selects ``k + 2`` stages. An opened image starts at
+  its last frame (every stage present), so ``Image.open(f).convert("RGB")`` is the best
+  picture, and ``im.save("steps.png", save_all=True)`` writes the progressive refinement
+  as an animated PNG (frame durations in ``im.info["duration"]``).
+- Saving takes the API's options: ``stages``, ``quality``, ``target_bpp``, ``alpha``,
+  ``model``, ``device``. RGBA (and other transparency) is kept losslessly.
+- Errors are Pillow-style exceptions that are also the CLI's errors: a bad option raises
+  a ``ValueError``, a bad file an ``OSError``; both are instances of the
+  :class:`ir2icodec.errors.Ir2iError` subclass the CLI reports, with its message.
+- The model and device used when none is passed: :func:`configure`.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import IO, Any
+
+from PIL import Image, ImageFile
+
+from . import api
+from .container import SIGNATURE, read_container
+from .errors import Ir2iError, UsageError
+
+FORMAT = "IR2I"
+EXTENSION = ".ir2i"
+MIME = "image/x-ir2i"
+FRAME_MS, LAST_FRAME_MS = 700, 2000  # animation timing of the stage frames
+_SAVE_OPTIONS = ("stages", "quality", "target_bpp", "alpha", "max_pixels")
+
+_defaults: dict[str, Any] = {"model": None, "device": "cpu"}
+
+
+def configure(*, model: api.ModelLike = None, device: api.Device = "cpu") -> None:
+    """Model (a loaded one, a bundle directory or a shipped name; None = the shipped default)
+    and device that the plugin decodes and encodes with when ``save`` is given none."""
+    _defaults.update(model=model, device=device)
+
+
+_PILLOW_ERRORS: dict[type[Ir2iError], type[Exception]] = {}
+
+
+def pillow_error(error: Ir2iError) -> Exception:
+    """``error`` as a Pillow-style exception with the same message: an instance of both its
+    own class and ``ValueError`` (usage) or ``OSError`` (files, models, limits)."""
+    kind = type(error)
+    cls = _PILLOW_ERRORS.get(kind)
+    if cls is None:
+        base = ValueError if isinstance(error, UsageError) else OSError
+        cls = type(kind.__name__, (kind, base), {"__module__": __name__})
+        _PILLOW_ERRORS[kind] = cls
+    return cls(str(error))
+
+
+def _accept(prefix: bytes) -> bool:
+    return prefix[:len(SIGNATURE)] == SIGNATURE
+
+
+class Ir2iImageFile(ImageFile.ImageFile):
+    """An opened ``.ir2i`` file; frame ``k`` is the picture of its first ``k + 2`` stages."""
+
+    format = FORMAT
+    format_description = "ir2i progressive learned image"
+    _close_exclusive_fp_after_loading = False  # every frame decodes from the bytes read
+
+    def _open(self) -> None:
+        assert self.fp is not None
+        data = self.fp.read(len(SIGNATURE))
+        if not _accept(data):
+            raise SyntaxError("not an ir2i file")
+        data += self.fp.read()  # at most 1 bpp: the whole file is small
+        try:
+            container = read_container(data)  # chunks and CRCs; no pixel is decoded
+        except Ir2iError as e:
+            raise pillow_error(e) from None
+        from .codec import ALPHA_CHUNK
+
+        header = container.header
+        self._data = data
+        self._first = header.first_code_stages
+        self._size = (header.width, header.height)
+        self._mode = "RGBA" if ALPHA_CHUNK in container.ancillary else "RGB"
+        self.n_frames = container.stages_found - self._first + 1
+        self.is_animated = self.n_frames > 1
+        self.info.update(stages=container.stages_found, model=header.model_name, loop=0)
+        self._loaded = -1
+        self.tile = []
+        self._frame = 0
+        self._set_frame(self.n_frames - 1)  # all the stages present
+
+    def _set_frame(self, frame: int) -> None:
+        self._frame = frame
+        self.info["duration"] = LAST_FRAME_MS if frame == self.n_frames - 1 else FRAME_MS
+
+    def seek(self, frame: int) -> None:
+        if self._seek_check(frame):
+            self._set_frame(frame)
+
+    def tell(self) -> int:
+        return self._frame
+
+    def load(self) -> Any:
+        if self._loaded != self._frame:
+            try:
+                pixels = api.decode(self._data, max_stages=self._frame + self._first,
+                                    model=_defaults["model"], device=_defaults["device"],
+                                    output="numpy")
+            except Ir2iError as e:
+                raise pillow_error(e) from None
+            if self.fp is not None and self._exclusive_fp:
+                self.fp.close()
+            self.fp = io.BytesIO(pixels.tobytes())
+            self.tile = [ImageFile._Tile("raw", (0, 0, *self.size), 0, self.mode)]
+            self._loaded = self._frame
+        return super().load()
+
+    def load_seek(self, pos: int) -> None:
+        pass  # the pixels are a fresh buffer per frame (and this keeps Pillow from mmap)
+
+
+def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+    info = im.encoderinfo
+    options = {k: info[k] for k in _SAVE_OPTIONS if info.get(k) is not None}
+    try:
+        data = api.encode(im, model=info.get("model", _defaults["model"]),
+                          device=info.get("device", _defaults["device"]), **options)
+    except Ir2iError as e:
+        raise pillow_error(e) from None
+    fp.write(data)
+
+
+def register() -> None:
+    """Register the format with Pillow (done on import; harmless to repeat)."""
+    Image.register_open(FORMAT, Ir2iImageFile, _accept)
+    Image.register_save(FORMAT, _save)
+    Image.register_extension(FORMAT, EXTENSION)
+    Image.register_mime(FORMAT, MIME)
+
+
+register()
