@@ -145,11 +145,15 @@ def encode(source: str, output: str | None, stages: int, alpha: str, force: bool
 @click.option("--salvage", is_flag=True,
               help="Decode the stages before a damaged chunk instead of failing.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--progressive", type=click.Choice(["animation", "strip"]), is_flag=False,
+              flag_value="animation", default=None,
+              help="Every stage count from 2 up, labelled with its bpp: an animated PNG/WebP "
+              "(the default) or a strip.")
 @_max_pixels_option
 @_model_options
 def decode(source: str, output: str | None, max_stages: int | None, salvage: bool, force: bool,
-           max_pixels: int, model_path: str | None, device: str, threads: int | None,
-           quiet: bool) -> None:
+           progressive: str | None, max_pixels: int, model_path: str | None, device: str,
+           threads: int | None, quiet: bool) -> None:
     """Decode an .ir2i file ('-' = stdin) to an image."""
     from .codec import decode as decode_data
     from .imageio import encode_image, format_for_path, format_supports_alpha, read_input
@@ -163,6 +167,18 @@ def decode(source: str, output: str | None, max_stages: int | None, salvage: boo
     model = load_model(model_path, device=device, threads=threads)
     header = read_header(data, max_pixels=max_pixels)
     total = header.n_blocks * min(max_stages or header.stages, header.stages)
+    if progressive:  # every stage count in one picture: ir2icodec/preview.py
+        from .preview import progressive_file, work
+
+        with _progress_bar("decoding", work(header.n_blocks, total // header.n_blocks),
+                           quiet) as progress:
+            picture, notes = progressive_file(data, model, progressive, fmt,
+                                              max_stages=max_stages, salvage=salvage,
+                                              max_pixels=max_pixels, progress=progress)
+        for note in notes:
+            _warn(note)
+        write_output(output, picture, force=force, protect=[source])
+        return
     with _progress_bar("decoding", total, quiet) as progress:
         decoded = decode_data(data, model, max_stages=max_stages, salvage=salvage,
                               max_pixels=max_pixels, progress=progress)
