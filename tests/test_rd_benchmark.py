@@ -263,3 +263,31 @@ def test_small_images_get_nan_ms_ssim(tmp_path: Path) -> None:
     assert result.points and all(math.isnan(p.ms_ssim) for p in result.points)
     assert all(math.isfinite(p.ssim) for p in result.points)
     assert any("MS-SSIM needs" in w for w in result.warnings)
+
+
+def test_missing_bench_extra_is_one_line_naming_it(monkeypatch, image_dir: Path,
+                                                   tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ir2icodec.cli import cli
+
+    monkeypatch.setattr(rd, "_REQUIRED_MODULES", ("scipy", "no_such_module_here"))
+    r = CliRunner().invoke(cli, ["bench", "--data", str(image_dir), "--out", str(tmp_path)])
+    assert r.exit_code == 1
+    assert r.output.strip().splitlines() == [
+        "ir2i: error: the rate-distortion benchmark needs no_such_module_here: "
+        "pip install 'ir2i[bench]'"]
+
+
+def test_python_dash_m_benchmarks_rd_is_the_same_command(tmp_path: Path) -> None:
+    import subprocess
+
+    import benchmarks.rd
+
+    assert benchmarks.rd is rd
+    r = subprocess.run([sys.executable, "-m", "benchmarks.rd", "--out", str(tmp_path),
+                        "--codecs", "nope"], capture_output=True, text=True, timeout=60,
+                       cwd=Path(__file__).resolve().parent.parent)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("error: unknown codec(s) nope; known: ir2i")
+    assert len(r.stderr.strip().splitlines()) == 1

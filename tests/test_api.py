@@ -1,0 +1,144 @@
+"""The public Python API (ir2icodec.encode/decode/info/load_model) with the shipped model."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import smooth_image
+from PIL import Image
+
+import ir2icodec
+from ir2icodec import codec
+from ir2icodec.container import chunk_layout
+from ir2icodec.errors import Ir2iError, Ir2iWarning, ModelMismatchError, UsageError
+
+REPO = Path(__file__).resolve().parent.parent
+HAS_QUALITY = "quality" in inspect.signature(codec.encode).parameters
+needs_rate_control = pytest.mark.skipif(not HAS_QUALITY,
+                                        reason="codec.encode has no quality/target_bpp yet")
+
+
+@pytest.fixture(scope="module")
+def rgb() -> np.ndarray:
+    return smooth_image(47, 33)
+
+
+def test_numpy_round_trip_and_stage_count(rgb):
+    data = ir2icodec.encode(rgb, stages=3)
+    assert data.startswith(b"\x89IR2\r\n\x1a\n")
+    picture = ir2icodec.decode(data)
+    assert isinstance(picture, Image.Image) and picture.mode == "RGB" and picture.size == (33, 47)
+    array = ir2icodec.decode(data, output="numpy")
+    assert array.shape == (47, 33, 3) and array.dtype == np.uint8
+    np.testing.assert_array_equal(np.asarray(picture), array)
+    # The API's bytes are the codec's: same model, same stages.
+    model = ir2icodec.load_model()
+    assert data == codec.encode(rgb, model, 3).data
+    assert ir2icodec.info(data)["stages"] == 3
+
+
+def test_pil_gray_rgba_and_path_inputs(rgb, tmp_path):
+    gray = Image.fromarray(rgb[..., 1])
+    assert ir2icodec.decode(ir2icodec.encode(gray, stages=2)).mode == "RGB"
+    rgba = np.dstack([rgb, np.arange(47 * 33, dtype=np.uint8).reshape(47, 33)])
+    for image in (rgba, Image.fromarray(rgba)):
+        out = ir2icodec.decode(ir2icodec.encode(image, stages=2), output="numpy")
+        assert out.shape == (47, 33, 4)
+        np.testing.assert_array_equal(out[..., 3], rgba[..., 3])  # alpha is lossless
+    with pytest.warns(Ir2iWarning, match="alpha channel dropped"):
+        no_alpha = ir2icodec.decode(ir2icodec.encode(rgba, stages=2, alpha="drop"))
+    assert no_alpha.mode == "RGB"
+    path = tmp_path / "p.png"
+    Image.fromarray(rgb).save(path)
+    from_path = ir2icodec.encode(path, stages=2)
+    assert from_path == ir2icodec.encode(rgb, stages=2)
+    (tmp_path / "p.ir2i").write_bytes(from_path)
+    assert ir2icodec.decode(str(tmp_path / "p.ir2i")).size == (33, 47)
+
+
+def test_max_stages_and_truncated_files_warn(rgb):
+    data = ir2icodec.encode(rgb, stages=5)
+    three = ir2icodec.decode(data, max_stages=3, output="numpy")
+    np.testing.assert_array_equal(three, ir2icodec.decode(ir2icodec.encode(rgb, stages=3),
+                                                          output="numpy"))
+    fourth = [c for c in chunk_layout(data) if c.type == "CODE"][2]
+    with pytest.warns(Ir2iWarning, match="truncated: 3 of 5 stages"):
+        cut = ir2icodec.decode(data[:fourth.offset + 7], output="numpy")
+    np.testing.assert_array_equal(cut, three)
+
+
+def test_info_is_what_the_cli_reports(rgb, tmp_path):
+    data = ir2icodec.encode(rgb, stages=4)
+    report = ir2icodec.info(data)
+    assert (report["width"], report["height"], report["stages"]) == (33, 47, 4)
+    assert [p["stages"] for p in report["progressive"]] == [2, 3, 4]
+    assert report["progressive"][-1]["bytes"] == len(data) - 12  # all but IEND
+    path = tmp_path / "x.ir2i"
+    path.write_bytes(data)
+    r = subprocess.run([sys.executable, "-m", "ir2icodec", "info", str(path), "--json"],
+                       capture_output=True, cwd=REPO, timeout=60, check=True)
+    cli = json.loads(r.stdout)
+    assert {k: v for k, v in report.items() if k in cli} == {k: cli[k] for k in report
+                                                              if k in cli}
+    assert ir2icodec.info(path) == report
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda im: ir2icodec.encode(im, stages=9), "--stages must be between 2 and 8"),
+    (lambda im: ir2icodec.encode(im, quality=50, target_bpp=0.5), "cannot be combined"),
+    (lambda im: ir2icodec.encode(im.astype(np.float32)), "uint8 array"),
+    (lambda im: ir2icodec.decode(ir2icodec.encode(im, stages=2), max_stages=1),
+     "--max-stages must be between 2 and 8"),
+    (lambda im: ir2icodec.decode(b"\x89PNG\r\n\x1a\n" + bytes(40)), "not an ir2i file"),
+])
+def test_errors_are_the_codec_errors(rgb, call, message):
+    with pytest.raises(Ir2iError, match=message):
+        call(rgb)
+
+
+def test_model_mismatch_names_the_model(rgb, tiny_bundle):
+    data = ir2icodec.encode(rgb, stages=2, model=tiny_bundle)
+    with pytest.raises(ModelMismatchError, match="made by model 'tiny-ir2i'"):
+        ir2icodec.decode(data)
+    assert ir2icodec.decode(data, model=tiny_bundle).size == (33, 47)
+
+
+def test_import_is_cheap_and_registers_the_plugin():
+    code = ("import sys, ir2icodec; from PIL import Image; "
+            "print('onnxruntime' in sys.modules, Image.registered_extensions()['.ir2i'])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                       timeout=60, check=True)
+    assert r.stdout.split() == ["False", "IR2I"]
+
+
+@needs_rate_control
+def test_quality_and_target_bpp(rgb):
+    low = ir2icodec.encode(rgb, quality=10)
+    high = ir2icodec.encode(rgb, quality=90)
+    assert len(low) <= len(high)
+    capped = ir2icodec.encode(rgb, quality=90, stages=3)
+    assert ir2icodec.info(capped)["stages"] <= 3
+    small = ir2icodec.encode(rgb, target_bpp=0.5)
+    assert ir2icodec.decode(small).size == (33, 47)
+
+
+@pytest.mark.skipif(HAS_QUALITY, reason="rate control is available")
+def test_quality_without_rate_control_is_a_clear_error(rgb):
+    with pytest.raises(UsageError, match="no rate control"):
+        ir2icodec.encode(rgb, quality=70)
+
+
+def test_warnings_from_the_image_conversion(rgb):
+    wide = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)  # mode I;16
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ir2icodec.encode(wide, stages=2)
+    assert any(issubclass(w.category, Ir2iWarning) and "16-bit" in str(w.message)
+               for w in caught)
