@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -16,6 +16,10 @@ from .api import progressive_prefixes
 from .container import DEFAULT_MAX_PIXELS
 from .errors import UsageError
 from .imageio import encode_image, format_supports_alpha, to_pil
+
+if TYPE_CHECKING:
+    from .codec import Decoded
+    from .runtime import OnnxModel
 
 Layout = Literal["animation", "strip"]
 LAYOUTS: tuple[str, ...] = ("animation", "strip")
@@ -41,15 +45,15 @@ def work(n_blocks: int, stages: int, first: int = 2) -> int:
     return n_blocks * sum(range(first, stages + 1))
 
 
-def decode_frames(data: bytes, model, *, max_stages: int | None = None, salvage: bool = False,
-                  max_pixels: int = DEFAULT_MAX_PIXELS,
+def decode_frames(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
+                  salvage: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
                   progress: Callable[[int], None] | None = None
                   ) -> tuple[list[Frame], list[str]]:
     """Every stage count from the first code up to ``max_stages`` (default: all present),
     each decoded on its own; returns the frames and the decoder's warnings."""
     from .codec import decode
 
-    def run(k: int | None):
+    def run(k: int | None) -> Decoded:
         return decode(data, model, max_stages=k, salvage=salvage, max_pixels=max_pixels,
                       progress=progress)
 
@@ -132,7 +136,7 @@ def render(frames: Sequence[Frame], layout: Layout, fmt: str) -> bytes:
     return encode_image(picture[..., :3], alpha, fmt)
 
 
-def progressive_file(data: bytes, model, layout: Layout, fmt: str, *,
+def progressive_file(data: bytes, model: OnnxModel, layout: Layout, fmt: str, *,
                      max_stages: int | None = None, salvage: bool = False,
                      max_pixels: int = DEFAULT_MAX_PIXELS,
                      progress: Callable[[int], None] | None = None) -> tuple[bytes, list[str]]:
