@@ -482,7 +482,7 @@ def format_for_path(path: str) -> str:
             raise UsageError(f"{path}: this Pillow build cannot write WebP; use .png")
         return fmt
     known = Image.registered_extensions()  # every extension Pillow can read or write
-    if ext in known:
+    if ext in known and known[ext] != "IR2I":  # an .ir2i name gets PNG, as before the plugin
         raise UsageError(
             f"{path}: cannot write {known[ext]} images; use .png, .jpg, .webp, .bmp, .tiff or .ppm"
         )
