@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from .data import PatchSampler, list_images, make_training_pair, split_images, validation_windows
 from .nets import PRESETS, CoderOutput, ModelConfig, ProgressiveCoder, make_config
+from .recover import is_bundle, state_from_bundle
 
 LOSSES = ("l2", "msssim", "mix")
 
@@ -164,6 +165,14 @@ def warm_start(model: torch.nn.Module, source: dict[str, torch.Tensor]) -> list[
     return sorted(set(own) - set(fits))
 
 
+def load_weights(source: str, device: torch.device) -> dict[str, torch.Tensor]:
+    """Named weights of a training checkpoint (.pt) or of an exported model bundle (a
+    directory with model.json), e.g. the shipped ``models/ir2i-compact``."""
+    if is_bundle(source):
+        return {k: v.to(device) for k, v in state_from_bundle(source)[1].items()}
+    return torch.load(source, map_location=device, weights_only=False)["model"]
+
+
 def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = pick_device(opts.device)
@@ -187,8 +196,7 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
     model = ProgressiveCoder(cfg).to(device, memory_format=torch.channels_last)
     fresh = None
     if opts.init and not (opts.resume and last_path.exists()):  # resuming restores it all
-        fresh = warm_start(model, torch.load(opts.init, map_location=device,
-                                             weights_only=False)["model"])
+        fresh = warm_start(model, load_weights(opts.init, device))
     if opts.init_inpaint and model.inpaint is not None:
         src = torch.load(opts.init_inpaint, map_location=device, weights_only=False)["model"]
         model.inpaint.load_state_dict({k[len("inpaint."):]: v for k, v in src.items()
@@ -312,8 +320,9 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
 @click.option("--init-inpaint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Checkpoint whose inpainting network to start from (Sep-Inp).")
-@click.option("--init", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Checkpoint to warm-start from: every tensor whose name and shape fit.")
+@click.option("--init", type=click.Path(exists=True), default=None,
+              help="Checkpoint (.pt) or model bundle directory to warm-start from: every "
+                   "tensor whose name and shape fit.")
 def main(preset: str, connections: str, inpainting: str, inpaint_kind: str,
          filters_per_dilation: int | None, inpaint_layers: int | None, widths: str | None,
          stages: int, lr_drops: str, **kw) -> None:
