@@ -3,8 +3,10 @@
     python -m benchmarks.speed [--image examples/kodim23.png] [--model DIR] [--repeat 3]
 
 Times encode and decode at 2, 4 and 8 stages (median of --repeat runs, after one warm-up),
-and the first-code decode in diagonal-wavefront order against one block at a time in raster
-order. Prints a markdown table (also written to --out if given).
+a rate-controlled file at --target-bpp (per-block stage counts, what ``ir2i encode`` writes)
+beside the uniform 4-stage file, and the first-code decode in diagonal-wavefront order
+against one block at a time in raster order. Prints a markdown table (also written to --out
+if given).
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ def _median_seconds(fn, repeat: int) -> float:
 @click.option("--model", "model_path", default=None, help="Bundle (default: shipped model).")
 @click.option("--threads", type=int, default=None, help="onnxruntime threads (default: all).")
 @click.option("--repeat", type=int, default=3, show_default=True)
+@click.option("--target-bpp", type=float, default=0.5, show_default=True,
+              help="Size of the rate-controlled file.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the table here.")
 def main(image: str, model_path: str | None, threads: int | None, repeat: int,
-         out: str | None) -> None:
+         target_bpp: float, out: str | None) -> None:
     model = load_model(model_path, device="cpu", threads=threads)
     rgb = read_image_file(image).rgb
     h, w = rgb.shape[:2]
@@ -54,6 +58,17 @@ def main(image: str, model_path: str | None, threads: int | None, repeat: int,
         enc = _median_seconds(lambda s=stages: encode(rgb, model, s), repeat)
         dec = _median_seconds(lambda s=stages: decode(data8, model, max_stages=s), repeat)
         rows += [f"| encode | {stages} | {enc:.3f} |", f"| decode | {stages} | {dec:.3f} |"]
+    uniform4 = encode(rgb, model, 4).data
+    controlled = encode(rgb, model, target_bpp=target_bpp).data
+    enc = _median_seconds(lambda: encode(rgb, model, target_bpp=target_bpp), repeat)
+    dec = _median_seconds(lambda: decode(controlled, model), repeat)
+    dec4 = _median_seconds(lambda: decode(uniform4, model), repeat)
+    bpp = 8 * len(controlled) / (w * h)
+    rows += [f"| encode, rate control to {target_bpp:g} bpp ({bpp:.3f} reached) | per block "
+             f"| {enc:.3f} |",
+             f"| decode of that file | per block | {dec:.3f} |",
+             f"| decode of the uniform 4-stage file ({8 * len(uniform4) / (w * h):.3f} bpp) "
+             f"| 4 | {dec4:.3f} |"]
     wave = _median_seconds(lambda: decode(data8, model, max_stages=2), repeat)
     raster = _median_seconds(lambda: decode(data8, model, max_stages=2, schedule="raster"),
                              max(1, repeat // 2))

@@ -103,7 +103,8 @@ def measure_image(path: Path, models: dict[str, OnnxModel]) -> list[RDPoint]:
     h, w = rgb.shape[:2]
     points = []
     for name, model in models.items():
-        full = encode(rgb, model).data  # fewer stages = this file truncated (progressive)
+        # every block every stage; fewer stages = this file truncated (progressive)
+        full = encode(rgb, model, model.stages).data
         for stages in range(MIN_STAGES, model.stages + 1):
             data = truncate_stages(full, stages)
             decoded = decode(data, model).rgb

@@ -16,7 +16,6 @@ first call, so ``import ir2icodec`` stays cheap.
 from __future__ import annotations
 
 import functools
-import inspect
 import os
 import warnings
 from collections.abc import Callable, Iterable
@@ -25,7 +24,13 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import numpy as np
 from PIL import Image
 
-from .container import DEFAULT_MAX_PIXELS, chunk_layout, read_container, read_header
+from .container import (
+    DEFAULT_MAX_PIXELS,
+    Container,
+    chunk_layout,
+    read_container,
+    read_header,
+)
 from .errors import Ir2iWarning, UsageError
 from .imageio import AlphaPolicy, LoadedImage, convert_image, read_image_file, read_input, to_pil
 
@@ -99,22 +104,6 @@ def _as_image(image: ImageLike, alpha: AlphaPolicy, max_pixels: int) -> LoadedIm
     return convert_image(image, alpha=alpha)
 
 
-def _rate_control(quality: float | None, target_bpp: float | None) -> dict[str, float]:
-    """The rate-control keywords for ``codec.encode``, passed only when given, so that a
-    codec without them still encodes by ``stages``."""
-    from . import codec
-
-    wanted = {k: v for k, v in (("quality", quality), ("target_bpp", target_bpp))
-              if v is not None}
-    if quality is not None and target_bpp is not None:
-        raise UsageError("quality and target_bpp cannot be combined; pick one")
-    missing = [k for k in wanted if k not in inspect.signature(codec.encode).parameters]
-    if missing:
-        raise UsageError(f"this version of ir2i has no rate control ({', '.join(missing)}); "
-                         "use stages")
-    return wanted
-
-
 def encode(image: ImageLike, *, stages: int | None = None, quality: float | None = None,
            target_bpp: float | None = None, model: ModelLike = None,
            device: Device = "cpu", alpha: AlphaPolicy = "keep",
@@ -126,18 +115,18 @@ def encode(image: ImageLike, *, stages: int | None = None, quality: float | None
     or the path of an image file (EXIF orientation applied). An alpha channel is stored
     losslessly (``alpha="drop"`` or ``"refuse"`` to change that).
 
-    Rate: ``stages`` (2..8; 0.25 bpp for the first code plus 0.125 bpp per stage; default
-    all), or ``quality`` / ``target_bpp`` (one of them; ``stages`` then caps the count).
+    Rate: ``quality`` (0..100, default 75: each block gets the stages that buy the most
+    quality) or ``target_bpp`` (the best quality that fits), with ``stages`` as the cap; or
+    ``stages`` alone (2..8) for every block the same count.
     ``model``: a loaded model, a bundle directory or a shipped model's name (default: the
     shipped ``ir2i-compact``), loaded once per process on ``device``.
     """
-    rate = _rate_control(quality, target_bpp)
     loaded = _as_image(image, alpha, max_pixels)
     _warn(loaded.warnings)
     from .codec import encode as encode_image
 
-    result = encode_image(loaded.rgb, _model(model, device), stages, alpha=loaded.alpha,
-                          progress=progress, **rate)
+    result = encode_image(loaded.rgb, _model(model, device), stages, quality=quality,
+                          target_bpp=target_bpp, alpha=loaded.alpha, progress=progress)
     return result.data
 
 
@@ -206,6 +195,13 @@ def progressive_prefixes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS
     return prefixes
 
 
+def stage_histogram(container: Container) -> list[dict[str, int]]:
+    """How many blocks have each stage count (capped by the stages present):
+    ``[{"stages": n, "blocks": k}, ...]`` for the counts that occur."""
+    counts = np.bincount(container.block_stages(), minlength=container.header.stages + 1)
+    return [{"stages": n, "blocks": int(c)} for n, c in enumerate(counts) if c]
+
+
 def info(data: DataLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
     """What ``ir2i info --json`` reports, without decoding any pixels: size, stages (declared
     and present), model, bpp, the progressive prefixes, the chunks and any warnings."""
@@ -223,5 +219,6 @@ def info(data: DataLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, A
         "model_digest": header.model_digest.hex(),
         "bpp": round(8 * len(raw) / pixels, 4),
         "progressive": progressive_prefixes(raw, max_pixels=max_pixels),
+        "format_version": container.version, "stage_histogram": stage_histogram(container),
         "chunks": [c._asdict() for c in chunk_layout(raw)], "warnings": container.warnings,
     }

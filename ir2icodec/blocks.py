@@ -90,3 +90,11 @@ def contexts(decoded: np.ndarray, coords: np.ndarray, block: int) -> np.ndarray:
         y, x = (dr + 1) * block, (dc + 1) * block
         out[inside, :, y:y + block, x:x + block] = to_unit(grid[rr[inside], :, cc[inside]])
     return out
+
+
+def inside_mask(height: int, width: int, block: int) -> np.ndarray:
+    """(H', W') bool of the padded image: True where a pixel belongs to the image."""
+    by, bx = blocks_shape(height, width, block)
+    mask = np.zeros((by * block, bx * block), bool)
+    mask[:height, :width] = True
+    return mask

@@ -15,9 +15,12 @@ from pathlib import Path
 
 import click
 
+from .api import info as file_info
+from .api import max_file_bytes
 from .bench.rd import bench as bench_command
-from .container import DEFAULT_MAX_PIXELS, chunk_layout, read_header
+from .container import DEFAULT_MAX_PIXELS, read_header
 from .errors import Ir2iError, UsageError
+from .ratecontrol import DEFAULT_QUALITY
 
 _DEBUG_ENV = "IR2I_DEBUG"  # set to get a traceback for internal errors
 
@@ -44,11 +47,6 @@ def _progress_bar(what: str, total: int, quiet: bool) -> Iterator[Callable[[int]
     with tqdm(total=total, desc=what, unit="block", unit_scale=True, leave=False,
               disable=disable) as bar:
         yield bar.update
-
-
-def _max_ir2i_bytes(max_pixels: int) -> int:
-    # 8 stages x 128 bits per 32x32 block is 1 bpp; allow headers and chunks on top.
-    return max_pixels // 8 + 2**20
 
 
 class _Ir2iGroup(click.Group):
@@ -105,14 +103,22 @@ def cli() -> None:
 @cli.command()
 @click.argument("source", metavar="INPUT")
 @click.option("-o", "--output", default=None, help="Output .ir2i file ('-' = stdout).")
-@click.option("-s", "--stages", type=int, default=8, show_default=True,
-              help="Stages to store, 2..8: 0.25 bpp for the first code + 0.125 bpp each.")
+@click.option("--quality", type=float, default=None,
+              help=f"0..100, higher = better and larger; each block gets the stages that buy "
+                   f"the most quality (default {DEFAULT_QUALITY:g}).")
+@click.option("--target-bpp", type=float, default=None,
+              help="The best quality whose file fits this many bits per pixel.")
+@click.option("--size", "target_size", default=None, metavar="BYTES",
+              help="The best quality whose file fits this size: 20000, 20k (x1000), 2M.")
+@click.option("-s", "--stages", type=int, default=None,
+              help="Every block this many stages (2..8), or the cap with --quality/--size.")
 @click.option("--alpha", type=click.Choice(["keep", "drop", "refuse"]), default="keep",
               show_default=True, help="What to do with an alpha channel (kept losslessly).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output file.")
 @_max_pixels_option
 @_model_options
-def encode(source: str, output: str | None, stages: int, alpha: str, force: bool,
+def encode(source: str, output: str | None, quality: float | None, target_bpp: float | None,
+           target_size: str | None, stages: int | None, alpha: str, force: bool,
            max_pixels: int, model_path: str | None, device: str, threads: int | None,
            quiet: bool) -> None:
     """Encode an image (PNG, JPEG, ...; '-' = stdin) into a progressive .ir2i file."""
@@ -123,16 +129,25 @@ def encode(source: str, output: str | None, stages: int, alpha: str, force: bool
 
     output = output or _default_output(source, ".ir2i")
     _check_terminal(output)
+    if sum(x is not None for x in (quality, target_bpp, target_size)) > 1:
+        raise UsageError("--quality, --target-bpp and --size are mutually exclusive")
+    target_bytes = parse_size(target_size) if target_size is not None else None
     model = load_model(model_path, device=device, threads=threads)
-    if not 2 <= stages <= model.stages:
+    if stages is not None and not 2 <= stages <= model.stages:
         raise UsageError(f"--stages must be between 2 and {model.stages}, got {stages}")
     image = read_image_file(source, max_pixels=max_pixels, alpha=alpha)
     for note in image.warnings:
         _warn(note)
     h, w = image.rgb.shape[:2]
     blocks = -(-h // model.block_size) * -(-w // model.block_size)
-    with _progress_bar("encoding", blocks * stages, quiet) as progress:
-        result = encode_image(image.rgb, model, stages, alpha=image.alpha, progress=progress)
+    with _progress_bar("encoding", blocks * (stages or model.stages), quiet) as progress:
+        result = encode_image(image.rgb, model, stages, quality=quality, target_bpp=target_bpp,
+                              target_bytes=target_bytes, alpha=image.alpha, progress=progress)
+    if target_bytes is not None or target_bpp is not None:
+        budget = target_bytes if target_bytes is not None else target_bpp * h * w / 8
+        if len(result.data) > budget:
+            _warn(f"even the first code alone takes {len(result.data)} bytes, above the "
+                  f"target of {int(budget)}")
     write_output(output, result.data, force=force, protect=[source])
 
 
@@ -163,7 +178,7 @@ def decode(source: str, output: str | None, max_stages: int | None, salvage: boo
     output = output or _default_output(source, ".png")
     fmt = format_for_path(output)
     _check_terminal(output)
-    data = read_input(source, limit=_max_ir2i_bytes(max_pixels), kind="an .ir2i file")
+    data = read_input(source, limit=max_file_bytes(max_pixels), kind="an .ir2i file")
     model = load_model(model_path, device=device, threads=threads)
     header = read_header(data, max_pixels=max_pixels)
     total = header.n_blocks * min(max_stages or header.stages, header.stages)
@@ -205,9 +220,23 @@ def truncate(source: str, output: str | None, stages: int, force: bool, max_pixe
 
     output = output or _default_output(source, f".s{stages}.ir2i")
     _check_terminal(output)
-    data = read_input(source, limit=_max_ir2i_bytes(max_pixels), kind="an .ir2i file")
+    data = read_input(source, limit=max_file_bytes(max_pixels), kind="an .ir2i file")
     write_output(output, truncate_stages(data, stages, max_pixels=max_pixels), force=force,
                  protect=[source])
+
+
+def parse_size(text: str) -> int:
+    """A byte count with an optional k (x1000) or M (x1000000) suffix."""
+    factor = {"k": 1000, "K": 1000, "M": 1000**2}.get(text[-1:], 1)
+    digits = text[:-1] if factor > 1 else text
+    try:
+        value = float(digits) * factor
+    except ValueError:
+        raise UsageError(f"--size must be a byte count like 20000, 20k or 2M, got {text!r}") \
+            from None
+    if not 1 <= value < 2**63:
+        raise UsageError(f"--size must be at least 1 byte, got {text!r}")
+    return int(value)
 
 
 @cli.command()
@@ -215,47 +244,30 @@ def truncate(source: str, output: str | None, stages: int, force: bool, max_pixe
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_max_pixels_option
 def info(source: str, as_json: bool, max_pixels: int) -> None:
-    """Show an .ir2i file's header, model and per-stage sizes."""
-    from .container import read_container
+    """Show an .ir2i file's header, model, per-stage sizes and stage-count histogram."""
     from .imageio import read_input
 
-    data = read_input(source, limit=_max_ir2i_bytes(max_pixels), kind="an .ir2i file")
+    data = read_input(source, limit=max_file_bytes(max_pixels), kind="an .ir2i file")
     header = read_header(data, max_pixels=max_pixels)
-    layout = chunk_layout(data)
-    container = read_container(data, max_pixels=max_pixels, salvage=True)
-    pixels = header.width * header.height
-    # Size of a file cut after each complete CODE chunk: what a progressive download needs.
-    prefixes = []
-    stage = 0
-    for chunk in layout:
-        if chunk.type == "CODE" and chunk.crc_ok:
-            stage = header.first_code_stages if stage == 0 else stage + 1
-            end = chunk.offset + chunk.length + 12
-            prefixes.append({"stages": stage, "bytes": end, "bpp": round(8 * end / pixels, 4)})
-    report = {
-        "file_bytes": len(data), "width": header.width, "height": header.height,
-        "block_size": header.block_size, "blocks": [header.blocks_y, header.blocks_x],
-        "stages": header.stages, "stages_present": container.stages_found,
-        "complete": container.complete, "first_code_stages": header.first_code_stages,
-        "bits_per_stage": header.bits_per_stage, "band_rows": header.band_rows,
-        "flags": header.flags, "model": header.model_name,
-        "model_digest": header.model_digest.hex(),
-        "bpp": round(8 * len(data) / pixels, 4), "progressive": prefixes,
-        "chunks": [c._asdict() for c in layout], "warnings": container.warnings,
-    }
+    report = file_info(data, max_pixels=max_pixels)
+    prefixes = report["progressive"]
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     click.echo(f"{source}: ir2i, {header.width} x {header.height}, "
-               f"{header.stages} stages ({container.stages_found} present), "
+               f"{header.stages} stages ({report['stages_present']} present), "
                f"{len(data)} bytes, {report['bpp']} bpp")
     click.echo(f"model: {header.model_name} ({header.model_digest.hex()})")
     click.echo(f"blocks: {header.blocks_y} x {header.blocks_x} of {header.block_size}px, "
                f"{header.bits_per_stage} bits per block per stage, band of {header.band_rows} rows")
+    click.echo(f"format version {report['format_version']}")
     click.echo("progressive prefixes:")
     for p in prefixes:
         click.echo(f"  stages 1-{p['stages']}: {p['bytes']:>9} bytes  {p['bpp']:.4f} bpp")
-    for w in container.warnings:
+    click.echo("blocks per stage count:")
+    for row in report["stage_histogram"]:
+        click.echo(f"  {row['stages']} stages: {row['blocks']:>7} blocks")
+    for w in report["warnings"]:
         _warn(w)
 
 

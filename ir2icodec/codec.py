@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -28,6 +28,16 @@ from .container import (
     write_container,
 )
 from .errors import CorruptDataError, ModelMismatchError, UsageError
+from .ratecontrol import (
+    DEFAULT_DISTORTION,
+    DEFAULT_QUALITY,
+    QUALITY_RANGE,
+    Distortion,
+    allocate,
+    block_distortion,
+    quality_to_lambda,
+    search_lambda,
+)
 from .runtime import OnnxModel, State
 
 Schedule = Literal["wavefront", "raster"]
@@ -39,6 +49,7 @@ ALPHA_CHUNK = b"aLPH"  # ancillary: the alpha plane, zlib-compressed (lossless)
 class EncodeResult:
     data: bytes
     reconstruction: np.ndarray  # (H, W, 3) uint8: what a decoder of all stages shows
+    stage_map: np.ndarray  # (blocks_y, blocks_x): each block's stage count
 
 
 @dataclass(frozen=True)
@@ -99,12 +110,19 @@ def _run_stages(model: OnnxModel, stage_numbers: range, inpainting: np.ndarray,
     return recon, dec_state, enc_state
 
 
+StageHook = Callable[[int, np.ndarray, np.ndarray], None]  # (stage, block indices, uint8 blocks)
+
+
 def _code_image(model: OnnxModel, blocks_y: int, blocks_x: int, stages: int, band_rows: int,
                 codes: np.ndarray, source: np.ndarray | None, schedule: Schedule,
-                progress: Progress | None = None) -> np.ndarray:
+                progress: Progress | None = None, block_stages: np.ndarray | None = None,
+                on_stage: StageHook | None = None) -> np.ndarray:
     """The shared procedure of encoder (``source`` = padded image) and decoder (None).
 
-    Returns the padded (H, W, 3) uint8 reconstruction after ``stages`` stages.
+    ``block_stages`` (n_blocks,) gives each block's stage count (default: ``stages`` for
+    all); stages beyond a block's count are not run. ``on_stage`` sees each stage's 8-bit
+    reconstruction of the blocks that ran it, from stage 2 on (the encoder's rate control).
+    Returns the padded (H, W, 3) uint8 reconstruction.
     """
     b = model.block_size
     first = range(1, FIRST_CODE_STAGES + 1)
@@ -128,17 +146,47 @@ def _code_image(model: OnnxModel, blocks_y: int, blocks_x: int, stages: int, ban
                 else None
             recon, dec_state, enc_state = _run_stages(model, first, inp, None, None, None,
                                                       targets, codes, glob, progress)
-            blk.place_blocks(context_image, coords, blk.to_uint8(recon), b)
+            stage2 = blk.to_uint8(recon)
+            blk.place_blocks(context_image, coords, stage2, b)
+            if on_stage is not None:
+                on_stage(FIRST_CODE_STAGES, glob, stage2)
             if later:
                 band.store(local, inp, recon, dec_state, enc_state)
         if later:
-            glob = blk.block_index(band_coords, blocks_x)
-            targets = blk.to_unit(blk.extract_blocks(source, band_coords, b)) \
-                if source is not None else None
-            recon, _, _ = _run_stages(model, later, band.inpainting, band.recon, band.dec_state,
-                                      band.enc_state, targets, codes, glob, progress)
-            blk.place_blocks(final, band_coords, blk.to_uint8(recon), b)
+            _code_later_stages(model, later, band, band_coords, blocks_x, source, codes, final,
+                               progress, block_stages, on_stage)
     return final
+
+
+def _code_later_stages(model: OnnxModel, later: range, band: _BandState,
+                       band_coords: np.ndarray, blocks_x: int, source: np.ndarray | None,
+                       codes: np.ndarray, final: np.ndarray, progress: Progress | None,
+                       block_stages: np.ndarray | None, on_stage: StageHook | None) -> None:
+    """Stages 3.. of one band, all its blocks at once; a block drops out after its count."""
+    b = model.block_size
+    glob = blk.block_index(band_coords, blocks_x)
+    wanted = np.full(len(glob), later.stop - 1) if block_stages is None else block_stages[glob]
+    coords, inpainting, recon = band_coords, band.inpainting, band.recon
+    dec_state, enc_state = band.dec_state, band.enc_state
+    targets = blk.to_unit(blk.extract_blocks(source, coords, b)) if source is not None else None
+    blk.place_blocks(final, coords, blk.to_uint8(recon), b)  # blocks that stop at stage 2
+    for s in later:
+        keep = wanted >= s
+        if not keep.any():
+            break
+        if not keep.all():  # the working set only shrinks: subset it once per stage
+            wanted, coords, glob = wanted[keep], coords[keep], glob[keep]
+            inpainting, recon = inpainting[keep], recon[keep]
+            dec_state = [x[keep] for x in dec_state] if dec_state else dec_state
+            enc_state = [x[keep] for x in enc_state] if enc_state else enc_state
+            targets = targets[keep] if targets is not None else None
+        recon, dec_state, enc_state = _run_stages(model, range(s, s + 1), inpainting, recon,
+                                                  dec_state, enc_state, targets, codes, glob,
+                                                  progress)
+        pixels = blk.to_uint8(recon)
+        blk.place_blocks(final, coords, pixels, b)
+        if on_stage is not None:
+            on_stage(s, glob, pixels)
 
 
 def _check_stages(stages: int, model: OnnxModel, what: str) -> None:
@@ -147,26 +195,125 @@ def _check_stages(stages: int, model: OnnxModel, what: str) -> None:
                          f"(the first code holds {FIRST_CODE_STAGES} stages), got {stages}")
 
 
-def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
-           alpha: np.ndarray | None = None, band_rows: int = DEFAULT_BAND_ROWS,
-           schedule: Schedule = "wavefront", progress: Progress | None = None) -> EncodeResult:
-    """Encode an (H, W, 3) uint8 image; ``alpha`` (H, W) is stored losslessly if given."""
-    stages = model.stages if stages is None else stages
-    _check_stages(stages, model, "--stages")
+@dataclass(frozen=True)
+class StageAnalysis:
+    """Everything rate control needs, from one run of every stage up to ``cap`` on an image:
+    each block's distortion and 8-bit reconstruction after each stage count, and the codes.
+    ``write`` and ``reconstruction`` then serve any allocation without running a network."""
+
+    header: Header  # with stages = cap
+    stage_bits: list[np.ndarray]  # cap x (n_blocks, bits) uint8 0/1
+    distortion: np.ndarray  # (n_blocks, cap - 1): column j = after 2 + j stages
+    pixels: np.ndarray  # (cap - 1, n_blocks, b, b, 3) uint8
+    ancillary: dict[bytes, bytes] | None
+    kind: Distortion = DEFAULT_DISTORTION  # what ``distortion`` measures
+
+    def write(self, counts: np.ndarray) -> bytes:
+        """The .ir2i file (format version 2) with these per-block stage counts."""
+        top = int(counts.max())
+        return write_container(replace(self.header, stages=top), self.stage_bits[:top],
+                               self.ancillary, stage_counts=counts)
+
+    def reconstruction(self, counts: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8: what a decoder of that file shows."""
+        h, w, b = self.header.height, self.header.width, self.header.block_size
+        by, bx = self.header.blocks_y, self.header.blocks_x
+        n = by * bx
+        chosen = self.pixels[counts.astype(np.intp) - FIRST_CODE_STAGES, np.arange(n)]
+        padded = np.empty((by * b, bx * b, 3), np.uint8)
+        blk.place_blocks(padded, _all_coords(by, bx), chosen, b)
+        return padded[:h, :w]
+
+    def counts_for(self, *, stages: int | None = None, quality: float | None = None,
+                   target_bytes: float | None = None) -> np.ndarray:
+        """Per-block stage counts (n_blocks,) for one rate setting (exactly one given)."""
+        bits, cap = self.header.bits_per_stage, self.header.stages
+        if stages is not None:
+            return np.full(self.header.n_blocks, min(stages, cap), np.uint8)
+        if quality is not None:
+            return allocate(self.distortion, quality_to_lambda(quality, self.kind), bits,
+                            FIRST_CODE_STAGES)
+        if target_bytes is None:
+            raise ValueError("give stages, quality or target_bytes")
+        counts, _ = search_lambda(self.distortion, bits, FIRST_CODE_STAGES,
+                                  lambda c: len(self.write(c)), target_bytes)
+        return counts
+
+
+def _all_coords(blocks_y: int, blocks_x: int) -> np.ndarray:
+    return np.array([(r, c) for r in range(blocks_y) for c in range(blocks_x)]).reshape(-1, 2)
+
+
+def analyse(rgb: np.ndarray, model: OnnxModel, cap: int | None = None, *,
+            distortion: Distortion = DEFAULT_DISTORTION, alpha: np.ndarray | None = None,
+            band_rows: int = DEFAULT_BAND_ROWS, schedule: Schedule = "wavefront",
+            progress: Progress | None = None) -> StageAnalysis:
+    """Run stages 1..``cap`` on every block of an (H, W, 3) uint8 image, measuring each block
+    after each stage (only pixels inside the image count)."""
+    cap = model.stages if cap is None else cap
+    _check_stages(cap, model, "--stages")
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or 0 in rgb.shape:
         raise UsageError("the image must be a non-empty (H, W, 3) uint8 array")
     h, w = rgb.shape[:2]
-    by, bx = blk.blocks_shape(h, w, model.block_size)
-    codes = np.empty((stages, by * bx, *model.code_shape), np.float32)
-    padded = blk.pad_to_blocks(rgb, model.block_size)
-    recon = _code_image(model, by, bx, stages, band_rows, codes, padded, schedule, progress)
-    header = Header(width=w, height=h, stages=stages, model_name=model.name,
-                    model_digest=model.digest, block_size=model.block_size,
+    b = model.block_size
+    by, bx = blk.blocks_shape(h, w, b)
+    n_blocks = by * bx
+    codes = np.empty((cap, n_blocks, *model.code_shape), np.float32)
+    padded = blk.pad_to_blocks(rgb, b)
+    coords = _all_coords(by, bx)
+    inside = blk.extract_blocks(blk.inside_mask(h, w, b)[..., None], coords, b)[..., 0]
+    pixels = np.empty((cap - FIRST_CODE_STAGES + 1, n_blocks, b, b, 3), np.uint8)
+    dist = np.empty((n_blocks, cap - FIRST_CODE_STAGES + 1))
+
+    def record(s: int, idx: np.ndarray, decoded: np.ndarray) -> None:
+        pixels[s - FIRST_CODE_STAGES, idx] = decoded
+        dist[idx, s - FIRST_CODE_STAGES] = block_distortion(
+            blk.extract_blocks(padded, coords[idx], b), decoded, inside[idx], distortion)
+
+    _code_image(model, by, bx, cap, band_rows, codes, padded, schedule, progress,
+                on_stage=record)
+    header = Header(width=w, height=h, stages=cap, model_name=model.name,
+                    model_digest=model.digest, block_size=b,
                     bits_per_stage=model.bits_per_stage, band_rows=band_rows)
-    stage_bits = [(c.reshape(by * bx, -1) > 0).astype(np.uint8) for c in codes]
+    stage_bits = [(c.reshape(n_blocks, -1) > 0).astype(np.uint8) for c in codes]
     ancillary = {ALPHA_CHUNK: zlib.compress(np.ascontiguousarray(alpha).tobytes(), 9)} \
         if alpha is not None else None
-    return EncodeResult(write_container(header, stage_bits, ancillary), recon[:h, :w])
+    return StageAnalysis(header, stage_bits, dist, pixels, ancillary, distortion)
+
+
+def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
+           quality: float | None = None, target_bpp: float | None = None,
+           target_bytes: int | None = None, distortion: Distortion = DEFAULT_DISTORTION,
+           alpha: np.ndarray | None = None, band_rows: int = DEFAULT_BAND_ROWS,
+           schedule: Schedule = "wavefront", progress: Progress | None = None) -> EncodeResult:
+    """Encode an (H, W, 3) uint8 image; ``alpha`` (H, W) is stored losslessly if given.
+
+    Rate control: ``quality`` (0..100) or a size target (``target_bpp`` or ``target_bytes``:
+    the best quality whose file fits) gives each block its own stage count, with ``stages``
+    as the cap; ``stages`` alone gives every block that many. With none of them, quality
+    ``DEFAULT_QUALITY``. The file is format version 2 (entropy-coded).
+    """
+    given = [t for t in (quality, target_bpp, target_bytes) if t is not None]
+    if len(given) > 1:
+        raise UsageError("--quality, --target-bpp and --size are mutually exclusive")
+    if not given and stages is None:
+        quality = DEFAULT_QUALITY
+    if quality is not None and not QUALITY_RANGE[0] <= quality <= QUALITY_RANGE[1]:
+        raise UsageError(f"--quality must be between {QUALITY_RANGE[0]:g} and "
+                         f"{QUALITY_RANGE[1]:g}, got {quality:g}")
+    if target_bpp is not None and not target_bpp > 0:
+        raise UsageError(f"--target-bpp must be above 0, got {target_bpp:g}")
+    if target_bytes is not None and target_bytes < 1:
+        raise UsageError(f"--size must be at least 1 byte, got {target_bytes}")
+    analysis = analyse(rgb, model, stages, distortion=distortion, alpha=alpha,
+                       band_rows=band_rows, schedule=schedule, progress=progress)
+    if target_bpp is not None:
+        target_bytes = target_bpp * rgb.shape[0] * rgb.shape[1] / 8
+    counts = analysis.counts_for(stages=stages if not given and quality is None else None,
+                                 quality=quality, target_bytes=target_bytes)
+    by, bx = analysis.header.blocks_y, analysis.header.blocks_x
+    return EncodeResult(analysis.write(counts), analysis.reconstruction(counts),
+                        counts.reshape(by, bx))
 
 
 def encode_array(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, **kw) -> bytes:
@@ -203,8 +350,9 @@ def decode(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
     codes = np.stack([np.where(bits > 0, 1.0, -1.0).astype(np.float32)
                       .reshape(header.n_blocks, *model.code_shape)
                       for bits in container.stage_bits[:stages]])
+    block_stages = np.minimum(container.block_stages(), stages)
     padded = _code_image(model, header.blocks_y, header.blocks_x, stages, header.band_rows,
-                         codes, None, schedule, progress)
+                         codes, None, schedule, progress, block_stages=block_stages)
     alpha = _read_alpha(container, header)
     return Decoded(padded[:header.height, :header.width], alpha, stages, container, notes)
 

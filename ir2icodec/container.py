@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from bitarray import bitarray
 
+from . import entropy
 from .errors import (
     CorruptDataError,
     FormatError,
@@ -30,8 +31,8 @@ from .errors import (
 # PNG's signature with "IR2" in place of "PNG": the high byte catches 7-bit channels,
 # CR LF catches LF<->CRLF rewriting, 0x1A stops DOS `type`, the final LF catches LF->CRLF.
 SIGNATURE = b"\x89IR2\r\n\x1a\n"
-FORMAT_VERSION = 1
-KNOWN_FLAGS = 0x0000  # format version 1 defines no flag bits
+FORMAT_VERSION = 2  # 2: stage-count map and entropy-coded codes; 1: raw bits, still read
+KNOWN_FLAGS = 0x0000  # no format version defines flag bits
 
 BLOCK_SIZE = 32
 BITS_PER_STAGE = 128
@@ -50,8 +51,12 @@ MIN_BITS_PER_STAGE, MAX_BITS_PER_STAGE = 8, 4096
 MAX_MODEL_NAME_BYTES = 255
 
 HEAD = b"HEAD"
+SMAP = b"SMAP"  # version 2: each block's stage count
 CODE = b"CODE"
 IEND = b"IEND"
+# Version 2 payload codings (the byte after a CODE chunk's stage pair, SMAP's first byte).
+CODING_RAW = 0
+CODING_RANGE = 1
 
 # version u8, flags u16, width u32, height u32, block_size u16, bits_per_stage u16,
 # stages u8, first_code_stages u8, band_rows u16, model_digest 16s, model_name length u8
@@ -136,10 +141,19 @@ class Container:
     ancillary: dict[bytes, bytes]  # ancillary chunks by type, e.g. b"aLPH"
     complete: bool  # every declared stage and the IEND chunk were read intact
     warnings: list[str]  # one-line notes on truncation, skipped damage, ignored bytes
+    version: int = 1
+    # Version 2: each block's stage count (n_blocks,) uint8 in 2..stages; blocks whose count
+    # is below s have all-zero bits in stage_bits[s-1]. None in version 1 (every block has all).
+    stage_counts: np.ndarray | None = None
 
     @property
     def stages_found(self) -> int:
         return len(self.stage_bits)
+
+    def block_stages(self) -> np.ndarray:
+        """Stages each block has in this read: its count, capped by the stages present."""
+        found = np.full(self.header.n_blocks, self.stages_found, np.uint8)
+        return found if self.stage_counts is None else np.minimum(self.stage_counts, found)
 
 
 class ChunkInfo(NamedTuple):
@@ -226,9 +240,21 @@ def _code_span(header: Header, stage: int) -> tuple[int, int]:
 
 
 def _code_length(header: Header, stage: int) -> int:
-    """Exact data length of the CODE chunk starting at ``stage`` (2-byte prefix + bits)."""
+    """Exact data length of a version-1 CODE chunk starting at ``stage`` (2-byte prefix +
+    bits); in version 2, the most a CODE chunk may hold (see ``_code_limit``)."""
     _, count = _code_span(header, stage)
     return 2 + header.n_blocks * header.bits_per_stage * count // 8
+
+
+def _coded_blocks(counts: np.ndarray, stage: int) -> np.ndarray:
+    """Raster indices of the blocks that a version-2 chunk of ``stage`` codes."""
+    return np.flatnonzero(counts >= stage)
+
+
+def _code_limit(header: Header, counts: np.ndarray, stage: int) -> int:
+    """Version 2: 3-byte prefix + the raw bits of the chunk's blocks, the longest it can be."""
+    _, count = _code_span(header, stage)
+    return 3 + len(_coded_blocks(counts, stage)) * header.bits_per_stage * count // 8
 
 
 def _span_label(first: int, count: int) -> str:
@@ -290,8 +316,9 @@ def _check_max_pixels(max_pixels: int) -> None:
         raise ValueError(f"max_pixels must be a positive int, got {max_pixels!r}")
 
 
-def _parse_head(data: bytes, max_pixels: int) -> tuple[Header, int]:
-    """Validate signature and HEAD; return the header and the offset after HEAD."""
+def _parse_head(data: bytes, max_pixels: int) -> tuple[Header, int, int]:
+    """Validate signature and HEAD; return the header, the offset after HEAD and the format
+    version."""
     _check_max_pixels(max_pixels)
     _check_signature(data)
     pos = len(SIGNATURE)
@@ -347,7 +374,12 @@ def _parse_head(data: bytes, max_pixels: int) -> tuple[Header, int]:
         model_digest=digest, block_size=block_size, bits_per_stage=bits_per_stage,
         first_code_stages=first_code_stages, band_rows=band_rows, flags=flags,
     )
-    return header, end
+    if version >= 2:
+        try:
+            entropy.CodeLayout.for_block(block_size, bits_per_stage)
+        except ValueError as e:
+            raise FormatError(f"malformed ir2i header: {e}") from e
+    return header, end, version
 
 
 # --------------------------------------------------------------------------- reading
@@ -382,12 +414,26 @@ def _crc_ok(data: bytes, chunk: _Chunk) -> bool:
     return crc == _U32.unpack_from(data, chunk.end - 4)[0]
 
 
-def _examine(data: bytes, pos: int, header: Header, next_stage: int) -> _Chunk | _Problem:
+class _Expect(NamedTuple):
+    """What the reader waits for next: the stage of the next CODE chunk, and in version 2
+    the stage map (``counts`` None until the SMAP chunk is read)."""
+
+    next_stage: int
+    version: int
+    counts: np.ndarray | None
+
+    @property
+    def needs_map(self) -> bool:
+        return self.version >= 2 and self.counts is None
+
+
+def _examine(data: bytes, pos: int, header: Header, expect: _Expect) -> _Chunk | _Problem:
     """Structural and CRC checks of the chunk at ``pos``; meaning is left to the caller.
 
     Lengths are checked against the header and the bytes present before any use, so
     nothing is ever allocated from an untrusted length.
     """
+    next_stage = expect.next_stage
     if len(data) - pos < 8:
         return _Problem("cut", "", False, None)
     length, ctype = _CHUNK_PREFIX.unpack_from(data, pos)
@@ -402,27 +448,48 @@ def _examine(data: bytes, pos: int, header: Header, next_stage: int) -> _Chunk |
             return _Problem(
                 "malformed", f"{where} follows all {header.stages} declared stages", False, chunk
             )
-        expected = _code_length(header, next_stage)
-        if length != expected:
-            label = _stage_label(header, next_stage)
-            return _Problem(
-                "malformed",
-                f"chunk 'CODE' ({label}) at byte {pos} has length {length}, "
-                f"the header implies {expected}",
-                True, chunk,
-            )
+        label = _stage_label(header, next_stage)
+        if expect.needs_map:
+            return _Problem("malformed", f"chunk 'CODE' ({label}) at byte {pos} comes before "
+                            "the stage map", True, chunk)
+        if expect.version == 1:
+            expected = _code_length(header, next_stage)
+            if length != expected:
+                return _Problem(
+                    "malformed",
+                    f"chunk 'CODE' ({label}) at byte {pos} has length {length}, "
+                    f"the header implies {expected}",
+                    True, chunk,
+                )
+        else:
+            limit = _code_limit(header, expect.counts, next_stage)
+            if not 3 <= length <= limit:
+                return _Problem(
+                    "malformed",
+                    f"chunk 'CODE' ({label}) at byte {pos} has length {length}, "
+                    f"the stage map allows 3..{limit}",
+                    True, chunk,
+                )
+    elif ctype == SMAP and expect.version >= 2:
+        if not expect.needs_map:
+            return _Problem("malformed", f"{where} after the stage map or the first code",
+                            False, chunk)
+        if not 1 <= length <= 1 + header.n_blocks:
+            return _Problem("malformed", f"{where} has length {length}, the header allows "
+                            f"1..{1 + header.n_blocks}", True, chunk)
     elif ctype == IEND and length != 0:
         return _Problem("malformed", f"{where} has length {length}, must be 0", False, chunk)
     elif ctype == HEAD:
         return _Problem("malformed", f"second HEAD chunk at byte {pos}", False, chunk)
     elif length > MAX_CHUNK_LENGTH:
         return _Problem("malformed", f"{where} has an impossible length {length}", False, chunk)
+    awaited = ctype == CODE or (ctype == SMAP and expect.needs_map)
     if chunk.end > len(data):
-        return _Problem("cut", "", ctype == CODE, chunk)
+        return _Problem("cut", "", awaited, chunk)
     if not _crc_ok(data, chunk):
         if ctype == CODE:
             where = f"chunk 'CODE' ({_stage_label(header, next_stage)}) at byte {pos}"
-        return _Problem("crc", f"CRC mismatch in {where}", ctype == CODE, chunk)
+        return _Problem("crc", f"CRC mismatch in {where}", awaited, chunk)
     return chunk
 
 
@@ -435,31 +502,37 @@ def _valid_chunk_at(data: bytes, pos: int) -> bool:
     return _is_letters(ctype) and chunk.end <= len(data) and _crc_ok(data, chunk)
 
 
-def _find_expected(data: bytes, start: int, header: Header, next_stage: int) -> int | None:
-    """Offset of the next expected CODE (or IEND) chunk at or after ``start``, if any.
+def _find_expected(data: bytes, start: int, header: Header, expect: _Expect) -> int | None:
+    """Offset of the next expected SMAP, CODE (or IEND) chunk at or after ``start``, if any.
 
-    The pattern is the exact length and type (plus the stage bytes for CODE), and a hit
-    only counts when its CRC matches, so a false resync needs a 32-bit CRC collision.
+    The pattern is the type (plus the stage bytes for CODE, and in version 1 the exact
+    length), and a hit only counts when its CRC matches, so a false resync needs a 32-bit
+    CRC collision.
     """
-    if next_stage > header.stages:
-        pattern = _CHUNK_PREFIX.pack(0, IEND)
+    if expect.next_stage > header.stages:
+        pattern, back = _CHUNK_PREFIX.pack(0, IEND), 0
+    elif expect.needs_map:
+        pattern, back = SMAP, 4
     else:
-        first, count = _code_span(header, next_stage)
-        pattern = _CHUNK_PREFIX.pack(_code_length(header, next_stage), CODE) + bytes(
-            [first, count]
-        )
-    pos = start
+        first, count = _code_span(header, expect.next_stage)
+        if expect.version == 1:
+            pattern = _CHUNK_PREFIX.pack(_code_length(header, expect.next_stage), CODE)
+            back = 0
+        else:  # the length is not known in advance: match the type and find the length before
+            pattern, back = CODE, 4
+        pattern += bytes([first, count])
+    pos = start + back
     for _ in range(_RESYNC_TRIES):
         hit = data.find(pattern, pos)
         if hit < 0:
             return None
-        if _valid_chunk_at(data, hit):
-            return hit
+        if _valid_chunk_at(data, hit - back):
+            return hit - back
         pos = hit + 1
     return None
 
 
-def _resume_after(data: bytes, problem: _Problem, header: Header, next_stage: int) -> int | None:
+def _resume_after(data: bytes, problem: _Problem, header: Header, expect: _Expect) -> int | None:
     """Where parsing can resume after a damaged non-CODE chunk, or None.
 
     Skipping by the declared length keeps intact chunks that follow, but the length is
@@ -468,7 +541,7 @@ def _resume_after(data: bytes, problem: _Problem, header: Header, next_stage: in
     """
     chunk = problem.chunk
     assert chunk is not None
-    found = _find_expected(data, chunk.offset + 1, header, next_stage)
+    found = _find_expected(data, chunk.offset + 1, header, expect)
     if chunk.length <= MAX_CHUNK_LENGTH and chunk.end <= len(data):
         skip = chunk.end
         lands = skip == len(data) or _valid_chunk_at(data, skip)
@@ -479,7 +552,7 @@ def _resume_after(data: bytes, problem: _Problem, header: Header, next_stage: in
 
 def read_header(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
     """Parse and validate only the signature and HEAD (the first ~300 bytes suffice)."""
-    header, _ = _parse_head(_as_bytes(data), max_pixels)
+    header, _, _ = _parse_head(_as_bytes(data), max_pixels)
     return header
 
 
@@ -490,21 +563,22 @@ def read_container(
 
     With ``salvage=False`` any damage raises. With ``salvage=True`` damaged ancillary
     chunks are dropped and decoding keeps the stages before the first damaged CODE
-    chunk; only a damaged signature, HEAD or first code still raises.
+    chunk; only a damaged signature, HEAD, stage map or first code still raises.
     """
     data = _as_bytes(data)
-    header, pos = _parse_head(data, max_pixels)
-    n_blocks, bps = header.n_blocks, header.bits_per_stage
+    header, pos, version = _parse_head(data, max_pixels)
     stage_bits: list[np.ndarray] = []
     ancillary: dict[bytes, bytes] = {}
     warnings: list[str] = []
     complete = False
     damaged = False  # salvage: damage seen, so a missing first code is corruption
+    counts: np.ndarray | None = None
 
     def stop_at_damage(message: str) -> None:
         # Stages after a damaged CODE chunk depend on it, so nothing after it is usable.
         if not stage_bits:
-            raise CorruptDataError(f"{message}: the first code is damaged, nothing to decode")
+            what = "stage map" if version >= 2 and counts is None else "first code"
+            raise CorruptDataError(f"{message}: the {what} is damaged, nothing to decode")
         warnings.append(
             f"{message}: kept stages 1-{len(stage_bits)} of {header.stages}, dropped the rest"
         )
@@ -512,14 +586,15 @@ def read_container(
     while True:
         next_stage = len(stage_bits) + 1
         all_read = next_stage > header.stages
-        found = _examine(data, pos, header, next_stage)
+        expect = _Expect(next_stage, version, counts)
+        found = _examine(data, pos, header, expect)
 
         if isinstance(found, _Problem):
             problem = found
             if problem.kind == "cut" and not problem.is_code and problem.chunk is not None:
                 # A non-CODE chunk running past the end is either a cut or a damaged
                 # length; a valid expected chunk further on proves it is damage.
-                resume = _find_expected(data, pos + 1, header, next_stage)
+                resume = _find_expected(data, pos + 1, header, expect)
                 if resume is not None:
                     problem = _Problem(
                         "malformed",
@@ -557,7 +632,7 @@ def read_container(
             if problem.is_code:
                 stop_at_damage(problem.message)
                 break
-            resume = _resume_after(data, problem, header, next_stage)
+            resume = _resume_after(data, problem, header, expect)
             if resume is None:
                 stop_at_damage(f"{problem.message}, and no intact code follows")
                 break
@@ -569,24 +644,25 @@ def read_container(
         body = memoryview(data)[chunk.data_start : chunk.end - 4]
         if chunk.ctype == CODE:
             first, count = _code_span(header, next_stage)
-            if (body[0], body[1]) != (first, count):
-                message = (
-                    f"chunk 'CODE' at byte {pos} holds {_span_label(body[0], body[1])}, "
-                    f"expected {_stage_label(header, next_stage)}"
-                )
+            try:
+                if (body[0], body[1]) != (first, count):
+                    raise FormatError(
+                        f"chunk 'CODE' at byte {pos} holds {_span_label(body[0], body[1])}, "
+                        f"expected {_stage_label(header, next_stage)}")
+                stage_bits.extend(_read_code(body, header, version, counts, stage_bits, pos))
+            except FormatError as e:
+                message = str(e)
                 if not salvage or (not stage_bits and not damaged):
-                    raise FormatError(f"malformed ir2i file: {message}")
+                    raise FormatError(f"malformed ir2i file: {message}") from None
                 stop_at_damage(message)
                 break
-            flat = _unpack_bits(body[2:])
-            if count == 1:
-                stage_bits.append(flat.reshape(n_blocks, bps))
-            else:
-                # Block-major: each block's stage 1 bits, then its stage 2 bits.
-                per_block = flat.reshape(n_blocks, count, bps)
-                stage_bits.extend(per_block[:, k, :].copy() for k in range(count))
+        elif chunk.ctype == SMAP and version >= 2:
+            try:
+                counts = _read_stage_map(body, header, pos)
+            except FormatError as e:
+                raise FormatError(f"malformed ir2i file: {e}") from None
         elif chunk.ctype == IEND:
-            if not all_read:
+            if not all_read or (version >= 2 and counts is None):
                 message = (
                     f"end chunk at byte {pos} after {len(stage_bits)} of "
                     f"{header.stages} declared stages"
@@ -614,8 +690,66 @@ def read_container(
 
     return Container(
         header=header, stage_bits=stage_bits, ancillary=ancillary,
-        complete=complete, warnings=warnings,
+        complete=complete, warnings=warnings, version=version, stage_counts=counts,
     )
+
+
+def _read_code(body: memoryview, header: Header, version: int, counts: np.ndarray | None,
+               earlier: list[np.ndarray], pos: int) -> list[np.ndarray]:
+    """The stages of one CODE chunk (whose stage pair was checked), each (n_blocks, bps)."""
+    n_blocks, bps = header.n_blocks, header.bits_per_stage
+    first, count = body[0], body[1]
+    if version == 1:
+        flat = _unpack_bits(body[2:])
+        # Block-major: each block's stage 1 bits, then its stage 2 bits.
+        per_block = flat.reshape(n_blocks, count, bps)
+        return [per_block[:, k, :].copy() for k in range(count)]
+    assert counts is not None  # _examine refuses a CODE chunk before the stage map
+    coded = _coded_blocks(counts, first)
+    payload = body[3:]
+    if body[2] == CODING_RAW:
+        if len(payload) != len(coded) * bps * count // 8:
+            raise FormatError(f"raw chunk 'CODE' at byte {pos} has {len(payload)} bytes of "
+                              f"bits, its {len(coded)} blocks need "
+                              f"{len(coded) * bps * count // 8}")
+        parts = list(np.moveaxis(_unpack_bits(payload).reshape(len(coded), count, bps), 1, 0))
+    elif body[2] == CODING_RANGE:
+        layout = entropy.CodeLayout.for_block(header.block_size, bps)
+        previous = earlier[first - 2][coded] if first > 1 else None
+        try:
+            parts = entropy.decode_stage_bits(payload, count, len(coded), previous, layout)
+        except entropy.EntropyError as e:
+            raise FormatError(f"chunk 'CODE' at byte {pos}: {e}") from None
+    else:
+        raise FormatError(f"chunk 'CODE' at byte {pos} has unknown coding {body[2]}")
+    stages = []
+    for part in parts:
+        full = np.zeros((n_blocks, bps), np.uint8)
+        full[coded] = part
+        stages.append(full)
+    return stages
+
+
+def _read_stage_map(body: memoryview, header: Header, pos: int) -> np.ndarray:
+    """Each block's stage count from a SMAP chunk, (n_blocks,) uint8 in 2..stages."""
+    payload = body[1:]
+    if body[0] == CODING_RAW:
+        if len(payload) != header.n_blocks:
+            raise FormatError(f"raw chunk 'SMAP' at byte {pos} has {len(payload)} counts for "
+                              f"{header.n_blocks} blocks")
+        counts = np.frombuffer(payload, np.uint8).copy()
+    elif body[0] == CODING_RANGE:
+        try:
+            counts = entropy.decode_stage_map(payload, header.blocks_y, header.blocks_x,
+                                              header.stages).ravel()
+        except entropy.EntropyError as e:
+            raise FormatError(f"chunk 'SMAP' at byte {pos}: {e}") from None
+    else:
+        raise FormatError(f"chunk 'SMAP' at byte {pos} has unknown coding {body[0]}")
+    if counts.min() < header.first_code_stages or counts.max() > header.stages:
+        raise FormatError(f"chunk 'SMAP' at byte {pos} gives a block a stage count outside "
+                          f"{header.first_code_stages}..{header.stages}")
+    return counts
 
 
 def chunk_layout(data: bytes) -> list[ChunkInfo]:
@@ -653,8 +787,10 @@ def truncate_stages(data: bytes, stages: int, *, max_pixels: int = DEFAULT_MAX_P
     if not header.first_code_stages <= stages <= container.stages_found:
         raise UsageError(f"--stages must be between {header.first_code_stages} and "
                          f"{container.stages_found} (the stages this file holds), got {stages}")
+    counts = None if container.stage_counts is None \
+        else np.minimum(container.stage_counts, stages)
     return write_container(replace(header, stages=stages), container.stage_bits[:stages],
-                           container.ancillary)
+                           container.ancillary, stage_counts=counts)
 
 
 def _checked_stage(index: int, bits: np.ndarray, header: Header) -> np.ndarray:
@@ -674,11 +810,17 @@ def write_container(
     header: Header,
     stage_bits: Sequence[np.ndarray],
     ancillary: Mapping[bytes, bytes] | None = None,
+    *,
+    stage_counts: np.ndarray | None = None,
 ) -> bytes:
-    """Serialize a complete file: signature, HEAD, ancillary chunks, CODE chunks, IEND.
+    """Serialize a complete file: signature, HEAD, ancillary chunks, [SMAP,] CODE chunks, IEND.
 
-    Raises ValueError on a programmer error (wrong stage count, shapes, values or
-    ancillary chunk types); ``read_container`` of the result returns the same data.
+    With ``stage_counts`` ((n_blocks,) ints in first_code_stages..stages) the file is format
+    version 2: a stage map, then entropy-coded CODE chunks in which stage s holds only the
+    blocks whose count is at least s. Without it, version 1 (raw bits, every block every
+    stage). Raises ValueError on a programmer error (wrong stage count, shapes, values or
+    ancillary chunk types); ``read_container`` of the result returns the same data (with
+    the bits of blocks beyond their count read as zeros).
     """
     if not isinstance(header, Header):
         raise ValueError("header must be a Header")
@@ -687,10 +829,19 @@ def write_container(
             f"header declares {header.stages} stages but {len(stage_bits)} were given"
         )
     arrays = [_checked_stage(i, bits, header) for i, bits in enumerate(stage_bits, 1)]
+    version = 1 if stage_counts is None else FORMAT_VERSION
+    if stage_counts is not None:
+        stage_counts = np.asarray(stage_counts).ravel()
+        if stage_counts.shape != (header.n_blocks,) or stage_counts.dtype.kind not in "iu":
+            raise ValueError(f"stage_counts must be {header.n_blocks} ints")
+        if stage_counts.min() < header.first_code_stages or stage_counts.max() > header.stages:
+            raise ValueError(f"stage counts must be in {header.first_code_stages}.."
+                             f"{header.stages}")
+        layout = entropy.CodeLayout.for_block(header.block_size, header.bits_per_stage)
 
     name_bytes = header.model_name.encode("utf-8")
     head = _HEAD_FIXED.pack(
-        FORMAT_VERSION, header.flags, header.width, header.height, header.block_size,
+        version, header.flags, header.width, header.height, header.block_size,
         header.bits_per_stage, header.stages, header.first_code_stages, header.band_rows,
         header.model_digest, len(name_bytes),
     ) + name_bytes
@@ -710,9 +861,30 @@ def write_container(
         parts += _chunk_parts(ctype, payload)
 
     fcs = header.first_code_stages
-    first = np.stack(arrays[:fcs], axis=1)  # (n_blocks, fcs, bps): block-major order
-    parts += _chunk_parts(CODE, bytes([1, fcs]) + _pack_bits(first))
-    for stage in range(fcs + 1, header.stages + 1):
-        parts += _chunk_parts(CODE, bytes([stage, 1]) + _pack_bits(arrays[stage - 1]))
+    if version == 1:
+        first = np.stack(arrays[:fcs], axis=1)  # (n_blocks, fcs, bps): block-major order
+        parts += _chunk_parts(CODE, bytes([1, fcs]) + _pack_bits(first))
+        for stage in range(fcs + 1, header.stages + 1):
+            parts += _chunk_parts(CODE, bytes([stage, 1]) + _pack_bits(arrays[stage - 1]))
+    else:
+        counts = stage_counts.astype(np.uint8)
+        coded_map = entropy.encode_stage_map(
+            counts.reshape(header.blocks_y, header.blocks_x), header.stages)
+        parts += _chunk_parts(SMAP, _smaller(counts.tobytes(), coded_map))
+        for stage in [1, *range(fcs + 1, header.stages + 1)]:
+            first_stage, count = _code_span(header, stage)
+            coded = _coded_blocks(counts, stage)
+            chunk_stages = [arrays[s - 1][coded] for s in range(stage, stage + count)]
+            previous = arrays[stage - 2][coded] if stage > 1 else None
+            raw = _pack_bits(np.ascontiguousarray(np.stack(chunk_stages, axis=1)))
+            ranged = entropy.encode_stage_bits(chunk_stages, previous, layout)
+            parts += _chunk_parts(CODE, bytes([first_stage, count]) + _smaller(raw, ranged))
     parts += _chunk_parts(IEND, b"")
     return b"".join(parts)
+
+
+def _smaller(raw: bytes, ranged: bytes) -> bytes:
+    """Version 2 payload: the coding byte and the range-coded data, or the raw data when
+    range coding does not make it smaller (so a chunk is never longer than raw + 1 byte)."""
+    return bytes([CODING_RANGE]) + ranged if len(ranged) < len(raw) \
+        else bytes([CODING_RAW]) + raw

@@ -412,8 +412,8 @@ def test_max_pixels_parameter() -> None:
         ({"name": b"evil\x1b[2J"}, FormatError, "control"),
         ({"name": b"abc", "name_len": 5}, FormatError, "length"),
         ({"version": 0}, FormatError, "version 0"),
-        ({"version": 2}, UnsupportedVersionError,
-         r"written by a newer ir2i \(format version 2\); upgrade"),
+        ({"version": 3}, UnsupportedVersionError,
+         r"written by a newer ir2i \(format version 3\); upgrade"),
         ({"flags": 4}, UnsupportedVersionError, "0x0004"),
     ],
 )
@@ -671,7 +671,7 @@ def mostly(valid: st.SearchStrategy, invalid: st.SearchStrategy) -> st.SearchStr
 
 
 head_fields = st.fixed_dictionaries({
-    "version": mostly(st.just(1), st.sampled_from([0, 2, 255])),
+    "version": mostly(st.just(1), st.sampled_from([0, 3, 255])),
     "flags": mostly(st.just(0), st.sampled_from([1, 0x8000])),
     "width": mostly(st.integers(1, 80), st.sampled_from([0, 2**32 - 1])),
     "height": mostly(st.integers(1, 80), st.just(0)),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import io
 import subprocess
 import sys
@@ -15,13 +14,12 @@ from conftest import smooth_image
 from PIL import Image
 
 import ir2icodec  # noqa: F401 - registers the plugin
-from ir2icodec import api, codec
+from ir2icodec import api
 from ir2icodec import pillow as plugin
 from ir2icodec.container import chunk_layout
 from ir2icodec.errors import Ir2iError, Ir2iWarning
 
 REPO = Path(__file__).resolve().parent.parent
-HAS_QUALITY = "quality" in inspect.signature(codec.encode).parameters
 
 
 def _saved(im: Image.Image, **options) -> bytes:
@@ -164,7 +162,6 @@ def test_configure_picks_the_model(tiny_bundle):
         plugin.configure()
 
 
-@pytest.mark.skipif(not HAS_QUALITY, reason="codec.encode has no quality yet")
 def test_save_with_quality():
     small = _saved(Image.fromarray(smooth_image(48, 64)), quality=10)
     large = _saved(Image.fromarray(smooth_image(48, 64)), quality=90)

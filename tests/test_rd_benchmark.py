@@ -192,7 +192,7 @@ def test_bd_rates_from_points() -> None:
 
 def test_missing_plugins_and_model_are_skipped_not_fatal(monkeypatch) -> None:
     registry = rd.codec_registry()
-    assert set(registry) == set(rd.ALL_CODECS)
+    assert set(registry) == set(rd.ALL_CODECS + rd.EXTRA_CODECS)
     missing = rd.PillowCodec("x", "NOPE", (1,), lambda q: {}, plugin="no_such_plugin_module")
     with pytest.raises(rd.CodecUnavailable, match="no_such_plugin_module"):
         missing.open()
@@ -206,7 +206,7 @@ def _fake_ir2i(monkeypatch, load_model) -> None:
     """Stand-in ir2icodec.codec/runtime modules whose model loading is ``load_model``."""
     jpeg = rd.codec_registry()["jpeg"].open()
     codec = types.ModuleType("ir2icodec.codec")
-    codec.encode_array = lambda rgb, model, stages: jpeg.encode(rgb, 10 * stages)
+    codec.analyse = lambda rgb, model: None
     codec.decode_bytes = lambda data, model: types.SimpleNamespace(rgb=jpeg.decode(data))
     runtime = types.ModuleType("ir2icodec.runtime")
     runtime.load_model = load_model
@@ -214,19 +214,27 @@ def _fake_ir2i(monkeypatch, load_model) -> None:
     monkeypatch.setitem(sys.modules, "ir2icodec.runtime", runtime)
 
 
-def test_ir2i_adapter_measures_real_files_at_every_stage_count(image_dir: Path,
-                                                               tiny_bundle: str) -> None:
+def test_ir2i_adapters_measure_the_files_the_encoder_writes(image_dir: Path,
+                                                           tiny_bundle: str) -> None:
+    """ir2i sweeps --quality (rate control), ir2i-uniform sweeps --stages; each point is
+    byte for byte the file ``encode`` writes with that setting."""
     from ir2icodec.codec import decode, encode
     from ir2icodec.runtime import load_model
 
     images, _ = rd.find_images(image_dir)
-    points, ok = rd.run_benchmark(images[:1], ["ir2i"], model_path=tiny_bundle, progress=False)
+    points, ok = rd.run_benchmark(images[:1], ["ir2i", "ir2i-uniform"],
+                                  model_path=tiny_bundle, progress=False)
     assert ok
-    assert [p.setting for p in points] == [str(k) for k in range(2, 9)]
+    quality = [p for p in points if p.codec == "ir2i"]
+    uniform = [p for p in points if p.codec == "ir2i-uniform"]
+    assert [p.setting for p in quality] == [str(q) for q in rd.IR2I_QUALITIES]
+    assert [p.setting for p in uniform] == [str(k) for k in range(2, 9)]
     model = load_model(tiny_bundle)
     rgb = rd.load_rgb(images[0])
-    for p in points:  # each point is the file encoding with that many stages writes
-        data = encode(rgb, model, int(p.setting)).data
+    for p in quality[::3] + uniform[::3]:
+        setting = {"quality": float(p.setting)} if p.codec == "ir2i" \
+            else {"stages": int(p.setting)}
+        data = encode(rgb, model, **setting).data
         assert p.bytes == len(data)
         assert p.psnr == pytest.approx(rd.psnr(rgb, decode(data, model).rgb))
 

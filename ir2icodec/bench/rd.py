@@ -50,8 +50,12 @@ AVIF_QUALITIES = (0, 10, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 80)
 # libjxl cannot go much below ~0.1-0.17 bpp on Kodak even at quality 0.
 JPEGXL_QUALITIES = (0, 2, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 85, 90)
 IR2I_STAGES = tuple(range(2, 9))  # stages 1+2 form the first code, so 2 is the minimum
+IR2I_QUALITIES = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)  # ir2i encode --quality
 
-ALL_CODECS = ("ir2i", "jpeg", "webp", "jpeg2000", "avif", "jpegxl")
+ALL_CODECS = ("ir2i", "ir2i-uniform", "jpeg", "webp", "jpeg2000", "avif", "jpegxl")
+# Also measurable by name: rate control with the plain squared-error block distortion (the
+# candidate that docs/rate-control.md compares with the default).
+EXTRA_CODECS = ("ir2i-mse",)
 CSV_NAME, TABLE_NAME, PLOT_NAME = "rd_points.csv", "bdrate.md", "rd.png"
 BENCH_EXTRA = "pip install 'ir2i[bench]'"  # scipy, matplotlib, pillow-jxl-plugin
 
@@ -106,20 +110,24 @@ class PillowCodec:
 
 @dataclass
 class Ir2iSession:
-    """Encodes each image once with every stage; fewer stages are that file truncated, which
-    is byte for byte what encoding with fewer stages writes (the bitstream is progressive)."""
+    """Runs every stage of each image once (``codec.analyse``); each setting is then an
+    allocation of those stages (``--quality q``, or ``--stages k`` for every block), written
+    without running the networks again: byte for byte what ``ir2i encode`` writes."""
 
     model: Any
-    encode_array: Callable[..., bytes]
+    analyse: Callable[..., Any]
     decode_bytes: Callable[..., Any]
-    truncate_stages: Callable[[bytes, int], bytes]
-    _full: tuple[bytes, bytes] | None = None  # (digest of the image, its all-stage file)
+    rate: str  # "quality" or "stages"
+    distortion: str | None = None
+    _analysis: tuple[bytes, Any] | None = None  # (digest of the image, its analysis)
 
     def encode(self, rgb: np.ndarray, setting: Setting) -> bytes:
         key = hashlib.sha1(np.ascontiguousarray(rgb)).digest()
-        if self._full is None or self._full[0] != key:
-            self._full = (key, self.encode_array(rgb, self.model))
-        return self.truncate_stages(self._full[1], int(setting))
+        if self._analysis is None or self._analysis[0] != key:
+            extra = {"distortion": self.distortion} if self.distortion else {}
+            self._analysis = (key, self.analyse(rgb, self.model, **extra))
+        analysis = self._analysis[1]
+        return analysis.write(analysis.counts_for(**{self.rate: setting}))
 
     def decode(self, data: bytes) -> np.ndarray:
         return np.asarray(self.decode_bytes(data, self.model).rgb)
@@ -127,15 +135,18 @@ class Ir2iSession:
 
 @dataclass(frozen=True)
 class Ir2iCodec:
-    """ir2i itself, imported lazily so the other codecs run without it (or its model)."""
+    """ir2i itself, imported lazily so the other codecs run without it (or its model).
+    ``rate`` is the swept setting: per-block rate control by ``quality`` (the default
+    encoder), or the same ``stages`` for every block (the uniform curve)."""
 
     name: str = "ir2i"
-    settings: tuple[Setting, ...] = IR2I_STAGES
+    settings: tuple[Setting, ...] = IR2I_QUALITIES
+    rate: str = "quality"
+    distortion: str | None = None  # rate control's block distortion; None = the default
 
     def open(self, model_path: str | None = None) -> Ir2iSession:
         try:
-            from ir2icodec.codec import decode_bytes, encode_array
-            from ir2icodec.container import truncate_stages
+            from ir2icodec.codec import analyse, decode_bytes
             from ir2icodec.runtime import load_model
         except ImportError as exc:
             raise CodecUnavailable(f"ir2icodec.codec is not importable ({exc})") from exc
@@ -143,7 +154,7 @@ class Ir2iCodec:
             model = load_model(model_path)
         except Exception as exc:  # any failure to find/read a model means "skip ir2i"
             raise CodecUnavailable(f"no usable model ({type(exc).__name__}: {exc})") from exc
-        return Ir2iSession(model, encode_array, decode_bytes, truncate_stages)
+        return Ir2iSession(model, analyse, decode_bytes, self.rate, self.distortion)
 
 
 Codec = PillowCodec | Ir2iCodec
@@ -153,6 +164,8 @@ def codec_registry() -> dict[str, Codec]:
     """All known codecs by name, in report order (built fresh: no shared mutable state)."""
     codecs: list[Codec] = [
         Ir2iCodec(),
+        Ir2iCodec("ir2i-uniform", IR2I_STAGES, "stages"),
+        Ir2iCodec("ir2i-mse", IR2I_QUALITIES, "quality", "mse"),
         PillowCodec(
             "jpeg",
             "JPEG",
@@ -648,9 +661,10 @@ def bench(ctx: click.Context, data: Path | None, out: Path, codecs: str, limit: 
         return
 
     names = [c.strip() for c in codecs.split(",") if c.strip()]
-    unknown = [c for c in names + [anchor] if c not in ALL_CODECS]
+    known = ALL_CODECS + EXTRA_CODECS
+    unknown = [c for c in names + [anchor] if c not in known]
     if unknown:
-        raise UsageError(f"unknown codec(s) {', '.join(unknown)}; known: {', '.join(ALL_CODECS)}")
+        raise UsageError(f"unknown codec(s) {', '.join(unknown)}; known: {', '.join(known)}")
     if anchor not in names:
         names.insert(0, anchor)  # the BD-rate table needs the anchor's curves
     if data is None or not data.is_dir():

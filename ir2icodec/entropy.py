@@ -1,0 +1,242 @@
+"""Lossless coding of stage bits and stage-count maps: adaptive binary contexts + range coding.
+
+The binarizer's bits are far from independent: within a block's (channels, rows, cols) code a
+bit tends to repeat its left and upper neighbours in the same channel and the same position in
+the previous channel, and a stage's bit is correlated with the same bit of the stage before.
+Each bit is coded with the probability of its context, learned while coding (counts start
+empty for every chunk, so a chunk needs nothing but the bits of earlier stages).
+
+Bits are coded position by position: position k of every block of the chunk, then k+1. All
+context bits of position k (W, N, C: earlier positions of the same block; P: the previous
+stage) are known to the decoder by then, so one vectorised step codes a whole position for all
+blocks, and the counts are updated after each step. Probabilities come from integer counts by
+integer arithmetic and are exact multiples of 2**-PROB_BITS, so encoder and decoder agree on
+every platform; the range coder is constriction's (format-spec.md, section 5.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import constriction
+import numpy as np
+
+PROB_BITS = 15
+COUNT_LIMIT = 4096  # halve a context's counts beyond this: later statistics weigh more
+PRIOR_WEIGHT = 16
+OUTSIDE = 2  # a context bit that does not exist (first row, first column, first stage)
+
+_BERNOULLI = constriction.stream.model.Bernoulli(perfect=False)
+
+
+class EntropyError(ValueError):
+    """The coded data does not decode (only possible for damaged or forged data)."""
+
+
+@dataclass(frozen=True)
+class CodeLayout:
+    """A block's code bits as a (channels, rows, cols) array, flattened in C order."""
+
+    channels: int
+    rows: int
+    cols: int
+
+    @property
+    def bits(self) -> int:
+        return self.channels * self.rows * self.cols
+
+    @classmethod
+    def for_block(cls, block_size: int, bits_per_stage: int) -> CodeLayout:
+        """The layout format version 2 assumes: three stride-2 steps, so the code map is
+        block_size/8 on a side and the channels make up the rest."""
+        side = block_size // 8
+        if side < 1 or bits_per_stage % (side * side):
+            raise ValueError(f"{bits_per_stage} bits do not form a code map of side {side}")
+        return cls(bits_per_stage // (side * side), side, side)
+
+
+def _quantise(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator/denominator as an exact multiple of 2**-PROB_BITS in (0, 1), by integer
+    arithmetic only: the same on every machine."""
+    scale = 1 << PROB_BITS
+    k = (numerator * scale) // denominator
+    return np.clip(k, 1, scale - 1).astype(np.float64) / scale
+
+
+class _Counts:
+    """Adaptive counts of zeros and ones per context."""
+
+    def __init__(self, n_contexts: int):
+        self.zeros = np.zeros(n_contexts, np.int64)
+        self.ones = np.zeros(n_contexts, np.int64)
+
+    def probabilities(self, ctx: np.ndarray) -> np.ndarray:
+        """P(bit = 1) of each context (Krichevsky-Trofimov estimate)."""
+        ones, total = self.ones[ctx], self.zeros[ctx] + self.ones[ctx]
+        return _quantise(2 * ones + 1, 2 * total + 2)
+
+    def update(self, ctx: np.ndarray, bits: np.ndarray) -> None:
+        n = len(self.ones)
+        self.ones += np.bincount(ctx, weights=bits, minlength=n).astype(np.int64)
+        self.zeros += np.bincount(ctx, weights=1 - bits, minlength=n).astype(np.int64)
+        big = self.zeros + self.ones > COUNT_LIMIT
+        if big.any():
+            self.zeros[big] = (self.zeros[big] + 1) // 2
+            self.ones[big] = (self.ones[big] + 1) // 2
+
+
+class _BackoffModel:
+    """Fine contexts that start from a coarse one's estimate: a fine context's first bits are
+    coded with the coarse probability (worth PRIOR_WEIGHT observations), so splitting the
+    statistics by channel costs little while a context is still new."""
+
+    def __init__(self, n_fine: int, n_coarse: int):
+        self.fine, self.coarse = _Counts(n_fine), _Counts(n_coarse)
+
+    def probabilities(self, fine: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+        f1, ft = self.fine.ones[fine], self.fine.ones[fine] + self.fine.zeros[fine]
+        c1, ct = self.coarse.ones[coarse], self.coarse.ones[coarse] + self.coarse.zeros[coarse]
+        norm = 2 * ct + 2  # the coarse KT estimate is (2*c1 + 1) / norm
+        return _quantise(f1 * norm + PRIOR_WEIGHT * (2 * c1 + 1), (ft + PRIOR_WEIGHT) * norm)
+
+    def update(self, fine: np.ndarray, coarse: np.ndarray, bits: np.ndarray) -> None:
+        self.fine.update(fine, bits)
+        self.coarse.update(coarse, bits)
+
+
+def _position_context(layout: CodeLayout, codes: np.ndarray, previous: np.ndarray | None,
+                      k: int) -> np.ndarray:
+    """Context indices of position ``k`` for every block: fine (channel, W, N, C, P) and
+    coarse (W, N, C, P), each of W, N, C, P in {0, 1, OUTSIDE}. ``codes`` holds the bits of
+    positions < k (later ones are not read)."""
+    plane = layout.rows * layout.cols
+    c, rest = divmod(k, plane)
+    y, x = divmod(rest, layout.cols)
+    n = len(codes)
+    outside = np.full(n, OUTSIDE, np.int64)
+    west = codes[:, k - 1] if x > 0 else outside
+    north = codes[:, k - layout.cols] if y > 0 else outside
+    chan = codes[:, k - plane] if c > 0 else outside
+    prev = previous[:, k] if previous is not None else outside
+    coarse = ((west * 3 + north) * 3 + chan) * 3 + prev
+    return c * _COARSE + coarse, coarse
+
+
+_COARSE = 3**4  # (W, N, C, P)
+
+
+def _new_model(layout: CodeLayout) -> _BackoffModel:
+    return _BackoffModel(layout.channels * _COARSE, _COARSE)
+
+
+def encode_stage_bits(stages: list[np.ndarray], previous: np.ndarray | None,
+                      layout: CodeLayout) -> bytes:
+    """Range-code consecutive stages of the same blocks, each (blocks, layout.bits) of 0/1,
+    into one stream; ``previous`` holds those blocks' bits of the stage before the first
+    (None when the first is stage 1). Returns big-endian 32-bit words."""
+    encoder = constriction.stream.queue.RangeEncoder()
+    prev = None if previous is None else np.asarray(previous, np.int64)
+    for stage in stages:
+        bits = np.ascontiguousarray(stage, dtype=np.int64)
+        model = _new_model(layout)
+        for k in range(layout.bits):
+            fine, coarse = _position_context(layout, bits, prev, k)
+            encoder.encode(bits[:, k].astype(np.int32), _BERNOULLI,
+                           model.probabilities(fine, coarse))
+            model.update(fine, coarse, bits[:, k])
+        prev = bits
+    return encoder.get_compressed().astype(">u4").tobytes()
+
+
+def decode_stage_bits(data: bytes | memoryview, count: int, blocks: int,
+                      previous: np.ndarray | None, layout: CodeLayout) -> list[np.ndarray]:
+    """Inverse of ``encode_stage_bits`` for ``count`` stages: (blocks, layout.bits) uint8 each."""
+    words = _words(data)
+    prev = None if previous is None else np.asarray(previous, np.int64)
+    stages = []
+    try:
+        decoder = constriction.stream.queue.RangeDecoder(words)
+        for _ in range(count):
+            out = np.zeros((blocks, layout.bits), np.int64)
+            model = _new_model(layout)
+            for k in range(layout.bits):
+                fine, coarse = _position_context(layout, out, prev, k)
+                out[:, k] = decoder.decode(_BERNOULLI, model.probabilities(fine, coarse))
+                model.update(fine, coarse, out[:, k])
+            stages.append(out.astype(np.uint8))
+            prev = out
+    except (ValueError, RuntimeError, AssertionError) as e:
+        raise EntropyError(f"the coded stage bits do not decode ({e})") from e
+    _check_consumed(decoder)
+    return stages
+
+
+# ----------------------------------------------------------------- stage-count map
+
+
+def _map_levels(stages: int) -> range:
+    """Binary decisions of a block's count n in 2..stages: "n >= level" for level 3..stages,
+    each asked only of blocks that passed the level below (a unary code)."""
+    return range(3, stages + 1)
+
+
+def _map_context(level: int, top_ge: np.ndarray) -> np.ndarray:
+    # (level, whether the block above reached this level: 0, 1 or OUTSIDE)
+    return (level - 3) * 3 + top_ge
+
+
+def encode_stage_map(counts_map: np.ndarray, stages: int) -> bytes:
+    """Range-code a (blocks_y, blocks_x) map of per-block stage counts in 2..stages."""
+    n = np.asarray(counts_map, np.int64)
+    model = _Counts(max(1, (stages - 2) * 3))
+    encoder = constriction.stream.queue.RangeEncoder()
+    for level in _map_levels(stages):
+        for row in range(n.shape[0]):
+            asked = n[row] >= level - 1
+            if not asked.any():
+                continue
+            top = n[row - 1] >= level if row else None
+            top_ge = np.full(n.shape[1], OUTSIDE, np.int64) if top is None else top.astype(np.int64)
+            ctx = _map_context(level, top_ge[asked])
+            decision = (n[row][asked] >= level).astype(np.int64)
+            encoder.encode(decision.astype(np.int32), _BERNOULLI, model.probabilities(ctx))
+            model.update(ctx, decision)
+    return encoder.get_compressed().astype(">u4").tobytes()
+
+
+def decode_stage_map(data: bytes | memoryview, blocks_y: int, blocks_x: int,
+                     stages: int) -> np.ndarray:
+    """Inverse of ``encode_stage_map``: (blocks_y, blocks_x) uint8 counts in 2..stages."""
+    words = _words(data)
+    n = np.full((blocks_y, blocks_x), 2, np.int64)
+    model = _Counts(max(1, (stages - 2) * 3))
+    try:
+        decoder = constriction.stream.queue.RangeDecoder(words)
+        for level in _map_levels(stages):
+            for row in range(blocks_y):
+                asked = n[row] >= level - 1
+                if not asked.any():
+                    continue
+                top_ge = (n[row - 1] >= level).astype(np.int64) if row \
+                    else np.full(blocks_x, OUTSIDE, np.int64)
+                ctx = _map_context(level, top_ge[asked])
+                decision = decoder.decode(_BERNOULLI, model.probabilities(ctx)).astype(np.int64)
+                n[row, asked] += decision
+                model.update(ctx, decision)
+    except (ValueError, RuntimeError, AssertionError) as e:
+        raise EntropyError(f"the stage map does not decode ({e})") from e
+    _check_consumed(decoder)
+    return n.astype(np.uint8)
+
+
+def _words(data: bytes | memoryview) -> np.ndarray:
+    if len(data) % 4:
+        raise EntropyError(f"range-coded data is {len(data)} bytes, not whole 32-bit words")
+    return np.frombuffer(bytes(data), ">u4").astype(np.uint32)
+
+
+def _check_consumed(decoder) -> None:
+    # A writer emits exactly the words the coder needs; words the decoder can tell are
+    # surplus (constriction checks conservatively) mean forged data.
+    if not decoder.maybe_exhausted():
+        raise EntropyError("range-coded data has bytes after its last symbol")
