@@ -115,7 +115,7 @@ def encode(image: ImageLike, *, stages: int | None = None, quality: float | None
     or the path of an image file (EXIF orientation applied). An alpha channel is stored
     losslessly (``alpha="drop"`` or ``"refuse"`` to change that).
 
-    Rate: ``quality`` (0..100, default 75: each block gets the stages that buy the most
+    Rate: ``quality`` (0..100, default 50: each block gets the stages that buy the most
     quality) or ``target_bpp`` (the best quality that fits), with ``stages`` as the cap; or
     ``stages`` alone (2..8) for every block the same count.
     ``model``: a loaded model, a bundle directory or a shipped model's name (default: the

@@ -261,9 +261,13 @@ def info(source: str, as_json: bool, max_pixels: int) -> None:
     click.echo(f"blocks: {header.blocks_y} x {header.blocks_x} of {header.block_size}px, "
                f"{header.bits_per_stage} bits per block per stage, band of {header.band_rows} rows")
     click.echo(f"format version {report['format_version']}")
-    click.echo("progressive prefixes:")
+    click.echo("progressive prefixes (file cut after each stage's chunk; that chunk's bytes):")
+    before = None
     for p in prefixes:
-        click.echo(f"  stages 1-{p['stages']}: {p['bytes']:>9} bytes  {p['bpp']:.4f} bpp")
+        chunk = p["bytes"] - before if before is not None else p["bytes"]
+        click.echo(f"  stages 1-{p['stages']}: {p['bytes']:>9} bytes  {p['bpp']:.4f} bpp  "
+                   f"(+{chunk}{' with the header' if before is None else ''})")
+        before = p["bytes"]
     click.echo("blocks per stage count:")
     for row in report["stage_histogram"]:
         click.echo(f"  {row['stages']} stages: {row['blocks']:>7} blocks")

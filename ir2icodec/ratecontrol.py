@@ -20,19 +20,26 @@ from typing import Literal
 
 import numpy as np
 
-Distortion = Literal["mse", "masked"]
-DISTORTIONS: tuple[str, ...] = ("mse", "masked")
-DEFAULT_DISTORTION: Distortion = "masked"
-DEFAULT_QUALITY = 75.0
+Distortion = Literal["mse", "masked", "ssim", "lowpass", "msssim"]
+DISTORTIONS: tuple[str, ...] = ("mse", "masked", "ssim", "lowpass", "msssim")
+DEFAULT_DISTORTION: Distortion = "msssim"
+DEFAULT_QUALITY = 50.0  # the middle of the range: about 0.65 bpp on held-out photos
 QUALITY_RANGE = (0.0, 100.0)
-# --quality q maps to lam = LAMBDA_AT_50[kind] * 2 ** ((50 - q) / QUALITY_PER_OCTAVE). The scale
-# puts the middle of the range at the median gain per bit of a stage on held-out photos, so
-# 0..100 spans from the first code alone to nearly every stage (docs/rate-control.md).
-LAMBDA_AT_50 = {"mse": 400.0, "masked": 1.0}
-QUALITY_PER_OCTAVE = 10.0
+# --quality q maps to lam = LAMBDA_AT_50[kind] * 2 ** ((50 - q) / QUALITY_PER_OCTAVE). For each
+# kind, LAMBDA_AT_50 is about the median drop of distortion per bit of a stage on held-out
+# photos, and the octaves span the range from the first code alone (q = 0) to nearly every
+# stage (q = 100) (docs/rate-control.md).
+LAMBDA_AT_50 = {"ssim": 0.15, "msssim": 0.06, "mse": 400.0, "masked": 1.0, "lowpass": 130.0}
+QUALITY_PER_OCTAVE = 14.0
 # Masking: a block's squared error is divided by (its variance + MASKING_FLOOR), an
 # SSIM-like weighting (errors in texture are less visible than in flat areas).
 MASKING_FLOOR = 64.0
+LOWPASS_WINDOW = 4  # "lowpass": squared error of 4x4 means (what coarse scales of MS-SSIM see)
+SSIM_WINDOW = 8  # "ssim": SSIM on non-overlapping 8x8 windows of luma, 1 - SSIM summed
+SSIM_C1, SSIM_C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+# "msssim": the same at the block's first three scales (2x2 averaging between them), weighted
+# like MS-SSIM's first three scales; coarse scales dominate MS-SSIM.
+MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001)
 FILL_TRIES = 48  # single block-stages tried after the bisection of --target-bpp/--size
 
 
@@ -42,6 +49,12 @@ def block_distortion(original: np.ndarray, decoded: np.ndarray, inside: np.ndarr
     True for pixels inside the image. Returns (K,) float64, in squared 8-bit levels summed
     over the block's real pixels ("mse"), divided by the block's variance plus a floor
     ("masked", scaled back so both kinds have the same order of magnitude)."""
+    if kind == "ssim":
+        return _windowed_ssim_loss(original, decoded, inside)
+    if kind == "msssim":
+        return _multiscale_ssim_loss(original, decoded, inside)
+    if kind == "lowpass":
+        return _lowpass_error(original, decoded, inside)
     err = (original.astype(np.float64) - decoded.astype(np.float64)) ** 2
     mask = inside[..., None].astype(np.float64)
     sse = (err * mask).sum(axis=(1, 2, 3))
@@ -53,6 +66,71 @@ def block_distortion(original: np.ndarray, decoded: np.ndarray, inside: np.ndarr
     mean = (original * mask).sum(axis=(1, 2, 3)) / n
     var = (((original - mean[:, None, None, None]) ** 2) * mask).sum(axis=(1, 2, 3)) / n
     return sse * (MASKING_FLOOR + 400.0) / (var + MASKING_FLOOR)
+
+
+def _lowpass_error(original: np.ndarray, decoded: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Squared error of the mean of each 4x4 window (per channel), times its real pixels."""
+    k, b = original.shape[0], original.shape[1]
+    w = LOWPASS_WINDOW
+    m = inside.astype(np.float64).reshape(k, b // w, w, b // w, w, 1)
+    err = (original.astype(np.float64) - decoded.astype(np.float64)).reshape(
+        k, b // w, w, b // w, w, 3)
+    n = m.sum(axis=(2, 4))
+    mean_err = (err * m).sum(axis=(2, 4)) / np.maximum(n, 1.0)
+    return (mean_err**2 * n).sum(axis=(1, 2, 3))
+
+
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def _windowed_ssim_loss(original: np.ndarray, decoded: np.ndarray,
+                        inside: np.ndarray) -> np.ndarray:
+    """Sum over a block's 8x8 luma windows of (1 - SSIM) times the window's real pixels."""
+    return _ssim_loss(original.astype(np.float64) @ _LUMA, decoded.astype(np.float64) @ _LUMA,
+                      inside.astype(np.float64))
+
+
+def _multiscale_ssim_loss(original: np.ndarray, decoded: np.ndarray,
+                          inside: np.ndarray) -> np.ndarray:
+    """``_windowed_ssim_loss`` at three scales of the block, weighted like MS-SSIM."""
+    x, y = original.astype(np.float64) @ _LUMA, decoded.astype(np.float64) @ _LUMA
+    m = inside.astype(np.float64)
+    weights = np.array(MSSSIM_WEIGHTS) / sum(MSSSIM_WEIGHTS)
+    total = np.zeros(len(x))
+    for scale, weight in enumerate(weights):
+        if scale:
+            x, y, m = (_pool(a) for a in (x * m, y * m, m))
+            x, y = x / np.maximum(m, 1e-9), y / np.maximum(m, 1e-9)
+            m = (m > 0).astype(np.float64)
+        # a window at a coarse scale covers 4**scale pixels per sample
+        total += weight * _ssim_loss(x, y, m) * 4**scale
+    return total
+
+
+def _pool(a: np.ndarray) -> np.ndarray:
+    k, h, w = a.shape
+    return a.reshape(k, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
+
+
+def _ssim_loss(x: np.ndarray, y: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """(1 - SSIM) of each SSIM_WINDOW-square window times its real samples, summed per block;
+    x, y, m are (K, s, s) (a block smaller than a window is one window)."""
+    k, b = x.shape[0], x.shape[1]
+    w = min(SSIM_WINDOW, b)
+    shape = (k, b // w, w, b // w, w)
+    x, y, m = x.reshape(shape), y.reshape(shape), m.reshape(shape)
+    n = m.sum(axis=(2, 4))
+    safe = np.maximum(n, 1.0)
+
+    def mean(a: np.ndarray) -> np.ndarray:
+        return (a * m).sum(axis=(2, 4)) / safe
+
+    mx, my = mean(x), mean(y)
+    vx, vy = mean(x * x) - mx**2, mean(y * y) - my**2
+    cxy = mean(x * y) - mx * my
+    ssim = ((2 * mx * my + SSIM_C1) * (2 * cxy + SSIM_C2)) / \
+        ((mx**2 + my**2 + SSIM_C1) * (vx + vy + SSIM_C2))
+    return ((1.0 - ssim) * n).sum(axis=(1, 2))
 
 
 def quality_to_lambda(quality: float, kind: Distortion = DEFAULT_DISTORTION) -> float:

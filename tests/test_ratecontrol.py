@@ -13,7 +13,6 @@ from PIL import Image
 from ir2icodec.codec import analyse, decode, encode
 from ir2icodec.container import read_container, write_container
 from ir2icodec.errors import UsageError
-from ir2icodec.metrics import psnr
 from ir2icodec.ratecontrol import allocate, quality_to_lambda
 
 
@@ -41,13 +40,19 @@ def test_allocation_is_monotone_in_lambda():
 
 @pytest.mark.parametrize("h,w", [(96, 160), (70, 45)])
 def test_quality_is_monotone_in_size_and_quality(tiny_model, h, w):
+    """A higher quality never gives a smaller file nor a worse picture, as measured by the
+    block distortion rate control minimises (the default: windowed SSIM)."""
     img = _busy_image(h, w)
-    sizes, scores = [], []
+    analysis = analyse(img, tiny_model)
+    rows = np.arange(analysis.distortion.shape[0])
+    sizes, losses = [], []
     for q in (0, 25, 50, 75, 100):
         result = encode(img, tiny_model, quality=q)
+        counts = result.stage_map.ravel()
         sizes.append(len(result.data))
-        scores.append(psnr(img, result.reconstruction))
-    assert sizes == sorted(sizes) and scores == sorted(scores)
+        losses.append(analysis.distortion[rows, counts - 2].sum())
+        np.testing.assert_array_equal(result.reconstruction, analysis.reconstruction(counts))
+    assert sizes == sorted(sizes) and losses == sorted(losses, reverse=True)
 
 
 def test_rate_controlled_file_decodes_bit_for_bit_and_runs_fewer_stages(tiny_model):
@@ -130,3 +135,25 @@ def test_cli_rate_options_and_info_histogram(tmp_path, tiny_bundle):
     assert bad.returncode != 0 and "mutually exclusive" in bad.stderr
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.ir2i").exists()
+
+
+@pytest.mark.parametrize("kind", ["ssim", "msssim", "mse", "masked", "lowpass"])
+def test_distortion_counts_only_pixels_inside_the_image(kind):
+    from ir2icodec.ratecontrol import block_distortion
+
+    rng = np.random.default_rng(2)
+    original = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    inside = np.zeros((3, 32, 32), bool)
+    inside[:, :5, :7] = True  # a corner block: 35 real pixels, the rest padding
+    decoded = original.copy()
+    decoded[~inside] = 255 - decoded[~inside]  # ruin only the padding
+    np.testing.assert_allclose(block_distortion(original, decoded, inside, kind), 0, atol=1e-6)
+    decoded[inside] = 0  # now ruin the real pixels too
+    assert (block_distortion(original, decoded, inside, kind) > 0).all()
+
+
+def test_blocks_that_are_mostly_padding_get_the_fewest_stages(tiny_model):
+    img = _busy_image(33, 97)  # the second block row has 1 real row of 32
+    result = encode(img, tiny_model, quality=50)
+    counts = result.stage_map
+    assert counts[1].mean() <= counts[0].mean()

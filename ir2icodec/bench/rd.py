@@ -53,9 +53,9 @@ IR2I_STAGES = tuple(range(2, 9))  # stages 1+2 form the first code, so 2 is the 
 IR2I_QUALITIES = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)  # ir2i encode --quality
 
 ALL_CODECS = ("ir2i", "ir2i-uniform", "jpeg", "webp", "jpeg2000", "avif", "jpegxl")
-# Also measurable by name: rate control with the plain squared-error block distortion (the
-# candidate that docs/rate-control.md compares with the default).
-EXTRA_CODECS = ("ir2i-mse",)
+# Also measurable by name: rate control with the other candidate block distortions (compared
+# in docs/rate-control.md; "ir2i" uses the default, "msssim").
+EXTRA_CODECS = ("ir2i-mse", "ir2i-masked", "ir2i-lowpass", "ir2i-ssim")
 CSV_NAME, TABLE_NAME, PLOT_NAME = "rd_points.csv", "bdrate.md", "rd.png"
 BENCH_EXTRA = "pip install 'ir2i[bench]'"  # scipy, matplotlib, pillow-jxl-plugin
 
@@ -166,6 +166,9 @@ def codec_registry() -> dict[str, Codec]:
         Ir2iCodec(),
         Ir2iCodec("ir2i-uniform", IR2I_STAGES, "stages"),
         Ir2iCodec("ir2i-mse", IR2I_QUALITIES, "quality", "mse"),
+        Ir2iCodec("ir2i-masked", IR2I_QUALITIES, "quality", "masked"),
+        Ir2iCodec("ir2i-lowpass", IR2I_QUALITIES, "quality", "lowpass"),
+        Ir2iCodec("ir2i-ssim", IR2I_QUALITIES, "quality", "ssim"),
         PillowCodec(
             "jpeg",
             "JPEG",
