@@ -129,8 +129,6 @@ def encode(source: str, output: str | None, quality: float | None, target_bpp: f
 
     output = output or _default_output(source, ".ir2i")
     _check_terminal(output)
-    if sum(x is not None for x in (quality, target_bpp, target_size)) > 1:
-        raise UsageError("--quality, --target-bpp and --size are mutually exclusive")
     target_bytes = parse_size(target_size) if target_size is not None else None
     model = load_model(model_path, device=device, threads=threads)
     if stages is not None and not 2 <= stages <= model.stages:

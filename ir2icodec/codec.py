@@ -241,7 +241,8 @@ class StageAnalysis:
 
 
 def _all_coords(blocks_y: int, blocks_x: int) -> np.ndarray:
-    return np.array([(r, c) for r in range(blocks_y) for c in range(blocks_x)]).reshape(-1, 2)
+    """(row, col) of every block in raster order."""
+    return np.stack(np.divmod(np.arange(blocks_y * blocks_x), blocks_x), axis=1)
 
 
 def analyse(rgb: np.ndarray, model: OnnxModel, cap: int | None = None, *,
@@ -265,10 +266,12 @@ def analyse(rgb: np.ndarray, model: OnnxModel, cap: int | None = None, *,
     pixels = np.empty((cap - FIRST_CODE_STAGES + 1, n_blocks, b, b, 3), np.uint8)
     dist = np.empty((n_blocks, cap - FIRST_CODE_STAGES + 1))
 
+    originals = blk.extract_blocks(padded, coords, b)  # once, not at every stage
+
     def record(s: int, idx: np.ndarray, decoded: np.ndarray) -> None:
         pixels[s - FIRST_CODE_STAGES, idx] = decoded
-        dist[idx, s - FIRST_CODE_STAGES] = block_distortion(
-            blk.extract_blocks(padded, coords[idx], b), decoded, inside[idx], distortion)
+        dist[idx, s - FIRST_CODE_STAGES] = block_distortion(originals[idx], decoded,
+                                                            inside[idx], distortion)
 
     _code_image(model, by, bx, cap, band_rows, codes, padded, schedule, progress,
                 on_stage=record)
