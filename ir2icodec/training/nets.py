@@ -75,6 +75,16 @@ PRESETS: dict[str, ModelConfig] = {
         widths=(16, 32, 64),
         inpaint=InpaintConfig(layers=4, filters_per_dilation=2),
     ),
+    # Sized for a few minutes on one GPU (experiments/gpu_train.sh): twice compact's stage
+    # widths (4x its parameters, 4.0 M: a weights-only checkpoint of 15.4 MiB, under the 16
+    # MiB a GPU run may bring back per file) and a 24-channel, 6-layer inpainting network.
+    # About 5x compact's decode FLOPs per block (python -m benchmarks.cost), so not the
+    # default: the higher-quality model for who can wait.
+    "large": ModelConfig(
+        preset="large",
+        widths=(32, 64, 128),
+        inpaint=InpaintConfig(layers=6, filters_per_dilation=6),
+    ),
 }
 
 
@@ -268,6 +278,13 @@ class InpaintNet(nn.Module):
         self.offsets = offsets[::-1]  # offsets[0]: network input, offsets[i]: output of layer i
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
+        # fp32 even under bf16 autocast: oneDNN's bf16 weight gradient of dilated channels_last
+        # convolutions comes out NaN (torch 2.13 CPU), and this network is a small share of
+        # a training step's work.
+        with torch.autocast(context.device.type, enabled=False):
+            return self._forward(context.float())
+
+    def _forward(self, context: torch.Tensor) -> torch.Tensor:
         h = context
         if self.offsets[0] > 0:
             h = h[:, :, self.offsets[0]:, self.offsets[0]:]

@@ -2,7 +2,10 @@
 
 Run ``python -m ir2icodec.training.train --data DIR --out runs/x`` (or ``ir2i train``), or
 ``torchrun --nproc_per_node N -m ir2icodec.training.train ...`` for DistributedDataParallel
-(gloo on CPU, nccl on CUDA).
+(gloo on CPU, nccl on CUDA). On a GPU, ``--pack`` (``python -m ir2icodec.training.pack``) cuts
+the windows on the device and the networks run under bf16 autocast; ``--steps 0
+--max-minutes M`` trains for M minutes with the LR drops placed by time
+(``experiments/gpu_train.sh``).
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .checkpoints import save_atomic
 from .data import PatchSampler, list_images, make_training_pair, split_images, validation_windows
 from .nets import PRESETS, CoderOutput, ModelConfig, ProgressiveCoder, make_config
+from .pack import DeviceSampler, load_pack
 from .recover import is_bundle, state_from_bundle
 
 LOSSES = ("l2", "msssim", "mix")
@@ -33,7 +38,8 @@ LOSSES = ("l2", "msssim", "mix")
 class TrainOptions:
     data: list[str]
     out: str
-    steps: int = 20000
+    pack: str | None = None  # a packed-photos .npz instead of data folders
+    steps: int = 20000  # 0: train until max_minutes, LR drops placed by time
     batch: int = 32
     lr: float = 1e-3
     lr_drops: tuple[float, ...] = (0.27, 0.59, 0.82)  # fractions of steps (the paper's IR2I)
@@ -45,6 +51,7 @@ class TrainOptions:
     max_minutes: float | None = None
     threads: int | None = None
     device: str = "auto"
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere
     resume: bool = False
     init_inpaint: str | None = None  # checkpoint to take a (pre-trained) inpainting net from
     init: str | None = None  # checkpoint to warm-start from (every tensor whose shape fits)
@@ -104,21 +111,37 @@ def coder_loss(out: CoderOutput, block: torch.Tensor, kind: str, joint: bool) ->
     return total
 
 
-def lr_at(step: int, opts: TrainOptions) -> float:
-    drops = sum(step >= f * opts.steps for f in opts.lr_drops)
+def progress(step: int, elapsed: float, opts: TrainOptions) -> float:
+    """How far through the run, in [0, 1]: by steps, or by time for a time-boxed run."""
+    if opts.steps:
+        return step / opts.steps
+    return elapsed / (60 * opts.max_minutes) if opts.max_minutes else 0.0
+
+
+def lr_at(fraction: float, opts: TrainOptions) -> float:
+    drops = sum(fraction >= f for f in opts.lr_drops)
     return opts.lr * (0.1 ** drops)
+
+
+def float_output(out: CoderOutput) -> CoderOutput:
+    """The networks' outputs in fp32: SSIM variances (E[x^2] - E[x]^2) cancel badly in bf16,
+    so the loss is always computed in fp32, outside autocast."""
+    def f(ts: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [t.float() for t in ts]
+    return CoderOutput(f(out.reconstructions), f(out.codes), out.inpainting.float(),
+                       f(out.stage_targets), f(out.stage_outputs))
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    if precision == "auto":
+        return device.type == "cuda"
+    return precision == "bf16"
 
 
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 @torch.no_grad()
@@ -185,6 +208,8 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
         rank, world = 0, 1
     if opts.threads:
         torch.set_num_threads(opts.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
     out_dir = Path(opts.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     last_path = out_dir / "last.pt"
@@ -218,41 +243,83 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
     net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) \
         if distributed else model
 
-    files = list_images(opts.data)
-    train_files, held_files = split_images(files, opts.holdout_percent)
-    if not train_files:
-        raise click.ClickException(f"all {len(files)} photos are held out for validation; "
-                                   "add photos or lower --holdout-percent")
-    sampler = PatchSampler(train_files)
-    val = validation_windows(held_files) if rank == 0 and held_files else None
+    if opts.pack:
+        pack = load_pack(opts.pack)
+        device_sampler = DeviceSampler(pack.photos, device)
+        n_train, n_held = pack.meta["photos"], pack.meta["held_out_photos"]
+        val = pack.validation if rank == 0 else None
+        gen = torch.Generator(device=device)
+        gen.manual_seed(opts.seed + 1000 * rank + 7919 * step)
+    else:
+        files = list_images(opts.data)
+        train_files, held_files = split_images(files, opts.holdout_percent)
+        if not train_files:
+            raise click.ClickException(f"all {len(files)} photos are held out for validation; "
+                                       "add photos or lower --holdout-percent")
+        sampler = PatchSampler(train_files)
+        n_train, n_held = len(train_files), len(held_files)
+        val = validation_windows(held_files) if rank == 0 and held_files else None
+    bf16 = use_bf16(opts.precision, device)
     if rank == 0:
         (out_dir / "config.json").write_text(json.dumps(
             {"model": cfg.to_dict(), "options": {**opts.__dict__, "data": opts.data},
-             "train_images": len(train_files), "held_out_images": len(held_files),
-             "world_size": world, "device": str(device),
+             "train_images": n_train, "held_out_images": n_held,
+             "world_size": world, "device": str(device), "bf16_autocast": bf16,
              "warm_start_fresh_tensors": fresh}, indent=2))
 
+    def draw_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        if opts.pack:
+            blocks, contexts = device_sampler.sample(gen, opts.batch)
+        else:
+            blocks, contexts = (torch.from_numpy(a) for a in sampler.sample(rng, opts.batch))
+        return (blocks.to(device, memory_format=torch.channels_last),
+                contexts.to(device, memory_format=torch.channels_last))
+
+    def log_validation(loss: float | None) -> dict:
+        metrics = validate(model, val, device)
+        with open(out_dir / "log.jsonl", "a") as log:
+            log.write(json.dumps({"step": step, "windows": step * opts.batch * world,
+                                  "elapsed": round(elapsed, 1), "loss": loss,
+                                  "skipped_steps": skipped,
+                                  "lr": lr_at(progress(max(step - 1, 0), elapsed, opts), opts),
+                                  **metrics}) + "\n")
+        return metrics
+
     joint = cfg.inpainting == "joint"
+    skipped = 0  # steps whose gradient was not finite
     start = time.time() - elapsed
     last_save = time.time()
-    bar = tqdm(total=opts.steps, initial=step, disable=rank != 0, dynamic_ncols=True,
+    if step == 0 and val is not None:  # the starting point (e.g. --init) competes for best.pt
+        best = log_validation(None)[selection_metric(opts.loss, cfg.stages)]
+        save_atomic({"config": cfg.to_dict(), "model": model.state_dict(), "step": 0,
+                     "optimizer": optim.state_dict(), "elapsed": 0.0, "best": best},
+                    out_dir / "best.pt")
+    bar = tqdm(total=opts.steps or None, initial=step, disable=rank != 0, dynamic_ncols=True,
                mininterval=5.0)
     window_t, window_n = time.time(), 0
-    while step < opts.steps:
+    while not opts.steps or step < opts.steps:
         for g in optim.param_groups:
-            g["lr"] = lr_at(step, opts)
-        blocks, contexts = sampler.sample(rng, opts.batch)
-        b = torch.from_numpy(blocks).to(device, memory_format=torch.channels_last)
-        c = torch.from_numpy(contexts).to(device, memory_format=torch.channels_last)
-        loss = coder_loss(net(b, c), b, opts.loss, joint)
+            g["lr"] = lr_at(progress(step, time.time() - start, opts), opts)
+        b, c = draw_batch()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = net(b, c)
+        loss = coder_loss(float_output(out) if bf16 else out, b, opts.loss, joint)
         optim.zero_grad(set_to_none=True)
         loss.backward()
-        optim.step()
+        # A non-finite gradient (bf16 overflow, a kernel bug) would poison Adam's moments for
+        # good: skip that step instead, and count it in the log.
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf)
+        if torch.isfinite(grad_norm):
+            optim.step()
+        else:
+            skipped += 1
         step += 1
         window_n += opts.batch * world
         if rank == 0:
-            rate = window_n / max(time.time() - window_t, 1e-9)
-            bar.set_postfix(loss=f"{loss.item():.4f}", samples_s=f"{rate:.0f}", refresh=False)
+            if step % 20 == 0:  # .item() waits for the device: not every step
+                rate = window_n / max(time.time() - window_t, 1e-9)
+                bar.set_postfix(loss=f"{loss.item():.4f}", samples_s=f"{rate:.0f}",
+                                refresh=False)
             bar.update(1)
             if step % 200 == 0:
                 window_t, window_n = time.time(), 0
@@ -261,12 +328,8 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
             elapsed = time.time() - start
             state = {"config": cfg.to_dict(), "model": model.state_dict(), "step": step,
                      "optimizer": optim.state_dict(), "elapsed": elapsed, "best": best}
-            if val is not None and (step % opts.val_every == 0 or step == opts.steps):
-                metrics = validate(model, val, device)
-                with open(out_dir / "log.jsonl", "a") as log:
-                    log.write(json.dumps({"step": step, "elapsed": round(elapsed, 1),
-                                          "loss": loss.item(), "lr": lr_at(step - 1, opts),
-                                          **metrics}) + "\n")
+            if val is not None and (step % opts.val_every == 0 or step == opts.steps or stop):
+                metrics = log_validation(loss.item())
                 score = metrics[selection_metric(opts.loss, cfg.stages)]
                 if score > best:  # checkpoint selection on held-out photos
                     best = state["best"] = score
@@ -287,8 +350,11 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
 
 
 @click.command("train")
-@click.option("--data", multiple=True, required=True, type=click.Path(exists=True, file_okay=False),
+@click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Folder(s) of training photos (searched recursively).")
+@click.option("--pack", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Packed photos (python -m ir2icodec.training.pack) instead of --data: "
+                   "windows are cut on the training device.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="compact", show_default=True)
 @click.option("--connections", type=click.Choice(["residual", "prediction", "full", "decoding"]),
@@ -303,7 +369,8 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
 @click.option("--widths", default=None, help="Override the stage widths, e.g. 16,32,64.")
 @click.option("--stages", type=click.IntRange(0, 16), default=8, show_default=True,
               help="0 trains the inpainting network alone (eq. 3), e.g. for Sep-Inp.")
-@click.option("--steps", type=int, default=20000, show_default=True)
+@click.option("--steps", type=click.IntRange(0), default=20000, show_default=True,
+              help="0: until --max-minutes, with the LR drops placed by time.")
 @click.option("--batch", type=int, default=32, show_default=True, help="Per process.")
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--lr-drops", default="0.27,0.59,0.82", show_default=True,
@@ -316,7 +383,9 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
 @click.option("--max-minutes", type=float, default=None,
               help="Stop (with a checkpoint) after this.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1...")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto",
+              show_default=True, help="auto: bf16 autocast on CUDA (loss in fp32), fp32 else.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
 @click.option("--init-inpaint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Checkpoint whose inpainting network to start from (Sep-Inp).")
@@ -336,6 +405,10 @@ def main(preset: str, connections: str, inpainting: str, inpaint_kind: str,
     if widths:
         over["widths"] = tuple(int(w) for w in widths.split(","))
     cfg = make_config(preset, **over)
+    if bool(kw["data"]) == bool(kw["pack"]):
+        raise click.UsageError("give either --data folders or --pack")
+    if kw["steps"] == 0 and not kw["max_minutes"]:
+        raise click.UsageError("--steps 0 trains until --max-minutes: give it")
     opts = TrainOptions(lr_drops=tuple(float(f) for f in lr_drops.split(",") if f),
                         data=list(kw.pop("data")), **kw)
     train(cfg, opts)
