@@ -162,13 +162,17 @@ def decode(data: DataLike, *, max_stages: int | None = None, model: ModelLike = 
     ``salvage=True`` keeps the stages before a damaged chunk. Returns a PIL image, RGB or
     RGBA when the file carries alpha; ``output="numpy"`` gives the (H, W, 3) / (H, W, 4)
     uint8 array instead. ``model`` must be the model that made the file (default: the
-    shipped one).
+    shipped model the file names, else the default one).
     """
     if output not in ("pil", "numpy"):
         raise UsageError(f"output must be 'pil' or 'numpy', not {output!r}")
     raw = _read_data(data, max_pixels)
     from .codec import decode as decode_data
 
+    if model is None:  # the shipped model that made the file, when there is one
+        from .runtime import model_for_file
+
+        model = model_for_file(None, read_header(raw, max_pixels=max_pixels).model_name)
     decoded = decode_data(raw, _model(model, device), max_stages=max_stages, salvage=salvage,
                           max_pixels=max_pixels, progress=progress)
     _warn(decoded.warnings)

@@ -171,14 +171,15 @@ def decode(source: str, output: str | None, max_stages: int | None, salvage: boo
     from .codec import decode as decode_data
     from .imageio import encode_image, format_for_path, format_supports_alpha, read_input
     from .output import write_output
-    from .runtime import load_model
+    from .runtime import load_model, model_for_file
 
     output = output or _default_output(source, ".png")
     fmt = format_for_path(output)
     _check_terminal(output)
     data = read_input(source, limit=max_file_bytes(max_pixels), kind="an .ir2i file")
-    model = load_model(model_path, device=device, threads=threads)
     header = read_header(data, max_pixels=max_pixels)
+    model = load_model(model_for_file(model_path, header.model_name), device=device,
+                       threads=threads)
     total = header.n_blocks * min(max_stages or header.stages, header.stages)
     if progressive:  # every stage count in one picture: ir2icodec/preview.py
         from .preview import progressive_file, work

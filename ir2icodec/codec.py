@@ -341,7 +341,8 @@ def decode(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
     """Decode .ir2i bytes, up to ``max_stages`` stages (default: all that the file holds)."""
     if max_stages is not None:
         _check_stages(max_stages, model, "--max-stages")
-    container = read_container(data, max_pixels=max_pixels, salvage=salvage)
+    container = read_container(data, max_pixels=max_pixels, salvage=salvage,
+                               max_stages=max_stages)
     header = container.header
     check_model(header, model)
     notes = list(container.warnings)

@@ -557,13 +557,16 @@ def read_header(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
 
 
 def read_container(
-    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, salvage: bool = False
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, salvage: bool = False,
+    max_stages: int | None = None,
 ) -> Container:
     """Parse a whole .ir2i file; see format-spec.md, "Reader rules", for every case.
 
     With ``salvage=False`` any damage raises. With ``salvage=True`` damaged ancillary
     chunks are dropped and decoding keeps the stages before the first damaged CODE
     chunk; only a damaged signature, HEAD, stage map or first code still raises.
+    ``max_stages`` stops after the CODE chunk that completes that stage, as a partial
+    download would: later chunks are neither checked nor entropy-decoded.
     """
     data = _as_bytes(data)
     header, pos, version = _parse_head(data, max_pixels)
@@ -655,6 +658,8 @@ def read_container(
                 if not salvage or (not stage_bits and not damaged):
                     raise FormatError(f"malformed ir2i file: {message}") from None
                 stop_at_damage(message)
+                break
+            if max_stages is not None and len(stage_bits) >= max_stages:
                 break
         elif chunk.ctype == SMAP and version >= 2:
             try:

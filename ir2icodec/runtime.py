@@ -46,6 +46,19 @@ def resolve_model_dir(model: str | None) -> Path:
     raise ModelError(f"model {name!r} not found (neither a bundle directory nor a shipped model)")
 
 
+def model_for_file(model: str | None, file_model_name: str) -> str | None:
+    """The model to decode a file with: the one asked for, else the shipped model the file
+    names (so files made by an earlier default model keep decoding after the default
+    changes), else None (the default, which ``codec.check_model`` then checks)."""
+    if model is not None:
+        return model
+    if file_model_name and "/" not in file_model_name and "\\" not in file_model_name \
+            and file_model_name not in (".", "..") \
+            and (models_root() / file_model_name / MANIFEST_NAME).is_file():
+        return file_model_name
+    return None
+
+
 def providers_for(device: str) -> list[str]:
     available = ort.get_available_providers()
     if device not in DEVICES:

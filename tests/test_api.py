@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import warnings
@@ -131,3 +132,20 @@ def test_warnings_from_the_image_conversion(rgb):
         ir2icodec.encode(wide, stages=2)
     assert any(issubclass(w.category, Ir2iWarning) and "16-bit" in str(w.message)
                for w in caught)
+
+
+def test_files_of_another_shipped_model_decode_without_naming_it(rgb, tiny_bundle, tmp_path,
+                                                                 monkeypatch):
+    """When the default model changes, files made by the earlier one (still shipped under its
+    name) keep decoding: the decoder takes the shipped model the file names."""
+    from ir2icodec import runtime
+
+    shelf = tmp_path / "models"
+    shutil.copytree(tiny_bundle, shelf / "tiny-ir2i")
+    monkeypatch.setattr(runtime, "models_root", lambda: shelf)
+    data = ir2icodec.encode(rgb, stages=2, model=tiny_bundle)
+    assert ir2icodec.decode(data).size == (33, 47)
+    assert runtime.model_for_file(None, "tiny-ir2i") == "tiny-ir2i"
+    assert runtime.model_for_file("mine", "tiny-ir2i") == "mine"  # an explicit choice wins
+    for unknown in ("not-shipped", "../models/tiny-ir2i", ""):
+        assert runtime.model_for_file(None, unknown) is None

@@ -111,3 +111,25 @@ def test_truncating_keeps_alpha_and_refuses_missing_stages(tiny_model):
     for stages in (1, 6):
         with pytest.raises(UsageError, match="between 2 and 5"):
             truncate_stages(full, stages)
+
+
+def test_max_stages_reads_no_further_than_its_stages(tiny_model, monkeypatch):
+    """decode(max_stages=k) stops after stage k's chunk, as a partial download would: later
+    chunks are not entropy-decoded, so damage there does not matter."""
+    from ir2icodec import entropy
+
+    img = smooth_image(80, 120, seed=4)
+    data = encode(img, tiny_model, 8).data
+    last_code = [c for c in chunk_layout(data) if c.type == "CODE"][-1]
+    damaged = bytearray(data)
+    damaged[last_code.offset + 14] ^= 0xFF  # inside stage 8's chunk: its CRC fails
+    with pytest.raises(CorruptDataError):
+        decode(bytes(damaged), tiny_model)
+    calls = []
+    real = entropy.decode_stage_bits
+    monkeypatch.setattr(entropy, "decode_stage_bits",
+                        lambda payload, count, *a: calls.append(count) or real(payload, count, *a))
+    three = decode(bytes(damaged), tiny_model, max_stages=3)
+    assert three.stages == 3 and three.warnings == []
+    assert sum(calls) <= 3  # stages 1-2 (one chunk) and 3; raw chunks skip the decoder
+    np.testing.assert_array_equal(three.rgb, decode(data, tiny_model, max_stages=3).rgb)
