@@ -110,7 +110,11 @@ class Ir2iImageFile(ImageFile.ImageFile):
     def load(self) -> Any:
         if self._loaded != self._frame:
             try:
-                pixels = api.decode(self._data, max_stages=self._frame + self._first,
+                # The last frame is everything present: read it all, so that a truncated
+                # or damaged end is still reported.
+                last = self._frame == self.n_frames - 1
+                pixels = api.decode(self._data,
+                                    max_stages=None if last else self._frame + self._first,
                                     model=_defaults["model"], device=_defaults["device"],
                                     output="numpy")
             except Ir2iError as e:

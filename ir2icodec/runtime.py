@@ -20,7 +20,7 @@ import onnxruntime as ort
 from .errors import ModelError, UsageError
 from .manifest import DIGEST_BYTES, MANIFEST_NAME, bundle_digest
 
-DEFAULT_MODEL = "ir2i-compact"
+DEFAULT_MODEL = "ir2i-compact-2"
 DEVICES = ("auto", "cpu", "cuda")
 
 State = list[np.ndarray]

@@ -162,3 +162,39 @@ def test_gpu_train_script_without_arguments_shows_usage():
     r = subprocess.run(["bash", str(REPO / "experiments" / "gpu_train.sh")],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "usage: experiments/gpu_train.sh" in r.stderr
+
+
+def test_decoded_contexts_are_the_models_own_stage_2_reconstructions():
+    from conftest import tiny_coder
+
+    from ir2icodec.training.decoded_context import WINDOW, decoded_training_pair
+
+    coder = tiny_coder().train()
+    windows = torch.from_numpy(smooth_image(WINDOW, WINDOW, seed=5)).permute(2, 0, 1)
+    windows = (windows.float() / 255 - 0.5).unsqueeze(0).repeat(2, 1, 1, 1)
+    blocks, contexts = decoded_training_pair(coder, windows)
+    assert coder.training  # restored after coding the neighbours in eval mode
+    assert blocks.shape == (2, 3, 32, 32) and contexts.shape == (2, 3, 64, 64)
+    torch.testing.assert_close(blocks, windows[:, :, 64:, 64:])
+    assert torch.all(contexts[:, :, 32:, 32:] == 0)
+    # The top neighbour, coded from its own 64x64 window as the encoder would.
+    own = windows[:, :, 0:64, 32:96]
+    own_context = own.clone()
+    own_context[:, :, 32:, 32:] = 0
+    with torch.no_grad():
+        recon = coder.eval()(own[:, :, 32:, 32:].contiguous(), own_context, stages=2)
+    expected = torch.round((recon.reconstructions[-1].clamp(-0.5, 0.5) + 0.5) * 255) / 255 - 0.5
+    torch.testing.assert_close(contexts[:, :, :32, 32:], expected)
+    levels = (contexts[:, :, :32] + 0.5) * 255  # 8-bit values, as the decoder's pixels
+    torch.testing.assert_close(levels, torch.round(levels), atol=1e-3, rtol=0)
+    assert not torch.allclose(contexts[:, :, :32, :32], windows[:, :, 32:64, 32:64])
+
+
+def test_decoded_context_run_takes_steps(tmp_path, pack_file):
+    out = tmp_path / "decoded"
+    r = _train(["--pack", str(pack_file), "--out", str(out), "--steps", "2",
+                "--decoded-context", *TINY])
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "config.json").read_text())["options"]["decoded_context"] is True
+    r = _train(["--data", str(tmp_path), "--out", str(tmp_path / "no"), "--decoded-context"])
+    assert r.returncode == 2 and "give --pack" in r.stderr

@@ -18,6 +18,7 @@ from ir2icodec import api
 from ir2icodec import pillow as plugin
 from ir2icodec.container import chunk_layout
 from ir2icodec.errors import Ir2iError, Ir2iWarning
+from ir2icodec.runtime import DEFAULT_MODEL
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,7 +44,7 @@ def test_save_open_round_trip(tmp_path, mode, size):
     with Image.open(path) as im:
         assert im.format == "IR2I" and im.get_format_mimetype() == "image/x-ir2i"
         assert im.size == size and im.mode == ("RGBA" if mode == "RGBA" else "RGB")
-        assert im.info["stages"] == 3 and im.info["model"] == "ir2i-compact"
+        assert im.info["stages"] == 3 and im.info["model"] == DEFAULT_MODEL
         decoded = np.asarray(im)
     assert decoded.shape == (h, w, len(im.mode))
     if mode == "RGBA":
@@ -79,9 +80,9 @@ def test_open_is_lazy_and_load_decodes(tmp_path, monkeypatch):
                                                                             4, 3, 2)
     assert created == [] and decodes == []
     im.load()
-    assert created and decodes == [4]
+    assert created and decodes == [None]  # the last frame: every stage present
     im.load()  # the current frame is kept
-    assert decodes == [4]
+    assert decodes == [None]
 
 
 def test_stages_are_frames_and_save_all_animates(tmp_path):

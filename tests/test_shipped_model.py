@@ -48,3 +48,19 @@ def test_installed_cli_finds_the_shipped_model_from_any_directory(tmp_path):
     r = subprocess.run([sys.executable, "-m", "ir2icodec", "info", "x.ir2i"], cwd=tmp_path,
                        capture_output=True, timeout=120)
     assert DEFAULT_MODEL.encode() in r.stdout
+
+
+def test_files_of_the_previous_default_model_still_decode(tmp_path):
+    """ir2i-compact was the default before ir2i-compact-2; it stays shipped, and a file it
+    made decodes without naming it."""
+    src = tmp_path / "in.png"
+    Image.fromarray(np.asarray(Image.open(EXAMPLE).convert("RGB"))[:64, :96]).save(src)
+    for args in (["--model", "ir2i-compact"], []):
+        r = subprocess.run([sys.executable, "-m", "ir2icodec", "encode", str(src), "-o",
+                            "x.ir2i", "--stages", "3", "-f", *args], cwd=tmp_path,
+                           capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run([sys.executable, "-m", "ir2icodec", "decode", "x.ir2i", "-o",
+                            "x.png", "-f"], cwd=tmp_path, capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert Image.open(tmp_path / "x.png").size == (96, 64)

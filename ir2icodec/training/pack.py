@@ -102,12 +102,10 @@ class DeviceSampler:
         self.starts = torch.tensor(np.cumsum([0, *sizes[:-1]]), device=device)
         self.heights = torch.tensor([p.shape[0] for p in photos], device=device)
         self.widths = torch.tensor([p.shape[1] for p in photos], device=device)
-        span = torch.arange(CONTEXT, device=device)
-        self._rows, self._cols = span.view(1, -1, 1), span.view(1, 1, -1)
         self._channels = torch.arange(3, device=device)
 
-    def sample(self, gen: torch.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(blocks, contexts) as float32 NCHW on the device: (B,3,32,32), (B,3,64,64)."""
+    def windows(self, gen: torch.Generator, batch: int, size: int = CONTEXT) -> torch.Tensor:
+        """Random size x size crops (half of them flipped), float32 NCHW in [-0.5, 0.5]."""
         dev = self.device
 
         def uniform() -> torch.Tensor:
@@ -115,21 +113,36 @@ class DeviceSampler:
 
         photo = torch.randint(len(self.heights), (batch,), device=dev, generator=gen)
         h, w = self.heights[photo], self.widths[photo]
-        y = (uniform() * (h - CONTEXT + 1)).long().clamp_max(h - CONTEXT)
-        x = (uniform() * (w - CONTEXT + 1)).long().clamp_max(w - CONTEXT)
+        y = (uniform() * (h - size + 1)).long().clamp(0, None).minimum(h - size)
+        x = (uniform() * (w - size + 1)).long().clamp(0, None).minimum(w - size)
+        if bool(((h < size) | (w < size)).any()):
+            raise ValueError(f"a packed photo is smaller than {size}x{size}")
+        span = torch.arange(size, device=dev)
+        rows, cols = span.view(1, -1, 1), span.view(1, 1, -1)
         flip = (uniform() < 0.5).view(-1, 1, 1)
-        cols = torch.where(flip, CONTEXT - 1 - self._cols, self._cols)
-        pos = (y.view(-1, 1, 1) + self._rows) * w.view(-1, 1, 1) + x.view(-1, 1, 1) + cols
+        cols = torch.where(flip, size - 1 - cols, cols)
+        pos = (y.view(-1, 1, 1) + rows) * w.view(-1, 1, 1) + x.view(-1, 1, 1) + cols
         flat = self.starts[photo].view(-1, 1, 1, 1) + 3 * pos.unsqueeze(-1) + self._channels
-        windows = self.pixels[flat].permute(0, 3, 1, 2).float() / 255.0 - 0.5
+        return self.pixels[flat].permute(0, 3, 1, 2).float() / 255.0 - 0.5
+
+    def sample(self, gen: torch.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(blocks, contexts) as float32 NCHW on the device: (B,3,32,32), (B,3,64,64)."""
+        windows = self.windows(gen, batch)
         blocks = windows[:, :, CONTEXT - BLOCK:, CONTEXT - BLOCK:].contiguous()
         contexts = windows
         contexts[:, :, CONTEXT - BLOCK:, CONTEXT - BLOCK:] = 0.0
-        keep_top = (uniform() >= self.edge_probability).view(-1, 1, 1, 1)
-        keep_left = (uniform() >= self.edge_probability).view(-1, 1, 1, 1)
-        contexts[:, :, :CONTEXT - BLOCK] *= keep_top
-        contexts[:, :, :, :CONTEXT - BLOCK] *= keep_left
-        return blocks, contexts
+        return blocks, drop_edges(contexts, gen, self.edge_probability)
+
+
+def drop_edges(contexts: torch.Tensor, gen: torch.Generator, probability: float) -> torch.Tensor:
+    """Zero the top or the left context with ``probability`` each (in place), as for blocks on
+    the image's first block row or column, which have none."""
+    n, dev = contexts.shape[0], contexts.device
+    keep_top = (torch.rand(n, device=dev, generator=gen) >= probability).view(-1, 1, 1, 1)
+    keep_left = (torch.rand(n, device=dev, generator=gen) >= probability).view(-1, 1, 1, 1)
+    contexts[:, :, :CONTEXT - BLOCK] *= keep_top
+    contexts[:, :, :, :CONTEXT - BLOCK] *= keep_left
+    return contexts
 
 
 @click.command("pack")

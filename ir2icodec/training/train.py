@@ -27,8 +27,9 @@ from tqdm import tqdm
 
 from .checkpoints import save_atomic
 from .data import PatchSampler, list_images, make_training_pair, split_images, validation_windows
+from .decoded_context import WINDOW, decoded_training_pair
 from .nets import PRESETS, CoderOutput, ModelConfig, ProgressiveCoder, make_config
-from .pack import DeviceSampler, load_pack
+from .pack import DeviceSampler, drop_edges, load_pack
 from .recover import is_bundle, state_from_bundle
 
 LOSSES = ("l2", "msssim", "mix")
@@ -52,6 +53,7 @@ class TrainOptions:
     threads: int | None = None
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere
+    decoded_context: bool = False  # contexts from the model's own stage-2 codes (needs pack)
     resume: bool = False
     init_inpaint: str | None = None  # checkpoint to take a (pre-trained) inpainting net from
     init: str | None = None  # checkpoint to warm-start from (every tensor whose shape fits)
@@ -245,7 +247,10 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
 
     if opts.pack:
         pack = load_pack(opts.pack)
-        device_sampler = DeviceSampler(pack.photos, device)
+        photos = pack.photos
+        if opts.decoded_context:  # 96x96 windows: the few smaller photos sit this run out
+            photos = [p for p in photos if min(p.shape[:2]) >= WINDOW]
+        device_sampler = DeviceSampler(photos, device)
         n_train, n_held = pack.meta["photos"], pack.meta["held_out_photos"]
         val = pack.validation if rank == 0 else None
         gen = torch.Generator(device=device)
@@ -268,7 +273,13 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
              "warm_start_fresh_tensors": fresh}, indent=2))
 
     def draw_batch() -> tuple[torch.Tensor, torch.Tensor]:
-        if opts.pack:
+        if opts.decoded_context:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                blocks, contexts = decoded_training_pair(
+                    model, device_sampler.windows(gen, opts.batch, WINDOW))
+            contexts = drop_edges(contexts.float(), gen, device_sampler.edge_probability)
+            blocks = blocks.float()
+        elif opts.pack:
             blocks, contexts = device_sampler.sample(gen, opts.batch)
         else:
             blocks, contexts = (torch.from_numpy(a) for a in sampler.sample(rng, opts.batch))
@@ -387,6 +398,9 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto",
               show_default=True, help="auto: bf16 autocast on CUDA (loss in fp32), fp32 else.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
+@click.option("--decoded-context", is_flag=True,
+              help="Inpaint from the model's own stage-2 reconstructions of the neighbouring "
+                   "blocks, as the decoder does, instead of original pixels (needs --pack).")
 @click.option("--init-inpaint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Checkpoint whose inpainting network to start from (Sep-Inp).")
 @click.option("--init", type=click.Path(exists=True), default=None,
@@ -407,6 +421,8 @@ def main(preset: str, connections: str, inpainting: str, inpaint_kind: str,
     cfg = make_config(preset, **over)
     if bool(kw["data"]) == bool(kw["pack"]):
         raise click.UsageError("give either --data folders or --pack")
+    if kw["decoded_context"] and not kw["pack"]:
+        raise click.UsageError("--decoded-context cuts 96x96 windows on the device: give --pack")
     if kw["steps"] == 0 and not kw["max_minutes"]:
         raise click.UsageError("--steps 0 trains until --max-minutes: give it")
     opts = TrainOptions(lr_drops=tuple(float(f) for f in lr_drops.split(",") if f),
