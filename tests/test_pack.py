@@ -198,3 +198,21 @@ def test_decoded_context_run_takes_steps(tmp_path, pack_file):
     assert json.loads((out / "config.json").read_text())["options"]["decoded_context"] is True
     r = _train(["--data", str(tmp_path), "--out", str(tmp_path / "no"), "--decoded-context"])
     assert r.returncode == 2 and "give --pack" in r.stderr
+
+
+def test_decoded_context_experiment_reports_every_model(tmp_path, photo_dir):
+    from conftest import tiny_coder
+
+    ckpt = tmp_path / "tiny.pt"
+    coder = tiny_coder()
+    torch.save({"config": coder.cfg.to_dict(), "model": coder.state_dict()}, ckpt)
+    out = tmp_path / "table.md"
+    r = subprocess.run([sys.executable, "-m", "experiments.decoded_context", "--checkpoint",
+                        f"a={ckpt}", "--checkpoint", f"b={ckpt}", "--data", str(photo_dir),
+                        "--out", str(out)], capture_output=True, text=True, cwd=REPO,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = [line.split("|") for line in out.read_text().splitlines() if line.startswith("| a")
+            or line.startswith("| b")]
+    assert len(rows) == 2 and rows[0][2:6] == rows[1][2:6]  # same model, same windows
+    assert all(5 < float(cell) < 60 for cell in rows[0][2:6])

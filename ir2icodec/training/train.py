@@ -134,6 +134,24 @@ def float_output(out: CoderOutput) -> CoderOutput:
                        f(out.stage_targets), f(out.stage_outputs))
 
 
+def train_step(net: torch.nn.Module, optim: torch.optim.Optimizer, blocks: torch.Tensor,
+               contexts: torch.Tensor, loss_kind: str, joint: bool, bf16: bool
+               ) -> tuple[torch.Tensor, bool]:
+    """One optimisation step on a batch; returns the loss and whether the step was taken."""
+    with torch.autocast(blocks.device.type, dtype=torch.bfloat16, enabled=bf16):
+        out = net(blocks, contexts)
+    loss = coder_loss(float_output(out) if bf16 else out, blocks, loss_kind, joint)
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    # A non-finite gradient (bf16 overflow, a kernel bug) would poison Adam's moments for
+    # good: skip that step instead (the caller counts it in the log).
+    grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), math.inf)
+    took = bool(torch.isfinite(grad_norm))
+    if took:
+        optim.step()
+    return loss, took
+
+
 def use_bf16(precision: str, device: torch.device) -> bool:
     if precision == "auto":
         return device.type == "cuda"
@@ -312,18 +330,8 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
         for g in optim.param_groups:
             g["lr"] = lr_at(progress(step, time.time() - start, opts), opts)
         b, c = draw_batch()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = net(b, c)
-        loss = coder_loss(float_output(out) if bf16 else out, b, opts.loss, joint)
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        # A non-finite gradient (bf16 overflow, a kernel bug) would poison Adam's moments for
-        # good: skip that step instead, and count it in the log.
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf)
-        if torch.isfinite(grad_norm):
-            optim.step()
-        else:
-            skipped += 1
+        loss, took = train_step(net, optim, b, c, opts.loss, joint, bf16)
+        skipped += not took
         step += 1
         window_n += opts.batch * world
         if rank == 0:

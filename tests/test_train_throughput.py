@@ -1,0 +1,75 @@
+"""benchmarks.train_throughput runs for real (tiny settings) and reports every row."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import smooth_image
+from PIL import Image
+
+from benchmarks import train_throughput
+from ir2icodec.training.pack import pack_photos
+
+REPO = Path(__file__).resolve().parents[1]
+ROW = re.compile(r"\| compact \| mix \| 4 \| (pack|photos) \| 1 \| (\d+\.\d) \| (\d+\.\d) \|")
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("photos")
+    for i in range(8):  # as test_pack.py: 40% holds some out, keeps some for training
+        Image.fromarray(smooth_image(150 + 10 * i, 170, seed=i)).save(d / f"p{i}.png")
+    return d
+
+
+@pytest.fixture(scope="module")
+def pack_file(tmp_path_factory, photo_dir) -> Path:
+    out = tmp_path_factory.mktemp("pack") / "train.npz"
+    pack_photos([str(photo_dir)], out, holdout_percent=40)
+    return out
+
+
+def test_table_has_a_positive_rate_for_each_sampler_and_out_writes_it(
+        tmp_path, photo_dir, pack_file):
+    out = tmp_path / "results" / "table.md"
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.train_throughput", "--seconds", "1", "--warmup", "1",
+         "--batches", "4", "--threads", "1", "--samplers", "pack,photos", "--pack",
+         str(pack_file), "--data", str(photo_dir), "--holdout-percent", "40", "--out",
+         str(out)],
+        capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = [ROW.fullmatch(line) for line in r.stdout.splitlines() if line.startswith("| compact")]
+    assert all(rows), r.stdout
+    assert [m.group(1) for m in rows] == ["pack", "photos"]
+    for m in rows:
+        rate, ms = float(m.group(2)), float(m.group(3))
+        assert rate > 0 and ms > 0
+        assert rate == pytest.approx(4 * 1000 / ms, rel=0.02)  # windows/s = batch / step time
+    assert "| preset | loss | batch | sampler | threads | windows/s | ms/step |" in r.stdout
+    assert out.read_text() == r.stdout
+
+
+def test_a_failing_compile_is_a_failed_row_not_a_crash(monkeypatch, pack_file):
+    def no_compiler(model, *args, **kwargs):
+        raise RuntimeError("no C++ compiler found\nlong details")
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    threads = torch.get_num_threads()
+    try:
+        r = CliRunner().invoke(train_throughput.main, [
+            "--compile", "--seconds", "0.1", "--warmup", "1", "--batches", "2,4", "--threads",
+            "1", "--samplers", "pack", "--pack", str(pack_file)])
+    finally:
+        torch.set_num_threads(threads)  # measure() sets it for the whole process
+    assert r.exit_code == 0, r.output
+    for batch in (2, 4):
+        assert (f"| compact | mix | {batch} | pack | 1 | failed: RuntimeError: no C++ compiler "
+                "found | - |") in r.output
+    assert "long details" not in r.output.split("Training throughput")[-1]
