@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from ir2icodec.runtime import OnnxModel, load_model
 from ir2icodec.training.export import export_bundle
 from ir2icodec.training.nets import ProgressiveCoder, make_config
+from ir2icodec.training.pack import pack_photos
 
 
 def tiny_coder(seed: int = 0, **overrides) -> ProgressiveCoder:
@@ -48,3 +52,20 @@ def smooth_image(h: int, w: int, seed: int = 0) -> np.ndarray:
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     base = np.stack([128 + 60 * np.sin(x / 17 + c) * np.cos(y / 23 - c) for c in range(3)], -1)
     return np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def photo_dir(tmp_path_factory) -> Path:
+    """Eight small photos; a 40% hold-out splits them 5 for training, 3 held out."""
+    d = tmp_path_factory.mktemp("photos")
+    for i in range(8):
+        Image.fromarray(smooth_image(150 + 10 * i, 170, seed=i)).save(d / f"p{i}.png")
+    return d
+
+
+@pytest.fixture(scope="session")
+def pack_file(tmp_path_factory, photo_dir) -> Path:
+    """``photo_dir`` packed for training (python -m ir2icodec.training.pack)."""
+    out = tmp_path_factory.mktemp("pack") / "train.npz"
+    pack_photos([str(photo_dir)], out, holdout_percent=40)
+    return out

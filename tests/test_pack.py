@@ -16,27 +16,12 @@ from conftest import smooth_image
 from PIL import Image
 
 from ir2icodec.training.data import split_images
-from ir2icodec.training.pack import DeviceSampler, load_pack, pack_photos
+from ir2icodec.training.pack import DeviceSampler, load_pack
 from ir2icodec.training.train import TrainOptions, lr_at, progress
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--widths", "4,8,8", "--filters-per-dilation", "1", "--batch", "4", "--val-every",
         "2", "--threads", "1"]
-
-
-@pytest.fixture(scope="module")
-def photo_dir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("photos")
-    for i in range(8):
-        Image.fromarray(smooth_image(150 + 10 * i, 170, seed=i)).save(d / f"p{i}.png")
-    return d
-
-
-@pytest.fixture(scope="module")
-def pack_file(tmp_path_factory, photo_dir) -> Path:
-    out = tmp_path_factory.mktemp("pack") / "train.npz"
-    pack_photos([str(photo_dir)], out, holdout_percent=40)
-    return out
 
 
 def test_pack_holds_the_training_photos_downsampled_and_held_out_windows(pack_file, photo_dir):

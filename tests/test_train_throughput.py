@@ -10,29 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import smooth_image
-from PIL import Image
 
 from benchmarks import train_throughput
-from ir2icodec.training.pack import pack_photos
 
 REPO = Path(__file__).resolve().parents[1]
 ROW = re.compile(r"\| compact \| mix \| 4 \| (pack|photos) \| 1 \| (\d+\.\d) \| (\d+\.\d) \|")
-
-
-@pytest.fixture(scope="module")
-def photo_dir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("photos")
-    for i in range(8):  # as test_pack.py: 40% holds some out, keeps some for training
-        Image.fromarray(smooth_image(150 + 10 * i, 170, seed=i)).save(d / f"p{i}.png")
-    return d
-
-
-@pytest.fixture(scope="module")
-def pack_file(tmp_path_factory, photo_dir) -> Path:
-    out = tmp_path_factory.mktemp("pack") / "train.npz"
-    pack_photos([str(photo_dir)], out, holdout_percent=40)
-    return out
 
 
 def test_table_has_a_positive_rate_for_each_sampler_and_out_writes_it(

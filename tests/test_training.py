@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,14 +19,6 @@ from ir2icodec.training.train import coder_loss, selection_metric, warm_start
 
 TINY = ["--widths", "4,8,8", "--filters-per-dilation", "1", "--batch", "4",
         "--holdout-percent", "40", "--val-every", "2", "--threads", "1"]
-
-
-@pytest.fixture(scope="module")
-def photo_dir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("photos")
-    for i in range(8):
-        Image.fromarray(smooth_image(150 + 10 * i, 170, seed=i)).save(d / f"p{i}.png")
-    return d
 
 
 def _train(args: list[str], nproc: int = 1) -> subprocess.CompletedProcess:
