@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from .nets import BLOCK, CONTEXT, ProgressiveCoder
+from .pack import split_windows
 
 WINDOW = CONTEXT + BLOCK  # 96: the target's context plus the context of its context blocks
 FIRST_CODE_STAGES = 2
@@ -27,11 +28,8 @@ _NEIGHBOURS = {"top_left": (0, 0), "top": (0, BLOCK), "left": (BLOCK, 0)}
 def code_neighbours(model: ProgressiveCoder, windows: torch.Tensor) -> dict[str, torch.Tensor]:
     """Stage-2 reconstructions (8-bit values, [-0.5, 0.5]) of the three context blocks of
     each 96x96 window (B,3,96,96)."""
-    crops = torch.cat([windows[:, :, r:r + CONTEXT, c:c + CONTEXT]
-                       for r, c in _NEIGHBOURS.values()])
-    blocks = crops[:, :, BLOCK:, BLOCK:].contiguous()
-    contexts = crops.clone()
-    contexts[:, :, BLOCK:, BLOCK:] = 0.0
+    blocks, contexts = split_windows(torch.cat([windows[:, :, r:r + CONTEXT, c:c + CONTEXT]
+                                                for r, c in _NEIGHBOURS.values()]))
     was_training = model.training
     model.eval()  # deterministic sign, as the encoder writes the bits
     try:

@@ -102,10 +102,13 @@ class DeviceSampler:
         self.starts = torch.tensor(np.cumsum([0, *sizes[:-1]]), device=device)
         self.heights = torch.tensor([p.shape[0] for p in photos], device=device)
         self.widths = torch.tensor([p.shape[1] for p in photos], device=device)
+        self.min_side = min(min(p.shape[:2]) for p in photos)  # checked here, not per batch
         self._channels = torch.arange(3, device=device)
 
     def windows(self, gen: torch.Generator, batch: int, size: int = CONTEXT) -> torch.Tensor:
         """Random size x size crops (half of them flipped), float32 NCHW in [-0.5, 0.5]."""
+        if size > self.min_side:
+            raise ValueError(f"a packed photo is smaller than {size}x{size}")
         dev = self.device
 
         def uniform() -> torch.Tensor:
@@ -113,10 +116,8 @@ class DeviceSampler:
 
         photo = torch.randint(len(self.heights), (batch,), device=dev, generator=gen)
         h, w = self.heights[photo], self.widths[photo]
-        y = (uniform() * (h - size + 1)).long().clamp(0, None).minimum(h - size)
-        x = (uniform() * (w - size + 1)).long().clamp(0, None).minimum(w - size)
-        if bool(((h < size) | (w < size)).any()):
-            raise ValueError(f"a packed photo is smaller than {size}x{size}")
+        y = (uniform() * (h - size + 1)).long().minimum(h - size)
+        x = (uniform() * (w - size + 1)).long().minimum(w - size)
         span = torch.arange(size, device=dev)
         rows, cols = span.view(1, -1, 1), span.view(1, 1, -1)
         flip = (uniform() < 0.5).view(-1, 1, 1)
@@ -127,11 +128,16 @@ class DeviceSampler:
 
     def sample(self, gen: torch.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(blocks, contexts) as float32 NCHW on the device: (B,3,32,32), (B,3,64,64)."""
-        windows = self.windows(gen, batch)
-        blocks = windows[:, :, CONTEXT - BLOCK:, CONTEXT - BLOCK:].contiguous()
-        contexts = windows
-        contexts[:, :, CONTEXT - BLOCK:, CONTEXT - BLOCK:] = 0.0
+        blocks, contexts = split_windows(self.windows(gen, batch))
         return blocks, drop_edges(contexts, gen, self.edge_probability)
+
+
+def split_windows(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """64x64 windows -> (bottom-right 32x32 blocks, windows with that block zeroed); the
+    torch twin of ``data.make_training_pair``. Overwrites ``windows``."""
+    blocks = windows[:, :, CONTEXT - BLOCK:, CONTEXT - BLOCK:].contiguous()
+    windows[:, :, CONTEXT - BLOCK:, CONTEXT - BLOCK:] = 0.0
+    return blocks, windows
 
 
 def drop_edges(contexts: torch.Tensor, gen: torch.Generator, probability: float) -> torch.Tensor:
