@@ -4,7 +4,8 @@
 
 FLOPs are counted by torch's FlopCounterMode on one block (multiply-add = 2 FLOPs), for
 the inpainting network (only the region the 32x32 output needs is computed) and for each
-stage's encoder and decoder with the connections of the preset's default variant.
+stage's encoder and decoder with the connections of the preset's default variant. With
+``--postfilter BUNDLE`` it also counts that bundle's post-filter per pixel and per block.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ import click
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ir2icodec.training.nets import PRESETS, ProgressiveCoder, count_parameters
+from ir2icodec.training.nets import (
+    PRESETS,
+    PostFilter,
+    PostFilterConfig,
+    ProgressiveCoder,
+    count_parameters,
+)
 
 
 def _flops(fn) -> int:
@@ -46,10 +53,21 @@ def preset_cost(name: str) -> dict[str, float]:
     }
 
 
+def postfilter_cost(cfg: PostFilterConfig, side: int = 256) -> dict[str, float]:
+    """Parameters and FLOPs of a post-filter, per pixel (counted on a side x side image)."""
+    net = PostFilter(cfg).eval()
+    x = torch.zeros(1, 3, side, side)
+    per_pixel = _flops(lambda: net(x, x)) / side**2
+    return {"params": count_parameters(net), "flops_per_pixel": per_pixel,
+            "mflops_per_block": per_pixel * 32 * 32 / 1e6}
+
+
 @click.command()
 @click.option("--preset", "presets", multiple=True, default=sorted(PRESETS),
               type=click.Choice(sorted(PRESETS)))
-def main(presets: tuple[str, ...]) -> None:
+@click.option("--postfilter", "postfilter_bundle", default=None,
+              help="Also count this bundle's post-filter (a directory or shipped name).")
+def main(presets: tuple[str, ...], postfilter_bundle: str | None) -> None:
     click.echo("| preset | inpainting params | stage params (8) | inpainting MFLOP/block | "
                "8 encoders MFLOP/block | 8 decoders MFLOP/block | encode MFLOP/block | "
                "decode MFLOP/block |")
@@ -60,6 +78,19 @@ def main(presets: tuple[str, ...]) -> None:
                    f"{c['inpaint_mflops']:.1f} | {c['encoder_mflops_8']:.1f} | "
                    f"{c['decoder_mflops_8']:.1f} | {c['encode_mflops']:.1f} | "
                    f"{c['decode_mflops']:.1f} |")
+    if postfilter_bundle:
+        from ir2icodec.runtime import load_model
+
+        model = load_model(postfilter_bundle, device="cpu")
+        spec = model.postfilter_spec
+        if spec is None:
+            raise click.ClickException(f"model {model.name} has no post-filter")
+        c = postfilter_cost(PostFilterConfig(**spec["config"]))
+        click.echo(f"\n| post-filter of {model.name} | params | FLOP/pixel | MFLOP/block |")
+        click.echo("|---|---|---|---|")
+        click.echo(f"| width {spec['config']['width']}, {spec['config']['layers']} layers | "
+                   f"{c['params']:,} | {c['flops_per_pixel']:,.0f} | "
+                   f"{c['mflops_per_block']:.1f} |")
 
 
 if __name__ == "__main__":

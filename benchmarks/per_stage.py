@@ -3,8 +3,10 @@
     python -m benchmarks.per_stage --data ../shared/data/kodak --out results/kodak-stages
 
 For each image and each stage count 2..8: ir2i's bpp (every byte of the file), PSNR and
-MS-SSIM; then JPEG (Pillow/libjpeg-turbo, 4:2:0, optimize) at the highest quality whose file
-is no larger than ir2i's. Writes per_stage.csv and per_stage.md (means over the images).
+MS-SSIM of the bit-exact reconstruction (``--no-filter``) and, when the model has a
+post-filter, of the filtered picture that ``ir2i decode`` shows; then JPEG
+(Pillow/libjpeg-turbo, 4:2:0, optimize) at the highest quality whose file is no larger than
+ir2i's. Writes per_stage.csv and per_stage.md (means over the images).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tqdm import tqdm
 from benchmarks.rd import codec_registry, find_images, load_rgb
 from ir2icodec.codec import encode
 from ir2icodec.metrics import psnr, ssim_and_ms_ssim
+from ir2icodec.postfilter import apply as apply_postfilter
 from ir2icodec.runtime import load_model
 
 
@@ -34,6 +37,8 @@ class Row:
     jpeg_bpp: float
     jpeg_psnr: float
     jpeg_ms_ssim: float
+    filtered_psnr: float = float("nan")  # nan: the model has no post-filter
+    filtered_ms_ssim: float = float("nan")
 
 
 def jpeg_at_most(rgb: np.ndarray, max_bytes: int, jpeg) -> tuple[int, bytes]:
@@ -54,30 +59,43 @@ def measure(path: Path, model, jpeg) -> list[Row]:
     pixels = rgb.shape[0] * rgb.shape[1]
     rows = []
     for stages in range(2, model.stages + 1):
-        result = encode(rgb, model, stages)  # its reconstruction is what a decoder shows
+        result = encode(rgb, model, stages)  # its reconstruction is what --no-filter shows
         q, jdata = jpeg_at_most(rgb, len(result.data), jpeg)
         jrgb = jpeg.decode(jdata)
+        filtered = ()
+        if model.postfilter_spec is not None:  # a pure function of what the decoder has
+            picture = apply_postfilter(result.reconstruction, result.stage_map, model)
+            filtered = (psnr(rgb, picture), ssim_and_ms_ssim(rgb, picture)[1])
         rows.append(Row(path.name, stages, 8 * len(result.data) / pixels,
                         psnr(rgb, result.reconstruction),
                         ssim_and_ms_ssim(rgb, result.reconstruction)[1],
                         q, 8 * len(jdata) / pixels, psnr(rgb, jrgb),
-                        ssim_and_ms_ssim(rgb, jrgb)[1]))
+                        ssim_and_ms_ssim(rgb, jrgb)[1], *filtered))
     return rows
 
 
 def markdown(rows: list[Row], model_name: str, n_images: int) -> str:
-    out = [f"Model `{model_name}` on {n_images} images (means).", "",
-           "| stages | ir2i bpp | ir2i PSNR | ir2i MS-SSIM | JPEG bpp | JPEG PSNR | JPEG MS-SSIM |",
-           "|---|---|---|---|---|---|---|"]
+    filtered = not np.isnan(rows[0].filtered_psnr)
+    head = "| stages | ir2i bpp | ir2i PSNR | ir2i MS-SSIM |"
+    if filtered:
+        head += " filtered PSNR | filtered MS-SSIM |"
+    out = [f"Model `{model_name}` on {n_images} images (means); ir2i = the bit-exact "
+           "reconstruction (`--no-filter`)" + (", filtered = what `ir2i decode` shows."
+                                               if filtered else "."), "",
+           head + " JPEG bpp | JPEG PSNR | JPEG MS-SSIM |",
+           "|---" * (head.count("|") + 2) + "|"]
     for stages in sorted({r.stages for r in rows}):
         sel = [r for r in rows if r.stages == stages]
 
         def mean(attr: str, sel=sel) -> float:
             return float(np.mean([getattr(r, attr) for r in sel]))
 
-        out.append(f"| {stages} | {mean('ir2i_bpp'):.3f} | {mean('ir2i_psnr'):.2f} | "
-                   f"{mean('ir2i_ms_ssim'):.4f} | {mean('jpeg_bpp'):.3f} | "
-                   f"{mean('jpeg_psnr'):.2f} | {mean('jpeg_ms_ssim'):.4f} |")
+        line = (f"| {stages} | {mean('ir2i_bpp'):.3f} | {mean('ir2i_psnr'):.2f} | "
+                f"{mean('ir2i_ms_ssim'):.4f} |")
+        if filtered:
+            line += f" {mean('filtered_psnr'):.2f} | {mean('filtered_ms_ssim'):.4f} |"
+        out.append(line + f" {mean('jpeg_bpp'):.3f} | {mean('jpeg_psnr'):.2f} | "
+                   f"{mean('jpeg_ms_ssim'):.4f} |")
     return "\n".join(out) + "\n"
 
 

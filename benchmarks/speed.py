@@ -2,11 +2,12 @@
 
     python -m benchmarks.speed [--image examples/kodim23.png] [--model DIR] [--repeat 3]
 
-Times encode and decode at 2, 4 and 8 stages (median of --repeat runs, after one warm-up),
-a rate-controlled file at --target-bpp (per-block stage counts, what ``ir2i encode`` writes)
-beside the uniform 4-stage file, and the first-code decode in diagonal-wavefront order
-against one block at a time in raster order. Prints a markdown table (also written to --out
-if given).
+Times encode and decode at 2, 4 and 8 stages (median of --repeat runs, after one warm-up;
+decode as ``ir2i decode`` runs it, post-filter included), the post-filter's share of
+decoding 8 stages (beside ``--no-filter``), a rate-controlled file at --target-bpp
+(per-block stage counts, what ``ir2i encode`` writes) beside the uniform 4-stage file,
+and the first-code decode in diagonal-wavefront order against one block at a time in
+raster order. Prints a markdown table (also written to --out if given).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import onnxruntime as ort
 
 from ir2icodec.codec import decode, encode
 from ir2icodec.imageio import read_image_file
+from ir2icodec.postfilter import apply as apply_postfilter
 from ir2icodec.runtime import load_model
 
 DEFAULT_IMAGE = Path(__file__).resolve().parent.parent / "examples" / "kodim23.png"
@@ -58,6 +60,14 @@ def main(image: str, model_path: str | None, threads: int | None, repeat: int,
         enc = _median_seconds(lambda s=stages: encode(rgb, model, s), repeat)
         dec = _median_seconds(lambda s=stages: decode(data8, model, max_stages=s), repeat)
         rows += [f"| encode | {stages} | {enc:.3f} |", f"| decode | {stages} | {dec:.3f} |"]
+    if model.postfilter_spec is not None:
+        raw8 = decode(data8, model, postfilter=False)
+        unfiltered = _median_seconds(lambda: decode(data8, model, postfilter=False), repeat)
+        alone = _median_seconds(lambda: apply_postfilter(raw8.rgb, raw8.stage_map, model),
+                                repeat)
+        rows += [f"| decode --no-filter | 8 | {unfiltered:.3f} |",
+                 f"| post-filter alone ({alone / (unfiltered + alone):.0%} of decoding 8 "
+                 f"stages) | 8 | {alone:.3f} |"]
     uniform4 = encode(rgb, model, 4).data
     controlled = encode(rgb, model, target_bpp=target_bpp).data
     enc = _median_seconds(lambda: encode(rgb, model, target_bpp=target_bpp), repeat)
@@ -69,11 +79,12 @@ def main(image: str, model_path: str | None, threads: int | None, repeat: int,
              f"| decode of that file | per block | {dec:.3f} |",
              f"| decode of the uniform 4-stage file ({8 * len(uniform4) / (w * h):.3f} bpp) "
              f"| 4 | {dec4:.3f} |"]
-    wave = _median_seconds(lambda: decode(data8, model, max_stages=2), repeat)
-    raster = _median_seconds(lambda: decode(data8, model, max_stages=2, schedule="raster"),
+    first = {"max_stages": 2, "postfilter": False}
+    wave = _median_seconds(lambda: decode(data8, model, **first), repeat)
+    raster = _median_seconds(lambda: decode(data8, model, **first, schedule="raster"),
                              max(1, repeat // 2))
-    same = np.abs(decode(data8, model, max_stages=2).rgb.astype(int)
-                  - decode(data8, model, max_stages=2, schedule="raster").rgb.astype(int)).max()
+    same = np.abs(decode(data8, model, **first).rgb.astype(int)
+                  - decode(data8, model, **first, schedule="raster").rgb.astype(int)).max()
     rows += ["", "| first code (stages 1-2) decode | seconds |", "|---|---|",
              f"| diagonal wavefront (one batch per anti-diagonal) | {wave:.3f} |",
              f"| raster, one block at a time | {raster:.3f} |",

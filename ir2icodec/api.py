@@ -142,19 +142,21 @@ def _read_data(data: DataLike, max_pixels: int) -> bytes:
 @overload
 def decode(data: DataLike, *, max_stages: int | None = ..., model: ModelLike = ...,
            device: Device = ..., salvage: bool = ..., max_pixels: int = ...,
-           output: Literal["pil"] = ..., progress: Progress | None = ...) -> Image.Image: ...
+           output: Literal["pil"] = ..., progress: Progress | None = ...,
+           postfilter: bool = ...) -> Image.Image: ...
 
 
 @overload
 def decode(data: DataLike, *, max_stages: int | None = ..., model: ModelLike = ...,
            device: Device = ..., salvage: bool = ..., max_pixels: int = ...,
-           output: Literal["numpy"], progress: Progress | None = ...) -> np.ndarray: ...
+           output: Literal["numpy"], progress: Progress | None = ...,
+           postfilter: bool = ...) -> np.ndarray: ...
 
 
 def decode(data: DataLike, *, max_stages: int | None = None, model: ModelLike = None,
            device: Device = "cpu", salvage: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-           output: Literal["pil", "numpy"] = "pil", progress: Progress | None = None
-           ) -> Image.Image | np.ndarray:
+           output: Literal["pil", "numpy"] = "pil", progress: Progress | None = None,
+           postfilter: bool = True) -> Image.Image | np.ndarray:
     """Decode ``.ir2i`` bytes (or a file's path) to a picture.
 
     ``max_stages`` decodes at most that many stages (2..8), as a partial download would;
@@ -162,7 +164,8 @@ def decode(data: DataLike, *, max_stages: int | None = None, model: ModelLike = 
     ``salvage=True`` keeps the stages before a damaged chunk. Returns a PIL image, RGB or
     RGBA when the file carries alpha; ``output="numpy"`` gives the (H, W, 3) / (H, W, 4)
     uint8 array instead. ``model`` must be the model that made the file (default: the
-    shipped model the file names, else the default one).
+    shipped model the file names, else the default one). ``postfilter=False`` skips the
+    model's post-filter (``ir2i decode --no-filter``): the bit-exact reconstruction.
     """
     if output not in ("pil", "numpy"):
         raise UsageError(f"output must be 'pil' or 'numpy', not {output!r}")
@@ -174,7 +177,7 @@ def decode(data: DataLike, *, max_stages: int | None = None, model: ModelLike = 
 
         model = model_for_file(None, read_header(raw, max_pixels=max_pixels).model_name)
     decoded = decode_data(raw, _model(model, device), max_stages=max_stages, salvage=salvage,
-                          max_pixels=max_pixels, progress=progress)
+                          max_pixels=max_pixels, progress=progress, postfilter=postfilter)
     _warn(decoded.warnings)
     if output == "numpy":
         if decoded.alpha is None:

@@ -163,11 +163,14 @@ def encode(source: str, output: str | None, quality: float | None, target_bpp: f
               flag_value="animation", default=None,
               help="Every stage count from 2 up, labelled with its bpp: an animated PNG/WebP "
               "(the default) or a strip.")
+@click.option("--no-filter", is_flag=True,
+              help="Skip the model's post-filter: the bit-exact reconstruction, block seams "
+              "and all.")
 @_max_pixels_option
 @_model_options
 def decode(source: str, output: str | None, max_stages: int | None, salvage: bool, force: bool,
-           progressive: str | None, max_pixels: int, model_path: str | None, device: str,
-           threads: int | None, quiet: bool) -> None:
+           progressive: str | None, no_filter: bool, max_pixels: int, model_path: str | None,
+           device: str, threads: int | None, quiet: bool) -> None:
     """Decode an .ir2i file ('-' = stdin) to an image."""
     from .codec import decode as decode_data
     from .imageio import encode_image, format_for_path, format_supports_alpha, read_input
@@ -189,14 +192,16 @@ def decode(source: str, output: str | None, max_stages: int | None, salvage: boo
                            quiet) as progress:
             picture, notes = progressive_file(data, model, progressive, fmt,
                                               max_stages=max_stages, salvage=salvage,
-                                              max_pixels=max_pixels, progress=progress)
+                                              max_pixels=max_pixels, progress=progress,
+                                              postfilter=not no_filter)
         for note in notes:
             _warn(note)
         write_output(output, picture, force=force, protect=[source])
         return
     with _progress_bar("decoding", total, quiet) as progress:
         decoded = decode_data(data, model, max_stages=max_stages, salvage=salvage,
-                              max_pixels=max_pixels, progress=progress)
+                              max_pixels=max_pixels, progress=progress,
+                              postfilter=not no_filter)
     for note in decoded.warnings:
         _warn(note)
     if decoded.alpha is not None and not format_supports_alpha(fmt):

@@ -28,6 +28,7 @@ from .container import (
     write_container,
 )
 from .errors import CorruptDataError, ModelMismatchError, UsageError
+from .postfilter import apply as apply_postfilter
 from .ratecontrol import (
     DEFAULT_DISTORTION,
     DEFAULT_QUALITY,
@@ -59,6 +60,8 @@ class Decoded:
     stages: int                      # stages decoded
     container: Container
     warnings: list[str] = field(default_factory=list)
+    stage_map: np.ndarray | None = None  # (blocks_y, blocks_x): stages each block decoded
+    filtered: bool = False           # the model's post-filter ran on ``rgb``
 
 
 @dataclass
@@ -337,8 +340,12 @@ def check_model(header: Header, model: OnnxModel) -> None:
 
 def decode(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
            salvage: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-           schedule: Schedule = "wavefront", progress: Progress | None = None) -> Decoded:
-    """Decode .ir2i bytes, up to ``max_stages`` stages (default: all that the file holds)."""
+           schedule: Schedule = "wavefront", progress: Progress | None = None,
+           postfilter: bool = True) -> Decoded:
+    """Decode .ir2i bytes, up to ``max_stages`` stages (default: all that the file holds).
+
+    With ``postfilter`` (and a model that has one) the picture is the model's post-filter of
+    the reconstruction; without, the bit-exact reconstruction the encoder tracked."""
     if max_stages is not None:
         _check_stages(max_stages, model, "--max-stages")
     container = read_container(data, max_pixels=max_pixels, salvage=salvage,
@@ -358,7 +365,12 @@ def decode(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
     padded = _code_image(model, header.blocks_y, header.blocks_x, stages, header.band_rows,
                          codes, None, schedule, progress, block_stages=block_stages)
     alpha = _read_alpha(container, header)
-    return Decoded(padded[:header.height, :header.width], alpha, stages, container, notes)
+    stage_map = block_stages.reshape(header.blocks_y, header.blocks_x)
+    rgb = padded[:header.height, :header.width]
+    filtered = postfilter and model.postfilter_spec is not None
+    if filtered:
+        rgb = apply_postfilter(rgb, stage_map, model)
+    return Decoded(rgb, alpha, stages, container, notes, stage_map, filtered)
 
 
 def decode_bytes(data: bytes, model: OnnxModel, max_stages: int | None = None, **kw) -> Decoded:

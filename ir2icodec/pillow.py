@@ -36,13 +36,16 @@ MIME = "image/x-ir2i"
 FRAME_MS, LAST_FRAME_MS = 700, 2000  # animation timing of the stage frames
 _SAVE_OPTIONS = ("stages", "quality", "target_bpp", "alpha", "max_pixels")
 
-_defaults: dict[str, Any] = {"model": None, "device": "cpu"}
+_defaults: dict[str, Any] = {"model": None, "device": "cpu", "postfilter": True}
 
 
-def configure(*, model: api.ModelLike = None, device: api.Device = "cpu") -> None:
+def configure(*, model: api.ModelLike = None, device: api.Device = "cpu",
+              postfilter: bool = True) -> None:
     """Model (a loaded one, a bundle directory or a shipped name; None = the shipped default)
-    and device that the plugin decodes and encodes with when ``save`` is given none."""
-    _defaults.update(model=model, device=device)
+    and device that the plugin decodes and encodes with when ``save`` is given none, and
+    whether decoded frames go through the model's post-filter (``ir2i decode --no-filter``
+    is ``postfilter=False``)."""
+    _defaults.update(model=model, device=device, postfilter=postfilter)
 
 
 _PILLOW_ERRORS: dict[type[Ir2iError], type[Exception]] = {}
@@ -116,7 +119,7 @@ class Ir2iImageFile(ImageFile.ImageFile):
                 pixels = api.decode(self._data,
                                     max_stages=None if last else self._frame + self._first,
                                     model=_defaults["model"], device=_defaults["device"],
-                                    output="numpy")
+                                    output="numpy", postfilter=_defaults["postfilter"])
             except Ir2iError as e:
                 raise pillow_error(e) from None
             if self.fp is not None and self._exclusive_fp:

@@ -47,7 +47,7 @@ def work(n_blocks: int, stages: int, first: int = 2) -> int:
 
 def decode_frames(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
                   salvage: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-                  progress: Callable[[int], None] | None = None
+                  progress: Callable[[int], None] | None = None, postfilter: bool = True
                   ) -> tuple[list[Frame], list[str]]:
     """Every stage count from the first code up to ``max_stages`` (default: all present),
     each decoded on its own; returns the frames and the decoder's warnings."""
@@ -55,7 +55,7 @@ def decode_frames(data: bytes, model: OnnxModel, *, max_stages: int | None = Non
 
     def run(k: int | None) -> Decoded:
         return decode(data, model, max_stages=k, salvage=salvage, max_pixels=max_pixels,
-                      progress=progress)
+                      progress=progress, postfilter=postfilter)
 
     last = run(max_stages)
     first = last.container.header.first_code_stages
@@ -78,11 +78,11 @@ def label(frame: Frame) -> str:
     return f"{frame.stages} stages  {frame.bpp:.3f} bpp"
 
 
-def labelled(frame: Frame) -> Image.Image:
-    """The frame with its label on a white band below it."""
+def labelled(frame: Frame, text: str | None = None) -> Image.Image:
+    """The frame with its label (or ``text``) on a white band below it."""
     w, h = frame.image.size
     font = _font(max(10, min(24, w // 16)))
-    text = label(frame)
+    text = label(frame) if text is None else text
     box = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=font)
     band = box[3] - box[1] + 2 * _GAP
     out = Image.new("RGBA", (w, h + band), _BACKGROUND)
@@ -139,12 +139,14 @@ def render(frames: Sequence[Frame], layout: Layout, fmt: str) -> bytes:
 def progressive_file(data: bytes, model: OnnxModel, layout: Layout, fmt: str, *,
                      max_stages: int | None = None, salvage: bool = False,
                      max_pixels: int = DEFAULT_MAX_PIXELS,
-                     progress: Callable[[int], None] | None = None) -> tuple[bytes, list[str]]:
+                     progress: Callable[[int], None] | None = None,
+                     postfilter: bool = True) -> tuple[bytes, list[str]]:
     """Decode every stage count and render the preview file; returns its bytes and the
     warnings to print (the decoder's, and an alpha plane the format cannot keep)."""
     check_layout(layout, fmt)
     frames, notes = decode_frames(data, model, max_stages=max_stages, salvage=salvage,
-                                  max_pixels=max_pixels, progress=progress)
+                                  max_pixels=max_pixels, progress=progress,
+                                  postfilter=postfilter)
     if frames[0].image.mode == "RGBA" and layout == "strip" and not format_supports_alpha(fmt):
         notes = [*notes, f"{fmt.upper()} has no alpha channel: the file's alpha is not written"]
     return render(frames, layout, fmt), notes

@@ -54,8 +54,10 @@ IR2I_QUALITIES = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)  # ir2i encode --q
 
 ALL_CODECS = ("ir2i", "ir2i-uniform", "jpeg", "webp", "jpeg2000", "avif", "jpegxl")
 # Also measurable by name: rate control with the other candidate block distortions (compared
-# in docs/rate-control.md; "ir2i" uses the default, "msssim").
-EXTRA_CODECS = ("ir2i-mse", "ir2i-masked", "ir2i-lowpass", "ir2i-ssim")
+# in docs/rate-control.md; "ir2i" uses the default, "msssim"), and both ir2i curves decoded
+# without the model's post-filter (the bit-exact reconstruction; docs/postfilter.md).
+EXTRA_CODECS = ("ir2i-mse", "ir2i-masked", "ir2i-lowpass", "ir2i-ssim", "ir2i-nofilter",
+                "ir2i-uniform-nofilter")
 CSV_NAME, TABLE_NAME, PLOT_NAME = "rd_points.csv", "bdrate.md", "rd.png"
 BENCH_EXTRA = "pip install 'ir2i[bench]'"  # scipy, matplotlib, pillow-jxl-plugin
 
@@ -119,6 +121,7 @@ class Ir2iSession:
     decode_bytes: Callable[..., Any]
     rate: str  # "quality" or "stages"
     distortion: str | None = None
+    postfilter: bool = True
     _analysis: tuple[bytes, Any] | None = None  # (digest of the image, its analysis)
 
     def encode(self, rgb: np.ndarray, setting: Setting) -> bytes:
@@ -130,19 +133,21 @@ class Ir2iSession:
         return analysis.write(analysis.counts_for(**{self.rate: setting}))
 
     def decode(self, data: bytes) -> np.ndarray:
-        return np.asarray(self.decode_bytes(data, self.model).rgb)
+        return np.asarray(self.decode_bytes(data, self.model, postfilter=self.postfilter).rgb)
 
 
 @dataclass(frozen=True)
 class Ir2iCodec:
     """ir2i itself, imported lazily so the other codecs run without it (or its model).
     ``rate`` is the swept setting: per-block rate control by ``quality`` (the default
-    encoder), or the same ``stages`` for every block (the uniform curve)."""
+    encoder), or the same ``stages`` for every block (the uniform curve). ``postfilter``
+    False decodes without the model's post-filter (``ir2i decode --no-filter``)."""
 
     name: str = "ir2i"
     settings: tuple[Setting, ...] = IR2I_QUALITIES
     rate: str = "quality"
     distortion: str | None = None  # rate control's block distortion; None = the default
+    postfilter: bool = True
 
     def open(self, model_path: str | None = None) -> Ir2iSession:
         try:
@@ -154,7 +159,8 @@ class Ir2iCodec:
             model = load_model(model_path)
         except Exception as exc:  # any failure to find/read a model means "skip ir2i"
             raise CodecUnavailable(f"no usable model ({type(exc).__name__}: {exc})") from exc
-        return Ir2iSession(model, analyse, decode_bytes, self.rate, self.distortion)
+        return Ir2iSession(model, analyse, decode_bytes, self.rate, self.distortion,
+                           self.postfilter)
 
 
 Codec = PillowCodec | Ir2iCodec
@@ -169,6 +175,8 @@ def codec_registry() -> dict[str, Codec]:
         Ir2iCodec("ir2i-masked", IR2I_QUALITIES, "quality", "masked"),
         Ir2iCodec("ir2i-lowpass", IR2I_QUALITIES, "quality", "lowpass"),
         Ir2iCodec("ir2i-ssim", IR2I_QUALITIES, "quality", "ssim"),
+        Ir2iCodec("ir2i-nofilter", IR2I_QUALITIES, "quality", postfilter=False),
+        Ir2iCodec("ir2i-uniform-nofilter", IR2I_STAGES, "stages", postfilter=False),
         PillowCodec(
             "jpeg",
             "JPEG",

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..manifest import MANIFEST_NAME, bundle_digest
-from .nets import BLOCK, CODE_SHAPE, CONTEXT, ModelConfig, ProgressiveCoder
+from .nets import BLOCK, CODE_SHAPE, CONTEXT, ModelConfig, PostFilter, ProgressiveCoder
 
 OPSET = 17
 
@@ -119,6 +119,38 @@ def export_bundle(coder: ProgressiveCoder, out_dir: str | Path, name: str,
     }
     (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+POSTFILTER_FILE = "postfilter.onnx"
+
+
+@torch.no_grad()
+def export_postfilter(net: PostFilter, bundle: str | Path, training: dict | None = None) -> dict:
+    """Write ``postfilter.onnx`` into a bundle and name it in the manifest's ``postfilter``
+    entry (its own SHA-256; the bundle digest, which files carry, is unchanged because the
+    filter never changes a bitstream). Returns the entry."""
+    bundle = Path(bundle)
+    manifest_path = bundle / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text())
+    net = net.eval()
+    sample = torch.zeros(1, 3, 64, 64)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        axes = {0: "batch", 2: "height", 3: "width"}
+        torch.onnx.export(net, (sample, sample), buf, input_names=["image", "guide"],
+                          output_names=["filtered"],
+                          dynamic_axes={n: axes for n in ("image", "guide", "filtered")},
+                          opset_version=OPSET, dynamo=False)
+    data = buf.getvalue()
+    (bundle / POSTFILTER_FILE).write_bytes(data)
+    spec = {"file": POSTFILTER_FILE, "sha256": hashlib.sha256(data).hexdigest(),
+            "halo": net.halo, "config": net.cfg.to_dict(), "training": training or {}}
+    manifest["postfilter"] = spec
+    tmp = manifest_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp.replace(manifest_path)
+    return spec
 
 
 @click.command("export")

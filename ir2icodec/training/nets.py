@@ -371,3 +371,57 @@ class ProgressiveCoder(nn.Module):
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+# --------------------------------------------------------------------------- post-filter
+
+
+@dataclass(frozen=True)
+class PostFilterConfig:
+    """The decoder-side post-filter: ``width`` channels, ``layers`` 3x3 convolutions at half
+    resolution (space-to-depth by 2 keeps it cheap per pixel and doubles its reach)."""
+
+    width: int = 32
+    layers: int = 4
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+POSTFILTER_GUIDE = 3  # guide channels: stage count / 8, block-grid phase across, phase down
+
+
+class PostFilter(nn.Module):
+    """Decoded image (N,3,H,W) in [-0.5, 0.5] and guide (N,3,H,W) -> filtered image.
+
+    H and W must be even. Residual: the network predicts a correction, zero-initialised
+    in its last layer so that training starts from the unfiltered reconstruction.
+    """
+
+    def __init__(self, cfg: PostFilterConfig = PostFilterConfig()):
+        super().__init__()
+        self.cfg = cfg
+        cin = 4 * (3 + POSTFILTER_GUIDE)
+        widths = [cin] + [cfg.width] * (cfg.layers - 1)
+        self.body = nn.ModuleList(_conv(a, b) for a, b in zip(widths, widths[1:]))
+        self.head = nn.Conv2d(cfg.width, 4 * 3, 3, padding=1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    @property
+    def radius(self) -> int:
+        """Pixels of context each output pixel depends on, on each side: ``layers`` 3x3
+        convolutions at half resolution, plus the 2x2 grouping."""
+        return 2 * self.cfg.layers + 1
+
+    @property
+    def halo(self) -> int:
+        """Rows of context a band of the picture needs: the radius, rounded up to even so
+        that bands keep the 2x2 grouping aligned."""
+        return self.radius + self.radius % 2
+
+    def forward(self, image: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        x = F.pixel_unshuffle(torch.cat([image, guide], 1), 2)
+        for conv in self.body:
+            x = _act(conv(x))
+        return image + F.pixel_shuffle(self.head(x), 2)

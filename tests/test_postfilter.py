@@ -1,0 +1,205 @@
+"""The post-filter: a tiny trained-shape filter exported into a copy of the tiny bundle, run
+by onnxruntime through the codec, the API and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import smooth_image
+from PIL import Image
+
+from ir2icodec import postfilter
+from ir2icodec.codec import decode, encode
+from ir2icodec.container import read_container
+from ir2icodec.errors import ModelError
+from ir2icodec.runtime import load_model
+from ir2icodec.training.export import export_postfilter
+from ir2icodec.training.nets import PostFilter, PostFilterConfig
+
+
+def tiny_filter(seed: int = 0) -> PostFilter:
+    """A filter whose output differs visibly from its input (the trained head starts at
+    zero, which would make it the identity)."""
+    torch.manual_seed(seed)
+    net = PostFilter(PostFilterConfig(width=8, layers=3))
+    torch.nn.init.normal_(net.head.weight, std=0.05)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def filtered_bundle(tmp_path_factory, tiny_bundle) -> Path:
+    out = tmp_path_factory.mktemp("filtered") / "tiny-ir2i"
+    shutil.copytree(tiny_bundle, out)
+    export_postfilter(tiny_filter(), out, {"step": 0})
+    return out
+
+
+@pytest.fixture(scope="module")
+def filtered_model(filtered_bundle):
+    return load_model(str(filtered_bundle), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def encoded(filtered_model):
+    rgb = smooth_image(75, 101, seed=3)
+    return rgb, encode(rgb, filtered_model, quality=60)
+
+
+def test_the_filter_keeps_the_bundle_digest(filtered_model, tiny_model, filtered_bundle):
+    # Files made before the model had a filter still decode with it.
+    assert filtered_model.digest == tiny_model.digest
+    spec = json.loads((filtered_bundle / "model.json").read_text())["postfilter"]
+    assert spec["file"] == "postfilter.onnx" and spec["halo"] == 8
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (33, 47), (1000, 3), (3, 1000), (64, 64)])
+def test_filter_runs_on_any_size(filtered_model, shape):
+    rgb = smooth_image(*shape, seed=1)
+    by, bx = -(-shape[0] // 32), -(-shape[1] // 32)
+    stage_map = np.full((by, bx), 4)
+    out = postfilter.apply(rgb, stage_map, filtered_model)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    if min(shape) > 1:
+        assert not np.array_equal(out, rgb)
+
+
+def test_onnx_filter_matches_the_torch_network(filtered_model):
+    rgb = smooth_image(70, 90, seed=2)
+    stage_map = np.array([[2, 5, 8], [3, 6, 7], [8, 2, 4]])
+    out = postfilter.apply(rgb, stage_map, filtered_model)
+    g = postfilter.guide(stage_map, 32, 8, (0, 70), (0, 90))
+    with torch.no_grad():
+        x = torch.from_numpy(rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255 - 0.5)
+        ref = tiny_filter()(x, torch.from_numpy(g))[0].numpy().transpose(1, 2, 0)
+    expected = np.clip(np.rint((ref + 0.5) * 255), 0, 255)
+    assert np.abs(out.astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("shape", [(203, 70), (161, 33), (97, 129)])
+def test_bands_equal_the_whole_image(filtered_model, shape):
+    rgb = smooth_image(*shape, seed=4)
+    stage_map = np.random.default_rng(0).integers(2, 9, (-(-shape[0] // 32), -(-shape[1] // 32)))
+    one_band = shape[0] // 2 * 2 + 2
+    whole = postfilter.apply(rgb, stage_map, filtered_model, band_rows=one_band)
+    for rows in (2, 16, 22, 64):  # halo 8: bands thinner and thicker than their halos
+        assert len(postfilter.band_bounds(shape[0], rows)) > 1
+        np.testing.assert_array_equal(
+            postfilter.apply(rgb, stage_map, filtered_model, band_rows=rows), whole)
+
+
+def test_guide_marks_block_edges_and_stage_counts():
+    stage_map = np.array([[2, 8]])
+    g = postfilter.guide(stage_map, 32, 8, (0, 2), (30, 34))[0]
+    np.testing.assert_allclose(g[0, 0], [2 / 8, 2 / 8, 1, 1])
+    assert g[1, 0, 1] > 0.4 and g[1, 0, 2] < -0.4  # the jump between columns 31 and 32
+    np.testing.assert_allclose(g[2, :, 0], [-0.5 + 0.5 / 32, -0.5 + 1.5 / 32])
+
+
+def test_decode_filters_and_no_filter_is_the_bit_exact_reconstruction(filtered_model, encoded):
+    rgb, result = encoded
+    raw = decode(result.data, filtered_model, postfilter=False)
+    assert not raw.filtered
+    np.testing.assert_array_equal(raw.rgb, result.reconstruction)
+    shown = decode(result.data, filtered_model)
+    assert shown.filtered
+    np.testing.assert_array_equal(shown.rgb, postfilter.apply(result.reconstruction,
+                                                              result.stage_map, filtered_model))
+    assert not np.array_equal(shown.rgb, raw.rgb)
+
+
+def test_a_truncated_file_is_filtered_for_the_stages_it_holds(filtered_model, encoded):
+    _, result = encoded
+    assert len(read_container(result.data).stage_bits) >= 4
+    cut = _cut_after_stage(result.data, 3)
+    partial = decode(cut, filtered_model)
+    assert partial.stages == 3 and partial.warnings
+    raw = decode(cut, filtered_model, postfilter=False)
+    np.testing.assert_array_equal(partial.stage_map, np.minimum(result.stage_map, 3))
+    np.testing.assert_array_equal(
+        partial.rgb, postfilter.apply(raw.rgb, np.minimum(result.stage_map, 3), filtered_model))
+    np.testing.assert_array_equal(partial.rgb, decode(result.data, filtered_model,
+                                                      max_stages=3).rgb)
+
+
+def test_a_replaced_filter_is_refused(tmp_path, filtered_bundle, encoded):
+    bundle = tmp_path / "tiny-ir2i"
+    shutil.copytree(filtered_bundle, bundle)
+    shutil.copy(filtered_bundle / "stage1_decoder.onnx", bundle / "postfilter.onnx")
+    model = load_model(str(bundle), device="cpu")
+    with pytest.raises(ModelError, match="postfilter.onnx does not match"):
+        decode(encoded[1].data, model)
+    # ... while --no-filter still decodes: the codes do not depend on the filter
+    decode(encoded[1].data, model, postfilter=False)
+
+
+def test_cli_no_filter(tmp_path, filtered_bundle, encoded):
+    _, result = encoded
+    src = tmp_path / "in.ir2i"
+    src.write_bytes(result.data)
+    ir2i = [sys.executable, "-m", "ir2icodec"]
+    for flag, name in (([], "shown.png"), (["--no-filter"], "raw.png")):
+        subprocess.run([*ir2i, "decode", str(src), "-o", str(tmp_path / name), "--model",
+                        str(filtered_bundle), "-q", *flag], check=True)
+    raw = np.asarray(Image.open(tmp_path / "raw.png"))
+    shown = np.asarray(Image.open(tmp_path / "shown.png"))
+    np.testing.assert_array_equal(raw, result.reconstruction)
+    assert not np.array_equal(shown, raw)
+
+
+def _cut_after_stage(data: bytes, stage: int) -> bytes:
+    """The file's bytes up to and including the CODE chunk of ``stage`` (no IEND)."""
+    from ir2icodec.container import chunk_layout
+
+    codes = [c for c in chunk_layout(data) if c[0] == "CODE"]
+    _, offset, length, _ = codes[stage - 2]  # the first CODE chunk holds stages 1-2
+    return data[:offset + 12 + length]
+
+
+def test_train_postfilter_end_to_end(tmp_path, tiny_bundle):
+    """One command: decode the photos with the bundle, train for a moment, write the filter
+    into the bundle; the bundle then filters what it decodes."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):  # these names split 4 / 4 at a 20% hold-out
+        # held out at 0.65x, still above MS-SSIM's 161 pixels
+        Image.fromarray(smooth_image(250 + 4 * i, 260, seed=i)).save(photos / f"p{i}.png")
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    subprocess.run([sys.executable, "-m", "ir2icodec.training.train_postfilter",
+                    "--data", str(photos), "--model", str(bundle), "--pairs",
+                    str(tmp_path / "pairs"), "--out", str(tmp_path / "run"), "--minutes", "0.01",
+                    "--width", "8", "--layers", "2", "--batch", "2", "--threads", "1",
+                    "--holdout-percent", "20", "--bundle", str(bundle)], check=True,
+                   capture_output=True)
+    assert len(list((tmp_path / "pairs" / "train").glob("*.npz"))) == 4
+    assert len(list((tmp_path / "pairs" / "heldout").glob("*.npz"))) == 4
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] >= 1 and set(log[-1]["msssim"]) == {str(k) for k in range(2, 9)}
+    model = load_model(str(bundle), device="cpu")
+    assert model.postfilter_spec["halo"] == 6
+    data = encode(smooth_image(40, 50), model, 3).data
+    assert decode(data, model).filtered
+
+
+def test_pillow_plugin_filters_unless_configured_not_to(tmp_path, filtered_bundle, encoded):
+    from ir2icodec import pillow as plugin
+
+    _, result = encoded
+    path = tmp_path / "x.ir2i"
+    path.write_bytes(result.data)
+    try:
+        plugin.configure(model=str(filtered_bundle), postfilter=False)
+        with Image.open(path) as im:
+            np.testing.assert_array_equal(np.asarray(im.convert("RGB")), result.reconstruction)
+        plugin.configure(model=str(filtered_bundle))
+        with Image.open(path) as im:
+            assert not np.array_equal(np.asarray(im.convert("RGB")), result.reconstruction)
+    finally:
+        plugin.configure()
