@@ -1,8 +1,9 @@
 """The post-filter's picture for README: one crop at a few stage counts, decoded without and
-with the filter, beside JPEG at the same size.
+with the filter, beside JPEG at the same size; each label gives the bpp and the MS-SSIM of
+the whole image.
 
-    python -m experiments.postfilter_figure --image ../shared/data/kodak/kodim23.png \\
-        --box 420,40,612,232 --out docs/postfilter-kodim23.png
+    python -m experiments.postfilter_figure --image examples/kodim23.png \\
+        --box 256,40,480,232 --out docs/postfilter-kodim23.png
 
 The whole image is encoded (so each bpp is that of the real file); the crop is enlarged
 ``--zoom`` times with nearest-neighbour so that the 32x32 block seams stay visible. JPEG is
@@ -47,7 +48,7 @@ def grid(rows: list[list[Image.Image]]) -> Image.Image:
 
 @click.command()
 @click.option("--image", type=click.Path(exists=True, dir_okay=False), required=True)
-@click.option("--box", default="420,40,612,232", show_default=True,
+@click.option("--box", default="256,40,480,232", show_default=True,
               help="Crop: left,top,right,bottom.")
 @click.option("--stages", "stage_counts", default="2,4", show_default=True)
 @click.option("--zoom", type=int, default=2, show_default=True)
@@ -73,10 +74,11 @@ def main(image: str, box: str, stage_counts: str, zoom: int, model_path: str | N
         jrgb = jpeg.decode(jdata)
 
         def caption(name: str, picture: np.ndarray, size: float) -> str:
-            return f"{name} {size:.3f} bpp, MS-SSIM {ssim_and_ms_ssim(rgb, picture)[1]:.3f}"
+            # MS-SSIM of the whole image, not of the crop
+            return f"{name}  {size:.3f} bpp  {ssim_and_ms_ssim(rgb, picture)[1]:.4f}"
 
-        rows.append([tile(raw, crop_box, zoom, caption(f"{k} st., no filter", raw, bpp)),
-                     tile(shown, crop_box, zoom, caption(f"{k} st., filtered", shown, bpp)),
+        rows.append([tile(raw, crop_box, zoom, caption(f"{k} st. raw", raw, bpp)),
+                     tile(shown, crop_box, zoom, caption(f"{k} st. filtered", shown, bpp)),
                      tile(jrgb, crop_box, zoom,
                           caption(f"JPEG q{quality}", jrgb, 8 * len(jdata) / pixels))])
     grid(rows).save(out, optimize=True)

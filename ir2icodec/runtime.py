@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import onnxruntime as ort
@@ -24,6 +26,8 @@ DEFAULT_MODEL = "ir2i-compact-2"
 DEVICES = ("auto", "cpu", "cuda")
 
 State = list[np.ndarray]
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 def models_root() -> Path:
@@ -170,11 +174,9 @@ class OnnxModel:
         parts = min(self.workers, n // MIN_SPLIT)
         if parts <= 1:
             return sess.run(None, feeds)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ir2i")
         bounds = np.linspace(0, n, parts + 1).astype(int)
         chunks = [{k: v[a:b] for k, v in feeds.items()} for a, b in zip(bounds, bounds[1:])]
-        results = list(self._pool.map(lambda f: sess.run(None, f), chunks))
+        results = self.map_parallel(lambda f: sess.run(None, f), chunks)
         return [np.concatenate(outs) for outs in zip(*results)]
 
     def inpaint(self, contexts: np.ndarray) -> np.ndarray:
@@ -209,7 +211,7 @@ class OnnxModel:
             raise ModelError(f"model {self.name} has no post-filter")
         return self._session(spec["file"]).run(None, {"image": image, "guide": guide})[0]
 
-    def map_parallel(self, fn, items: list) -> list:
+    def map_parallel(self, fn: Callable[[Item], Result], items: list[Item]) -> list[Result]:
         """``fn`` over ``items`` on the CPU workers (one session run each)."""
         if self.workers <= 1 or len(items) <= 1:
             return [fn(x) for x in items]
