@@ -126,7 +126,8 @@ def encode(image: ImageLike, *, stages: int | None = None, quality: float | None
     from .codec import encode as encode_image
 
     result = encode_image(loaded.rgb, _model(model, device), stages, quality=quality,
-                          target_bpp=target_bpp, alpha=loaded.alpha, progress=progress)
+                          target_bpp=target_bpp, alpha=loaded.alpha, progress=progress,
+                          keep_reconstruction=False)
     return result.data
 
 

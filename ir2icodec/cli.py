@@ -141,7 +141,8 @@ def encode(source: str, output: str | None, quality: float | None, target_bpp: f
     blocks = -(-h // model.block_size) * -(-w // model.block_size)
     with _progress_bar("encoding", blocks * (stages or model.stages), quiet) as progress:
         result = encode_image(image.rgb, model, stages, quality=quality, target_bpp=target_bpp,
-                              target_bytes=target_bytes, alpha=image.alpha, progress=progress)
+                              target_bytes=target_bytes, alpha=image.alpha, progress=progress,
+                              keep_reconstruction=False)
     if target_bytes is not None or target_bpp is not None:
         budget = target_bytes if target_bytes is not None else target_bpp * h * w / 8
         if len(result.data) > budget:

@@ -49,7 +49,8 @@ ALPHA_CHUNK = b"aLPH"  # ancillary: the alpha plane, zlib-compressed (lossless)
 @dataclass(frozen=True)
 class EncodeResult:
     data: bytes
-    reconstruction: np.ndarray  # (H, W, 3) uint8: what a decoder of all stages shows
+    reconstruction: np.ndarray | None  # (H, W, 3) uint8: what --no-filter decodes (None when
+    # not kept: it costs a copy of the image per stage count while encoding)
     stage_map: np.ndarray  # (blocks_y, blocks_x): each block's stage count
 
 
@@ -207,7 +208,7 @@ class StageAnalysis:
     header: Header  # with stages = cap
     stage_bits: list[np.ndarray]  # cap x (n_blocks, bits) uint8 0/1
     distortion: np.ndarray  # (n_blocks, cap - 1): column j = after 2 + j stages
-    pixels: np.ndarray  # (cap - 1, n_blocks, b, b, 3) uint8
+    pixels: np.ndarray | None  # (cap - 1, n_blocks, b, b, 3) uint8, unless not kept
     ancillary: dict[bytes, bytes] | None
     kind: Distortion = DEFAULT_DISTORTION  # what ``distortion`` measures
 
@@ -218,7 +219,9 @@ class StageAnalysis:
                                self.ancillary, stage_counts=counts)
 
     def reconstruction(self, counts: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8: what a decoder of that file shows."""
+        """(H, W, 3) uint8: what a decoder of that file shows without the post-filter."""
+        if self.pixels is None:
+            raise ValueError("this analysis did not keep the stage pixels (keep_pixels=False)")
         h, w, b = self.header.height, self.header.width, self.header.block_size
         by, bx = self.header.blocks_y, self.header.blocks_x
         n = by * bx
@@ -251,9 +254,10 @@ def _all_coords(blocks_y: int, blocks_x: int) -> np.ndarray:
 def analyse(rgb: np.ndarray, model: OnnxModel, cap: int | None = None, *,
             distortion: Distortion = DEFAULT_DISTORTION, alpha: np.ndarray | None = None,
             band_rows: int = DEFAULT_BAND_ROWS, schedule: Schedule = "wavefront",
-            progress: Progress | None = None) -> StageAnalysis:
+            progress: Progress | None = None, keep_pixels: bool = True) -> StageAnalysis:
     """Run stages 1..``cap`` on every block of an (H, W, 3) uint8 image, measuring each block
-    after each stage (only pixels inside the image count)."""
+    after each stage (only pixels inside the image count). ``keep_pixels`` keeps every
+    stage count's 8-bit blocks for ``reconstruction`` (about 1 GiB at 50 megapixels)."""
     cap = model.stages if cap is None else cap
     _check_stages(cap, model, "--stages")
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or 0 in rgb.shape:
@@ -266,13 +270,15 @@ def analyse(rgb: np.ndarray, model: OnnxModel, cap: int | None = None, *,
     padded = blk.pad_to_blocks(rgb, b)
     coords = _all_coords(by, bx)
     inside = blk.extract_blocks(blk.inside_mask(h, w, b)[..., None], coords, b)[..., 0]
-    pixels = np.empty((cap - FIRST_CODE_STAGES + 1, n_blocks, b, b, 3), np.uint8)
+    pixels = np.empty((cap - FIRST_CODE_STAGES + 1, n_blocks, b, b, 3), np.uint8) \
+        if keep_pixels else None
     dist = np.empty((n_blocks, cap - FIRST_CODE_STAGES + 1))
 
     originals = blk.extract_blocks(padded, coords, b)  # once, not at every stage
 
     def record(s: int, idx: np.ndarray, decoded: np.ndarray) -> None:
-        pixels[s - FIRST_CODE_STAGES, idx] = decoded
+        if pixels is not None:
+            pixels[s - FIRST_CODE_STAGES, idx] = decoded
         dist[idx, s - FIRST_CODE_STAGES] = block_distortion(originals[idx], decoded,
                                                             inside[idx], distortion)
 
@@ -291,13 +297,16 @@ def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
            quality: float | None = None, target_bpp: float | None = None,
            target_bytes: int | None = None, distortion: Distortion = DEFAULT_DISTORTION,
            alpha: np.ndarray | None = None, band_rows: int = DEFAULT_BAND_ROWS,
-           schedule: Schedule = "wavefront", progress: Progress | None = None) -> EncodeResult:
+           schedule: Schedule = "wavefront", progress: Progress | None = None,
+           keep_reconstruction: bool = True) -> EncodeResult:
     """Encode an (H, W, 3) uint8 image; ``alpha`` (H, W) is stored losslessly if given.
 
     Rate control: ``quality`` (0..100) or a size target (``target_bpp`` or ``target_bytes``:
     the best quality whose file fits) gives each block its own stage count, with ``stages``
     as the cap; ``stages`` alone gives every block that many. With none of them, quality
-    ``DEFAULT_QUALITY``. The file is format version 2 (entropy-coded).
+    ``DEFAULT_QUALITY``. The file is format version 2 (entropy-coded). Without
+    ``keep_reconstruction`` the result has no reconstruction and the encoder needs about a
+    third less memory.
     """
     given = [t for t in (quality, target_bpp, target_bytes) if t is not None]
     if len(given) > 1:
@@ -312,19 +321,20 @@ def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
     if target_bytes is not None and target_bytes < 1:
         raise UsageError(f"--size must be at least 1 byte, got {target_bytes}")
     analysis = analyse(rgb, model, stages, distortion=distortion, alpha=alpha,
-                       band_rows=band_rows, schedule=schedule, progress=progress)
+                       band_rows=band_rows, schedule=schedule, progress=progress,
+                       keep_pixels=keep_reconstruction)
     if target_bpp is not None:
         target_bytes = target_bpp * rgb.shape[0] * rgb.shape[1] / 8
     counts = analysis.counts_for(stages=stages if not given and quality is None else None,
                                  quality=quality, target_bytes=target_bytes)
     by, bx = analysis.header.blocks_y, analysis.header.blocks_x
-    return EncodeResult(analysis.write(counts), analysis.reconstruction(counts),
-                        counts.reshape(by, bx))
+    picture = analysis.reconstruction(counts) if keep_reconstruction else None
+    return EncodeResult(analysis.write(counts), picture, counts.reshape(by, bx))
 
 
 def encode_array(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, **kw) -> bytes:
     """Encode and return the .ir2i bytes."""
-    return encode(rgb, model, stages, **kw).data
+    return encode(rgb, model, stages, keep_reconstruction=False, **kw).data
 
 
 def check_model(header: Header, model: OnnxModel) -> None:

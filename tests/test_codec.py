@@ -133,3 +133,12 @@ def test_max_stages_reads_no_further_than_its_stages(tiny_model, monkeypatch):
     assert three.stages == 3 and three.warnings == []
     assert sum(calls) <= 3  # stages 1-2 (one chunk) and 3; raw chunks skip the decoder
     np.testing.assert_array_equal(three.rgb, decode(data, tiny_model, max_stages=3).rgb)
+
+
+@pytest.mark.parametrize("rate", [{"quality": 70}, {"stages": 4}])
+def test_encoding_without_keeping_the_reconstruction_writes_the_same_file(tiny_model, rate):
+    rgb = smooth_image(70, 45, seed=5)
+    kept = encode(rgb, tiny_model, **rate)
+    lean = encode(rgb, tiny_model, **rate, keep_reconstruction=False)
+    assert lean.data == kept.data and lean.reconstruction is None
+    np.testing.assert_array_equal(lean.stage_map, kept.stage_map)
