@@ -203,7 +203,6 @@ class OnnxModel:
         recon, *next_state = self._run(fname, feeds)
         return recon, next_state
 
-
     def postfilter(self, image: np.ndarray, guide: np.ndarray) -> np.ndarray:
         """(1, 3, h, w) decoded pixels in [-0.5, 0.5] and their guide -> filtered pixels."""
         spec = self.postfilter_spec
@@ -229,6 +228,18 @@ def _state_feeds(sess: ort.InferenceSession, state: State | None) -> dict[str, n
     return {f"state_{i}": s for i, s in enumerate(state)}
 
 
+def _valid_postfilter(spec: object) -> bool:
+    """None (no filter), or a file name in the bundle, its SHA-256 and an even halo."""
+    if spec is None:
+        return True
+    if not isinstance(spec, dict):
+        return False
+    name, digest, halo = spec.get("file"), spec.get("sha256"), spec.get("halo")
+    return (isinstance(name, str) and name.endswith(".onnx") and "/" not in name
+            and "\\" not in name and isinstance(digest, str) and len(digest) == 64
+            and isinstance(halo, int) and halo >= 0 and halo % 2 == 0)
+
+
 def load_model(path: str | None = None, device: str = "auto", threads: int | None = None
                ) -> OnnxModel:
     """Load a bundle: a directory, a shipped model's name, or None for the default model."""
@@ -241,4 +252,6 @@ def load_model(path: str | None = None, device: str = "auto", threads: int | Non
         raise ModelError(f"{directory}: unreadable model manifest ({e})") from e
     if not ok or len(bytes.fromhex(manifest["digest"])) != DIGEST_BYTES:
         raise ModelError(f"{directory}: model manifest is inconsistent")
+    if not _valid_postfilter(manifest.get("postfilter")):
+        raise ModelError(f"{directory}: the manifest's postfilter entry is malformed")
     return OnnxModel(directory, manifest, providers_for(device), threads)

@@ -203,3 +203,15 @@ def test_pillow_plugin_filters_unless_configured_not_to(tmp_path, filtered_bundl
             assert not np.array_equal(np.asarray(im.convert("RGB")), result.reconstruction)
     finally:
         plugin.configure()
+
+
+@pytest.mark.parametrize("entry", [{"file": "../x.onnx"}, "postfilter.onnx",
+                                   {"file": "postfilter.onnx", "sha256": "00", "halo": 8}])
+def test_a_malformed_postfilter_entry_is_a_model_error(tmp_path, filtered_bundle, entry):
+    bundle = tmp_path / "tiny-ir2i"
+    shutil.copytree(filtered_bundle, bundle)
+    manifest = json.loads((bundle / "model.json").read_text())
+    manifest["postfilter"] = entry
+    (bundle / "model.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="postfilter entry is malformed"):
+        load_model(str(bundle), device="cpu")
