@@ -56,7 +56,8 @@ def smooth_image(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def photo_dir(tmp_path_factory) -> Path:
-    """Eight small photos; a 40% hold-out splits them 5 for training, 3 held out."""
+    """Eight small photos; a 40% hold-out (by file-name hash) keeps p7 for training and
+    holds the other seven out."""
     d = tmp_path_factory.mktemp("photos")
     for i in range(8):
         Image.fromarray(smooth_image(150 + 10 * i, 170, seed=i)).save(d / f"p{i}.png")
