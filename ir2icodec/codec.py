@@ -305,8 +305,8 @@ def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
     the best quality whose file fits) gives each block its own stage count, with ``stages``
     as the cap; ``stages`` alone gives every block that many. With none of them, quality
     ``DEFAULT_QUALITY``. The file is format version 2 (entropy-coded). Without
-    ``keep_reconstruction`` the result has no reconstruction and the encoder needs about a
-    third less memory.
+    ``keep_reconstruction`` the result has no reconstruction, and the encoder does not keep
+    every stage count's pixels (a 50-megapixel encode peaked at 2.5 GiB instead of 3.4).
     """
     given = [t for t in (quality, target_bpp, target_bytes) if t is not None]
     if len(given) > 1:

@@ -47,8 +47,9 @@ class _DecoderStep(nn.Module):
         return (recon, *next_state)
 
 
-def to_onnx(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str]) -> bytes:
-    """One module as ONNX bytes, batch dimension dynamic."""
+def to_onnx(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str],
+            dynamic: dict[int, str] | None = None) -> bytes:
+    """One module as ONNX bytes; ``dynamic`` names its dynamic axes (default: the batch)."""
     # The exporter restores the wrapper's train/eval mode afterwards, and with it the wrapped
     # coder's: wrappers must be in eval mode, or the coder comes back in training mode.
     module.eval()
@@ -56,7 +57,7 @@ def to_onnx(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter is chatty about deprecation
         torch.onnx.export(module, args, buf, input_names=inputs, output_names=outputs,
-                          dynamic_axes={n: {0: "blocks"} for n in inputs + outputs},
+                          dynamic_axes={n: dynamic or {0: "blocks"} for n in inputs + outputs},
                           opset_version=OPSET, dynamo=False)
     return buf.getvalue()
 
@@ -132,17 +133,9 @@ def export_postfilter(net: PostFilter, bundle: str | Path, training: dict | None
     bundle = Path(bundle)
     manifest_path = bundle / MANIFEST_NAME
     manifest = json.loads(manifest_path.read_text())
-    net = net.eval()
     sample = torch.zeros(1, 3, 64, 64)
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        axes = {0: "batch", 2: "height", 3: "width"}
-        torch.onnx.export(net, (sample, sample), buf, input_names=["image", "guide"],
-                          output_names=["filtered"],
-                          dynamic_axes={n: axes for n in ("image", "guide", "filtered")},
-                          opset_version=OPSET, dynamo=False)
-    data = buf.getvalue()
+    data = to_onnx(net, (sample, sample), ["image", "guide"], ["filtered"],
+                   {0: "batch", 2: "height", 3: "width"})
     (bundle / POSTFILTER_FILE).write_bytes(data)
     spec = {"file": POSTFILTER_FILE, "sha256": hashlib.sha256(data).hexdigest(),
             "halo": net.halo, "config": net.cfg.to_dict(), "training": training or {}}

@@ -27,14 +27,14 @@ import torch.nn.functional as F
 from pytorch_msssim import ms_ssim
 
 from ..container import FIRST_CODE_STAGES
+from ..metrics import MS_SSIM_MIN_SIDE
 from ..postfilter import guide
 from .checkpoints import save_atomic
 from .export import export_postfilter
 from .nets import BLOCK, PostFilter, PostFilterConfig
 from .postfilter_pairs import DecodedPhoto, load_pair
 
-CROP = 192  # MS-SSIM's five scales need at least 161 pixels
-MSSSIM_MIN_SIDE = 161
+CROP = 192  # MS-SSIM's five scales need at least MS_SSIM_MIN_SIDE (161) pixels
 UNIFORM_SHARE = 0.4  # the rest of the crops get a per-block mosaic of stage counts
 
 
@@ -109,9 +109,9 @@ def validate(net: PostFilter, photos: list[DecodedPhoto]) -> dict:
     """Per stage count, over whole held-out pictures (8-bit, as decoded): PSNR and MS-SSIM
     without and with the filter, and the mix loss with it (the selection score)."""
     net.eval()
-    photos = [p for p in photos if min(p.original.shape[:2]) >= MSSSIM_MIN_SIDE]
+    photos = [p for p in photos if min(p.original.shape[:2]) >= MS_SSIM_MIN_SIDE]
     if not photos:
-        raise ValueError(f"no held-out photo is at least {MSSSIM_MIN_SIDE} pixels on each side")
+        raise ValueError(f"no held-out photo is at least {MS_SSIM_MIN_SIDE} pixels on each side")
     top = photos[0].decoded.shape[0] + FIRST_CODE_STAGES - 1
     rows = {k: np.zeros(5) for k in range(FIRST_CODE_STAGES, top + 1)}
     for photo in photos:
@@ -160,7 +160,8 @@ def train_postfilter(pairs: Path, out: Path, *, cfg: PostFilterConfig, minutes: 
                      val_every: int, checkpoint_minutes: float, val_photos: int | None,
                      resume: bool, init: Path | None = None) -> Path:
     """Train until ``minutes`` of training have passed (counted across resumes); returns the
-    best checkpoint's path."""
+    best checkpoint's path. ``init`` (another filter's checkpoint) sets the weights and, in
+    place of ``cfg``, the shape."""
     if threads:
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -168,9 +169,8 @@ def train_postfilter(pairs: Path, out: Path, *, cfg: PostFilterConfig, minutes: 
     rng = np.random.default_rng(seed)
     sampler = CropSampler(load_pairs(pairs / "train"))
     held = load_pairs(pairs / "heldout", val_photos)
-    net = PostFilter(cfg)
-    if init is not None:
-        net.load_state_dict(load_postfilter(init)[0].state_dict())
+    net = load_postfilter(init)[0].train() if init is not None else PostFilter(cfg)
+    cfg = net.cfg
     optim = torch.optim.Adam(net.parameters(), lr=lr)
     step, elapsed, best = 0, 0.0, math.inf
     last_path, best_path = out / "last.pt", out / "best.pt"
@@ -254,8 +254,8 @@ def load_postfilter(path: Path) -> tuple[PostFilter, dict]:
 @click.option("--checkpoint-minutes", type=float, default=5.0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
 @click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Start from another filter's checkpoint (same shape), e.g. "
-              "the previous model's, when filtering a new model.")
+              default=None, help="Start from another filter's checkpoint (its shape replaces "
+              "--width/--layers), e.g. the previous model's, when filtering a new model.")
 def main(pairs: Path, out: Path, data: tuple[str, ...], model_dir: str | None,
          limit: int | None, holdout_percent: float, bundle: Path | None, minutes: float,
          width: int, layers: int, batch: int, lr: float, threads: int | None, seed: int,
@@ -267,10 +267,7 @@ def main(pairs: Path, out: Path, data: tuple[str, ...], model_dir: str | None,
         from .postfilter_pairs import make_pairs
         make_pairs(list(data), load_model(model_dir, device="cpu", threads=threads), pairs,
                    limit=limit, holdout_percent=holdout_percent)
-    cfg = PostFilterConfig(width=width, layers=layers)
-    if init is not None:
-        cfg = PostFilterConfig(**torch.load(init, map_location="cpu",
-                                            weights_only=False)["config"])
+    cfg = PostFilterConfig(width=width, layers=layers)  # --init's shape wins over these
     try:
         best = train_postfilter(pairs, out, cfg=cfg, minutes=minutes, batch=batch, lr=lr,
                                 threads=threads, seed=seed, val_every=val_every,
