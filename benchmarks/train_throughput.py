@@ -11,7 +11,9 @@ training. Samplers: ``pack`` is the trainer's ``--pack`` path (``DeviceSampler``
 ``load_pack``: photos downsampled once, a batch is one gather); ``photos`` its ``--data`` path
 (``PatchSampler``: a photo resized for every 8 windows), over the training photos of
 ``--data`` (held-out ones excluded), decoded once up front as in a long run. The compact
-preset runs with 4 inpainting layers. ``--compile`` wraps the model in ``torch.compile``; a
+preset runs with 4 inpainting layers. ``--precisions fp32,bf16`` also times the trainer's
+``--precision bf16`` (bf16 autocast, the loss in fp32), which oneDNN runs on CPUs with
+AVX-512 BF16 or AMX. ``--compile`` wraps the model in ``torch.compile``; a
 row that fails (e.g. no working compiler) says why in the table instead of stopping it.
 
 Measure on an idle machine: pause a training run first with
@@ -41,8 +43,9 @@ from ir2icodec.training.pack import DeviceSampler, load_pack
 from ir2icodec.training.train import LOSSES, TrainOptions, train_step
 
 SAMPLERS = ("pack", "photos")
-HEADER = ("| preset | loss | batch | sampler | threads | windows/s | ms/step |\n"
-          "|---|---|---:|---|---:|---:|---:|")
+PRECISIONS = ("fp32", "bf16")
+HEADER = ("| preset | loss | batch | sampler | threads | precision | windows/s | ms/step |\n"
+          "|---|---|---:|---|---:|---|---:|---:|")
 
 # draw(batch) -> (blocks, contexts), float32 NCHW on the CPU
 Draw = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
@@ -55,6 +58,7 @@ class Setting:
     batch: int
     sampler: str
     threads: int
+    precision: str = "fp32"
 
 
 def model_config(preset: str) -> ModelConfig:
@@ -89,7 +93,7 @@ def photos_draw(data: str, holdout_percent: float) -> Draw:
 
 def measure(setting: Setting, draw: Draw, seconds: float, warmup: int,
             compile_model: bool = False) -> tuple[float, float]:
-    """(windows/s, ms/step) of training steps as ``train.py`` runs them, fp32 on the CPU."""
+    """(windows/s, ms/step) of training steps as ``train.py`` runs them on the CPU."""
     torch.set_num_threads(setting.threads)
     torch.manual_seed(0)
     cfg = model_config(setting.preset)
@@ -101,12 +105,12 @@ def measure(setting: Setting, draw: Draw, seconds: float, warmup: int,
     joint = cfg.inpainting == "joint"
 
     # train.py's own step (forward, loss, backward, gradient check, Adam), minus the loop's
-    # bookkeeping (LR lookup, progress bar), which costs microseconds. bf16 is CUDA-only there.
+    # bookkeeping (LR lookup, progress bar), which costs microseconds.
     def step() -> None:
         b, c = draw(setting.batch)
         b = b.to(device, memory_format=torch.channels_last)
         c = c.to(device, memory_format=torch.channels_last)
-        train_step(net, optim, b, c, setting.loss, joint, bf16=False)
+        train_step(net, optim, b, c, setting.loss, joint, bf16=setting.precision == "bf16")
 
     for _ in range(warmup):  # also where torch.compile compiles
         step()
@@ -157,6 +161,8 @@ def _positive_ints(ctx: click.Context, param: click.Parameter, value: str) -> li
               callback=_split(SAMPLERS), help="pack: DeviceSampler; photos: PatchSampler.")
 @click.option("--threads", default="2", show_default=True, callback=_positive_ints,
               help="torch CPU threads (comma-separated counts).")
+@click.option("--precisions", default="fp32", show_default=True, callback=_split(PRECISIONS),
+              help="fp32, and/or bf16 (autocast, as train --precision bf16).")
 @click.option("--pack", "pack_path", type=click.Path(dir_okay=False), default=".gpu/train.npz",
               show_default=True,
               help="Packed photos (python -m ir2icodec.training.pack --data ../shared/data/train "
@@ -174,8 +180,9 @@ def _positive_ints(ctx: click.Context, param: click.Parameter, value: str) -> li
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Also write the table to this file.")
 def main(presets: list[str], losses: list[str], batches: list[int], samplers: list[str],
-         threads: list[int], pack_path: str, data: str, holdout_percent: float, seconds: float,
-         warmup: int, compile_model: bool, out: str | None) -> None:
+         threads: list[int], precisions: list[str], pack_path: str, data: str,
+         holdout_percent: float, seconds: float, warmup: int, compile_model: bool,
+         out: str | None) -> None:
     """Training windows per second per setting, as a markdown table on stdout."""
     draws: dict[str, Draw] = {}
     if "pack" in samplers:
@@ -194,17 +201,19 @@ def main(presets: list[str], losses: list[str], batches: list[int], samplers: li
             for batch in batches:
                 for sampler in samplers:
                     for n in threads:
-                        setting = Setting(preset, loss, batch, sampler, n)
-                        try:
-                            rate, ms = measure(setting, draws[sampler], seconds, warmup,
-                                               compile_model)
-                            cells = f"{rate:.1f} | {ms:.1f}"
-                        except Exception as e:  # one failed row (e.g. compile) keeps the rest
-                            traceback.print_exc()
-                            cells = f"failed: {one_line(e)} | -"
-                            failed = True
-                        rows.append(f"| {preset} | {loss} | {batch} | {sampler} | {n} | {cells} |")
-                        click.echo(rows[-1], err=True)  # progress: rows take --seconds each
+                        for precision in precisions:
+                            setting = Setting(preset, loss, batch, sampler, n, precision)
+                            try:
+                                rate, ms = measure(setting, draws[sampler], seconds, warmup,
+                                                   compile_model)
+                                cells = f"{rate:.1f} | {ms:.1f}"
+                            except Exception as e:  # one failed row (e.g. compile) keeps
+                                traceback.print_exc()  # the rest
+                                cells = f"failed: {one_line(e)} | -"
+                                failed = True
+                            rows.append(f"| {preset} | {loss} | {batch} | {sampler} | {n} | "
+                                        f"{precision} | {cells} |")
+                            click.echo(rows[-1], err=True)  # progress: rows take --seconds
     title = (f"Training throughput (torch {torch.__version__}, {seconds:g} s per row after "
              f"{warmup} warm-up steps{', torch.compile' if compile_model else ''})")
     table = "\n".join([title, "", HEADER, *rows]) + "\n"

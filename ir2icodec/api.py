@@ -119,7 +119,7 @@ def encode(image: ImageLike, *, stages: int | None = None, quality: float | None
     quality) or ``target_bpp`` (the best quality that fits), with ``stages`` as the cap; or
     ``stages`` alone (2..8) for every block the same count.
     ``model``: a loaded model, a bundle directory or a shipped model's name (default: the
-    shipped ``ir2i-compact-2``), loaded once per process on ``device``.
+    shipped default, ``ir2icodec.runtime.DEFAULT_MODEL``), loaded once per process on ``device``.
     """
     loaded = _as_image(image, alpha, max_pixels)
     _warn(loaded.warnings)

@@ -85,8 +85,9 @@ def _model_options(f):
     f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
                      show_default=True, help="Where onnxruntime runs the networks.")(f)
     f = click.option("--model", "model_path", default=None, metavar="DIR|NAME",
-                     help="Model bundle (default: ir2i-compact-2 to encode; to decode, the "
-                          "shipped model the file names).")(f)
+                     help="Model bundle (default: the shipped default model to encode, "
+                          "ir2icodec.runtime.DEFAULT_MODEL; to decode, the shipped model the "
+                          "file names).")(f)
     return f
 
 

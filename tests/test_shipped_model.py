@@ -12,9 +12,14 @@ from PIL import Image
 
 from ir2icodec.codec import decode, encode
 from ir2icodec.metrics import psnr
-from ir2icodec.runtime import DEFAULT_MODEL, load_model
+from ir2icodec.runtime import DEFAULT_MODEL, MANIFEST_NAME, load_model
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "kodim23.png"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "kodim23.png"
+# Every bundle in models/ installs with the package; the ones that are not the default are
+# earlier defaults, kept so that the files they made keep decoding.
+SHIPPED = sorted(d.name for d in (ROOT / "models").iterdir() if (d / MANIFEST_NAME).is_file())
+EARLIER = [name for name in SHIPPED if name != DEFAULT_MODEL]
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +55,16 @@ def test_installed_cli_finds_the_shipped_model_from_any_directory(tmp_path):
     assert DEFAULT_MODEL.encode() in r.stdout
 
 
-def test_files_of_the_previous_default_model_still_decode(tmp_path):
-    """ir2i-compact was the default before ir2i-compact-2; it stays shipped, and a file it
-    made decodes without naming it."""
+def test_earlier_default_models_still_ship():
+    assert DEFAULT_MODEL in SHIPPED and "ir2i-compact" in EARLIER
+
+
+@pytest.mark.parametrize("name", EARLIER)
+def test_files_of_an_earlier_default_model_still_decode(tmp_path, name):
+    """A file made by an earlier default decodes without naming its model."""
     src = tmp_path / "in.png"
     Image.fromarray(np.asarray(Image.open(EXAMPLE).convert("RGB"))[:64, :96]).save(src)
-    for args in (["--model", "ir2i-compact"], []):
+    for args in (["--model", name], []):
         r = subprocess.run([sys.executable, "-m", "ir2icodec", "encode", str(src), "-o",
                             "x.ir2i", "--stages", "3", "-f", *args], cwd=tmp_path,
                            capture_output=True, timeout=120)
@@ -66,7 +75,7 @@ def test_files_of_the_previous_default_model_still_decode(tmp_path):
         assert Image.open(tmp_path / "x.png").size == (96, 64)
 
 
-@pytest.mark.parametrize("name", ["ir2i-compact-2", "ir2i-compact"])
+@pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_model_has_a_post_filter_that_helps(name):
     """Each shipped model carries its own post-filter; on the example photo it raises both
     PSNR and MS-SSIM at a low and a middle stage count."""

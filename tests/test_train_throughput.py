@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from benchmarks import train_throughput
 
 REPO = Path(__file__).resolve().parents[1]
-ROW = re.compile(r"\| compact \| mix \| 4 \| (pack|photos) \| 1 \| (\d+\.\d) \| (\d+\.\d) \|")
+ROW = re.compile(r"\| compact \| mix \| 4 \| (pack|photos) \| 1 \| (fp32|bf16) \| (\d+\.\d) \| "
+                 r"(\d+\.\d) \|")
 
 
 def test_table_has_a_positive_rate_for_each_sampler_and_out_writes_it(
@@ -22,19 +23,22 @@ def test_table_has_a_positive_rate_for_each_sampler_and_out_writes_it(
     out = tmp_path / "results" / "table.md"
     r = subprocess.run(
         [sys.executable, "-m", "benchmarks.train_throughput", "--seconds", "1", "--warmup", "1",
-         "--batches", "4", "--threads", "1", "--samplers", "pack,photos", "--pack",
+         "--batches", "4", "--threads", "1", "--samplers", "pack,photos", "--precisions",
+         "fp32,bf16", "--pack",
          str(pack_file), "--data", str(photo_dir), "--holdout-percent", "40", "--out",
          str(out)],
         capture_output=True, text=True, cwd=REPO, timeout=120)
     assert r.returncode == 0, r.stderr
     rows = [ROW.fullmatch(line) for line in r.stdout.splitlines() if line.startswith("| compact")]
     assert all(rows), r.stdout
-    assert [m.group(1) for m in rows] == ["pack", "photos"]
+    assert [(m.group(1), m.group(2)) for m in rows] == [
+        ("pack", "fp32"), ("pack", "bf16"), ("photos", "fp32"), ("photos", "bf16")]
     for m in rows:
-        rate, ms = float(m.group(2)), float(m.group(3))
+        rate, ms = float(m.group(3)), float(m.group(4))
         assert rate > 0 and ms > 0
         assert rate == pytest.approx(4 * 1000 / ms, rel=0.02)  # windows/s = batch / step time
-    assert "| preset | loss | batch | sampler | threads | windows/s | ms/step |" in r.stdout
+    assert ("| preset | loss | batch | sampler | threads | precision | windows/s | ms/step |"
+            in r.stdout)
     assert out.read_text() == r.stdout
 
 
@@ -52,6 +56,6 @@ def test_a_failing_compile_is_a_failed_row_not_a_crash(monkeypatch, pack_file):
         torch.set_num_threads(threads)  # measure() sets it for the whole process
     assert r.exit_code == 0, r.output
     for batch in (2, 4):
-        assert (f"| compact | mix | {batch} | pack | 1 | failed: RuntimeError: no C++ compiler "
-                "found | - |") in r.output
+        assert (f"| compact | mix | {batch} | pack | 1 | fp32 | failed: RuntimeError: no C++ "
+                "compiler found | - |") in r.output
     assert "long details" not in r.output.split("Training throughput")[-1]
