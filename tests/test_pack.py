@@ -201,3 +201,31 @@ def test_decoded_context_experiment_reports_every_model(tmp_path, photo_dir):
             or line.startswith("| b")]
     assert len(rows) == 2 and rows[0][2:6] == rows[1][2:6]  # same model, same windows
     assert all(5 < float(cell) < 60 for cell in rows[0][2:6])
+
+
+def test_a_bf16_weights_only_copy_warm_starts_a_run(tmp_path, pack_file):
+    """What travels to a GPU machine when space is short: the weights in bf16 (half the fp32
+    copy for a real model; pickling overhead weighs more in a tiny one), which --init takes
+    with every tensor (none left fresh)."""
+    first = tmp_path / "first"
+    r = _train(["--pack", str(pack_file), "--out", str(first), "--steps", "2", *TINY])
+    assert r.returncode == 0, r.stderr
+    copies = {}
+    for name, flag in (("fp32.pt", []), ("bf16.pt", ["--bf16"])):
+        c = subprocess.run([sys.executable, "-m", "ir2icodec.training.checkpoints",
+                            str(first / "last.pt"), str(tmp_path / name), *flag],
+                           capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert c.returncode == 0, c.stderr
+        copies[name] = torch.load(tmp_path / name, weights_only=False)
+    assert all(t.dtype == torch.bfloat16 for t in copies["bf16.pt"]["model"].values()
+               if t.is_floating_point())
+    for key, t in copies["fp32.pt"]["model"].items():
+        if t.is_floating_point():
+            assert torch.equal(copies["bf16.pt"]["model"][key].float(),
+                               t.to(torch.bfloat16).float())
+    assert (tmp_path / "bf16.pt").stat().st_size < 0.65 * (tmp_path / "fp32.pt").stat().st_size
+    second = tmp_path / "second"
+    r = _train(["--pack", str(pack_file), "--out", str(second), "--steps", "2", "--init",
+                str(tmp_path / "bf16.pt"), *TINY])
+    assert r.returncode == 0, r.stderr
+    assert not json.loads((second / "config.json").read_text())["warm_start_fresh_tensors"]
