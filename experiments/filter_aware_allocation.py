@@ -48,16 +48,14 @@ def filtered_distortion(analysis: StageAnalysis, rgb: np.ndarray, model: OnnxMod
     stage count 2..S, in the analysis's own measure."""
     header = analysis.header
     b, by, bx = header.block_size, header.blocks_y, header.blocks_x
-    coords = np.stack(np.divmod(np.arange(by * bx), bx), axis=1)
-    originals = blk.extract_blocks(blk.pad_to_blocks(rgb, b), coords, b)
-    inside = blk.extract_blocks(blk.inside_mask(header.height, header.width, b)[..., None],
-                                coords, b)[..., 0]
+    originals = blk.image_blocks(rgb, b)
+    inside = blk.inside_blocks(header.height, header.width, b)
     table = np.empty_like(analysis.distortion)
     for j in range(table.shape[1]):
         counts = np.full(by * bx, FIRST_CODE_STAGES + j, np.uint8)
         shown = apply_postfilter(analysis.reconstruction(counts), counts.reshape(by, bx), model)
-        shown_blocks = blk.extract_blocks(blk.pad_to_blocks(shown, b), coords, b)
-        table[:, j] = block_distortion(originals, shown_blocks, inside, analysis.kind)
+        table[:, j] = block_distortion(originals, blk.image_blocks(shown, b), inside,
+                                       analysis.kind)
     return table
 
 

@@ -92,6 +92,24 @@ def contexts(decoded: np.ndarray, coords: np.ndarray, block: int) -> np.ndarray:
     return out
 
 
+def raster_coords(blocks_y: int, blocks_x: int) -> np.ndarray:
+    """(row, col) of every block, in raster order."""
+    return np.stack(np.divmod(np.arange(blocks_y * blocks_x), blocks_x), axis=1)
+
+
+def image_blocks(image: np.ndarray, block: int) -> np.ndarray:
+    """(K, block, block, C): every block of an (H, W, C) image, padded to whole blocks, in
+    raster order."""
+    padded = pad_to_blocks(image, block)
+    by, bx = padded.shape[0] // block, padded.shape[1] // block
+    return extract_blocks(padded, raster_coords(by, bx), block)
+
+
+def inside_blocks(height: int, width: int, block: int) -> np.ndarray:
+    """(K, block, block) bool, raster order: True where a block's pixel belongs to the image."""
+    return image_blocks(inside_mask(height, width, block)[..., None], block)[..., 0]
+
+
 def inside_mask(height: int, width: int, block: int) -> np.ndarray:
     """(H', W') bool of the padded image: True where a pixel belongs to the image."""
     by, bx = blocks_shape(height, width, block)

@@ -227,7 +227,7 @@ class StageAnalysis:
         n = by * bx
         chosen = self.pixels[counts.astype(np.intp) - FIRST_CODE_STAGES, np.arange(n)]
         padded = np.empty((by * b, bx * b, 3), np.uint8)
-        blk.place_blocks(padded, _all_coords(by, bx), chosen, b)
+        blk.place_blocks(padded, blk.raster_coords(by, bx), chosen, b)
         return padded[:h, :w]
 
     def counts_for(self, *, stages: int | None = None, quality: float | None = None,
@@ -244,11 +244,6 @@ class StageAnalysis:
         counts, _ = search_lambda(self.distortion, bits, FIRST_CODE_STAGES,
                                   lambda c: len(self.write(c)), target_bytes)
         return counts
-
-
-def _all_coords(blocks_y: int, blocks_x: int) -> np.ndarray:
-    """(row, col) of every block in raster order."""
-    return np.stack(np.divmod(np.arange(blocks_y * blocks_x), blocks_x), axis=1)
 
 
 def analyse(rgb: np.ndarray, model: OnnxModel, cap: int | None = None, *,
@@ -268,8 +263,8 @@ def analyse(rgb: np.ndarray, model: OnnxModel, cap: int | None = None, *,
     n_blocks = by * bx
     codes = np.empty((cap, n_blocks, *model.code_shape), np.float32)
     padded = blk.pad_to_blocks(rgb, b)
-    coords = _all_coords(by, bx)
-    inside = blk.extract_blocks(blk.inside_mask(h, w, b)[..., None], coords, b)[..., 0]
+    coords = blk.raster_coords(by, bx)
+    inside = blk.inside_blocks(h, w, b)
     pixels = np.empty((cap - FIRST_CODE_STAGES + 1, n_blocks, b, b, 3), np.uint8) \
         if keep_pixels else None
     dist = np.empty((n_blocks, cap - FIRST_CODE_STAGES + 1))

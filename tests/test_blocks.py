@@ -100,3 +100,16 @@ def test_contexts_equal_the_windows_of_a_zero_bordered_image():
         want[:, 32:, 32:] = 0
         np.testing.assert_array_equal(ctx[k], want)
 
+
+
+def test_image_blocks_are_the_padded_image_in_raster_order():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (37, 70, 3), dtype=np.uint8)
+    blocks = blk.image_blocks(image, 16)
+    assert blocks.shape == (3 * 5, 16, 16, 3)
+    padded = np.zeros((48, 80, 3), np.uint8)
+    blk.place_blocks(padded, blk.raster_coords(3, 5), blocks, 16)
+    assert np.array_equal(padded, blk.pad_to_blocks(image, 16))
+    inside = blk.inside_blocks(37, 70, 16)
+    assert inside.shape == (15, 16, 16) and inside.sum() == 37 * 70
+    assert inside[0].all() and not inside[-1].all()

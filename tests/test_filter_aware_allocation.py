@@ -30,18 +30,15 @@ def test_tables_and_points_are_what_the_decoder_shows():
     rgb = _crop()
     analysis = analyse(rgb, model, cap=4)
     h = analysis.header
-    coords = np.stack(np.divmod(np.arange(h.n_blocks), h.blocks_x), axis=1)
-    originals = blk.extract_blocks(blk.pad_to_blocks(rgb, h.block_size), coords, h.block_size)
-    inside = blk.extract_blocks(blk.inside_mask(h.height, h.width, h.block_size)[..., None],
-                                coords, h.block_size)[..., 0]
+    originals = blk.image_blocks(rgb, h.block_size)
+    inside = blk.inside_blocks(h.height, h.width, h.block_size)
     table = filtered_distortion(analysis, rgb, model)
     assert table.shape == analysis.distortion.shape
     for j, stages in enumerate(range(2, 5)):
         shown = decode(analysis.write(np.full(h.n_blocks, stages, np.uint8)), model).rgb
-        shown_blocks = blk.extract_blocks(blk.pad_to_blocks(shown, h.block_size), coords,
-                                          h.block_size)
         np.testing.assert_allclose(
-            table[:, j], block_distortion(originals, shown_blocks, inside, analysis.kind))
+            table[:, j], block_distortion(originals, blk.image_blocks(shown, h.block_size),
+                                          inside, analysis.kind))
     # The filter lowers most blocks' distortion, and not by the same factor everywhere.
     ratio = table / analysis.distortion
     assert np.median(ratio) < 1 and ratio.std() > 0
