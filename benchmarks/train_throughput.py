@@ -2,7 +2,8 @@
 
     python -m benchmarks.train_throughput --out results/train_throughput.md
 
-One row per preset x loss x batch x sampler x threads: a fresh model, ``--warmup`` steps, then
+One row per preset x loss x batch x sampler x processes x threads x precision: a fresh model,
+``--warmup`` steps, then
 full training steps for ``--seconds`` of wall clock (``time.perf_counter``). A step is the
 trainer's (``ir2icodec/training/train.py``): draw a batch, channels_last, forward,
 ``coder_loss``, ``zero_grad``, ``backward``, the non-finite gradient check
@@ -13,7 +14,11 @@ training. Samplers: ``pack`` is the trainer's ``--pack`` path (``DeviceSampler``
 ``--data`` (held-out ones excluded), decoded once up front as in a long run. The compact
 preset runs with 4 inpainting layers. ``--precisions fp32,bf16`` also times the trainer's
 ``--precision bf16`` (bf16 autocast, the loss in fp32), which oneDNN runs on CPUs with
-AVX-512 BF16 or AMX. ``--compile`` wraps the model in ``torch.compile``; a
+AVX-512 BF16 or AMX. ``--processes 2`` runs the step as data-parallel training does
+(``torchrun --nproc_per_node 2 -m ir2icodec.training.train``): two processes of ``--threads``
+threads each, the model wrapped in DistributedDataParallel over gloo, gradients averaged
+every step, each process drawing its own ``--batches`` windows; the rate counts the windows
+of all processes. ``--compile`` wraps the model in ``torch.compile``; a
 row that fails (e.g. no working compiler) says why in the table instead of stopping it.
 
 Measure on an idle machine: pause a training run first with
@@ -26,6 +31,9 @@ batch 32 and 190 at batch 128. Target: at least 350 windows/s for compact with t
 
 from __future__ import annotations
 
+import itertools
+import os
+import socket
 import sys
 import time
 import traceback
@@ -36,6 +44,8 @@ from pathlib import Path
 import click
 import numpy as np
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 from ir2icodec.training.data import PatchSampler, list_images, split_images
 from ir2icodec.training.nets import PRESETS, ModelConfig, ProgressiveCoder, make_config
@@ -44,8 +54,8 @@ from ir2icodec.training.train import LOSSES, TrainOptions, train_step
 
 SAMPLERS = ("pack", "photos")
 PRECISIONS = ("fp32", "bf16")
-HEADER = ("| preset | loss | batch | sampler | threads | precision | windows/s | ms/step |\n"
-          "|---|---|---:|---|---:|---|---:|---:|")
+HEADER = ("| preset | loss | batch | sampler | processes | threads | precision | windows/s | "
+          "ms/step |\n|---|---|---:|---|---:|---:|---|---:|---:|")
 
 # draw(batch) -> (blocks, contexts), float32 NCHW on the CPU
 Draw = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
@@ -57,8 +67,9 @@ class Setting:
     loss: str
     batch: int
     sampler: str
-    threads: int
+    threads: int  # per process
     precision: str = "fp32"
+    processes: int = 1  # data-parallel processes (DDP over gloo), each drawing ``batch``
 
 
 def model_config(preset: str) -> ModelConfig:
@@ -66,14 +77,14 @@ def model_config(preset: str) -> ModelConfig:
     return make_config(preset, inpaint_layers=4) if preset == "compact" else make_config(preset)
 
 
-def pack_draw(path: str) -> Draw:
+def pack_draw(path: str, seed: int = 0) -> Draw:
     """The trainer's ``--pack`` sampler, on the CPU."""
     sampler = DeviceSampler(load_pack(path).photos, torch.device("cpu"))
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(seed)
     return lambda batch: sampler.sample(gen, batch)
 
 
-def photos_draw(data: str, holdout_percent: float) -> Draw:
+def photos_draw(data: str, holdout_percent: float, seed: int = 0) -> Draw:
     """The trainer's ``--data`` sampler over the training photos of ``data``."""
     train_files, _ = split_images(list_images([data]), holdout_percent)
     if not train_files:
@@ -83,7 +94,7 @@ def photos_draw(data: str, holdout_percent: float) -> Draw:
     # the steady state, not JPEG decoding.
     for i in range(len(train_files)):
         sampler._image(i)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
 
     def draw(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         blocks, contexts = sampler.sample(rng, batch)
@@ -91,15 +102,35 @@ def photos_draw(data: str, holdout_percent: float) -> Draw:
     return draw
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where a process draws its windows from (each process builds its own sampler)."""
+
+    sampler: str
+    pack_path: str
+    data: str
+    holdout_percent: float
+
+    def draw(self, seed: int) -> Draw:
+        if self.sampler == "pack":
+            return pack_draw(self.pack_path, seed)
+        return photos_draw(self.data, self.holdout_percent, seed)
+
+
 def measure(setting: Setting, draw: Draw, seconds: float, warmup: int,
             compile_model: bool = False) -> tuple[float, float]:
-    """(windows/s, ms/step) of training steps as ``train.py`` runs them on the CPU."""
+    """(windows/s, ms/step) of training steps as ``train.py`` runs them on the CPU; inside a
+    gloo process group, as one of its data-parallel processes (the rate counts them all)."""
     torch.set_num_threads(setting.threads)
-    torch.manual_seed(0)
+    distributed = dist.is_available() and dist.is_initialized()
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    torch.manual_seed(rank)
     cfg = model_config(setting.preset)
     device = torch.device("cpu")
     model = ProgressiveCoder(cfg).to(device, memory_format=torch.channels_last)
     net = torch.compile(model) if compile_model else model
+    if distributed:  # as train.py wraps it (stage 1's links get no gradient)
+        net = torch.nn.parallel.DistributedDataParallel(net, find_unused_parameters=True)
     optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
                              lr=TrainOptions.lr)
     joint = cfg.inpainting == "joint"
@@ -112,14 +143,69 @@ def measure(setting: Setting, draw: Draw, seconds: float, warmup: int,
         c = c.to(device, memory_format=torch.channels_last)
         train_step(net, optim, b, c, setting.loss, joint, bf16=setting.precision == "bf16")
 
+    def done(steps: int, start: float) -> bool:
+        stop = steps > 0 and time.perf_counter() - start >= seconds
+        if not distributed:
+            return stop
+        flag = torch.tensor([int(stop)])  # every process must agree, as in train.py
+        dist.all_reduce(flag)
+        return bool(flag.item())
+
     for _ in range(warmup):  # also where torch.compile compiles
         step()
+    if distributed:
+        dist.barrier()
     steps, start = 0, time.perf_counter()
-    while steps == 0 or time.perf_counter() - start < seconds:
+    while not done(steps, start):
         step()
         steps += 1
     elapsed = time.perf_counter() - start
-    return steps * setting.batch / elapsed, 1000 * elapsed / steps
+    return world * steps * setting.batch / elapsed, 1000 * elapsed / steps
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _process(rank: int, setting: Setting, source: Source, seconds: float, warmup: int,
+             compile_model: bool, port: int, results: mp.SimpleQueue) -> None:
+    """One data-parallel process of ``measure_processes`` (spawned)."""
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=setting.processes)
+    measured = measure(setting, source.draw(seed=rank), seconds, warmup, compile_model)
+    if rank == 0:
+        results.put(measured)
+    dist.barrier()
+    # Leave without tearing gloo down: its teardown at exit aborts now and then ("terminate
+    # called without an active exception", about 1 run in 10 here), after the work is done.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def measure_processes(setting: Setting, source: Source, seconds: float, warmup: int,
+                      compile_model: bool = False) -> tuple[float, float]:
+    """``measure`` in ``setting.processes`` spawned processes trained data-parallel."""
+    context = mp.get_context("spawn")
+    results = context.SimpleQueue()
+    # Each process sets its own thread count; the spawned interpreters must not each start
+    # with every core's worth of OpenMP threads before that.
+    env = {"OMP_NUM_THREADS": str(setting.threads)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        mp.start_processes(_process, args=(setting, source, seconds, warmup, compile_model,
+                                           _free_port(), results),
+                           nprocs=setting.processes, start_method="spawn")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return results.get()
 
 
 def one_line(error: BaseException) -> str:
@@ -127,6 +213,23 @@ def one_line(error: BaseException) -> str:
     lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
     text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
     return text.replace("|", "/")[:120]
+
+
+def _row(setting: Setting, measured: list[tuple[float, float]], error: str | None,
+         repeat: int) -> str:
+    """A table row: the median rate and step time, every round's rate when there are several."""
+    s = setting
+    cells = [s.preset, s.loss, str(s.batch), s.sampler, str(s.processes), str(s.threads),
+             s.precision]
+    if error is not None:
+        cells += [f"failed: {error}", "-"] + (["-"] if repeat > 1 else [])
+    else:
+        rates = [rate for rate, _ in measured]
+        cells += [f"{float(np.median(rates)):.1f}",
+                  f"{float(np.median([ms for _, ms in measured])):.1f}"]
+        if repeat > 1:
+            cells.append(", ".join(f"{r:.0f}" for r in rates))
+    return "| " + " | ".join(cells) + " |"
 
 
 def _split(choices: tuple[str, ...] | None = None) -> Callable:
@@ -163,6 +266,10 @@ def _positive_ints(ctx: click.Context, param: click.Parameter, value: str) -> li
               help="torch CPU threads (comma-separated counts).")
 @click.option("--precisions", default="fp32", show_default=True, callback=_split(PRECISIONS),
               help="fp32, and/or bf16 (autocast, as train --precision bf16).")
+@click.option("--processes", default="1", show_default=True, callback=_positive_ints,
+              help="Data-parallel processes (comma-separated counts), each with --threads "
+                   "threads and its own batch, as torchrun --nproc_per_node N runs train.py; "
+                   "layouts with more threads in all than cores are skipped.")
 @click.option("--pack", "pack_path", type=click.Path(dir_okay=False), default=".gpu/train.npz",
               show_default=True,
               help="Packed photos (python -m ir2icodec.training.pack --data ../shared/data/train "
@@ -175,13 +282,17 @@ def _positive_ints(ctx: click.Context, param: click.Parameter, value: str) -> li
               show_default=True, help="Timed wall clock per row.")
 @click.option("--warmup", type=click.IntRange(0), default=5, show_default=True,
               help="Untimed steps per row first.")
+@click.option("--repeat", type=click.IntRange(1), default=1, show_default=True,
+              help="Rounds over all settings, interleaved; each row reports the median.")
 @click.option("--compile", "compile_model", is_flag=True,
               help="Wrap the model in torch.compile (compiled during the warm-up).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Also write the table to this file.")
 def main(presets: list[str], losses: list[str], batches: list[int], samplers: list[str],
-         threads: list[int], precisions: list[str], pack_path: str, data: str,
-         holdout_percent: float, seconds: float, warmup: int, compile_model: bool,
+         threads: list[int], precisions: list[str], processes: list[int], pack_path: str,
+         data: str,
+         holdout_percent: float, seconds: float, warmup: int, repeat: int,
+         compile_model: bool,
          out: str | None) -> None:
     """Training windows per second per setting, as a markdown table on stdout."""
     draws: dict[str, Draw] = {}
@@ -195,35 +306,49 @@ def main(presets: list[str], losses: list[str], batches: list[int], samplers: li
             raise click.UsageError(f"--data {data} is not a folder")
         draws["photos"] = photos_draw(data, holdout_percent)
 
-    rows, failed = [], False
-    for preset in presets:
-        for loss in losses:
-            for batch in batches:
-                for sampler in samplers:
-                    for n in threads:
-                        for precision in precisions:
-                            setting = Setting(preset, loss, batch, sampler, n, precision)
-                            try:
-                                rate, ms = measure(setting, draws[sampler], seconds, warmup,
-                                                   compile_model)
-                                cells = f"{rate:.1f} | {ms:.1f}"
-                            except Exception as e:  # one failed row (e.g. compile) keeps
-                                traceback.print_exc()  # the rest
-                                cells = f"failed: {one_line(e)} | -"
-                                failed = True
-                            rows.append(f"| {preset} | {loss} | {batch} | {sampler} | {n} | "
-                                        f"{precision} | {cells} |")
-                            click.echo(rows[-1], err=True)  # progress: rows take --seconds
+    cores = os.cpu_count() or 1
+    settings = [Setting(preset, loss, batch, sampler, n, precision, procs)
+                for preset, loss, batch, sampler, procs, n, precision in itertools.product(
+                    presets, losses, batches, samplers, processes, threads, precisions)
+                if procs == 1 or procs * n <= cores]  # more threads than cores: contention only
+    if not settings:
+        raise click.UsageError(f"every --processes x --threads layout exceeds the {cores} cores")
+    # Rounds interleave the settings, so that a shared machine's drift in speed (on this
+    # one, 20-40% within an hour) falls on every setting alike; each row is the median.
+    results: dict[Setting, list[tuple[float, float]]] = {s: [] for s in settings}
+    errors: dict[Setting, str] = {}
+    for _ in range(repeat):
+        for setting in settings:
+            if setting in errors:
+                continue
+            source = Source(setting.sampler, pack_path, data, holdout_percent)
+            try:
+                if setting.processes == 1:
+                    measured = measure(setting, draws[setting.sampler], seconds, warmup,
+                                       compile_model)
+                else:
+                    measured = measure_processes(setting, source, seconds, warmup,
+                                                 compile_model)
+                results[setting].append(measured)
+            except Exception as e:  # one failed row (e.g. compile) keeps the rest
+                traceback.print_exc()
+                errors[setting] = one_line(e)
+            click.echo(_row(setting, results[setting], errors.get(setting), repeat),
+                       err=True)  # progress: rows take --seconds
+    rows = [_row(s, results[s], errors.get(s), repeat) for s in settings]
+    rounds = f", median of {repeat} interleaved rounds" if repeat > 1 else ""
     title = (f"Training throughput (torch {torch.__version__}, {seconds:g} s per row after "
-             f"{warmup} warm-up steps{', torch.compile' if compile_model else ''})")
-    table = "\n".join([title, "", HEADER, *rows]) + "\n"
+             f"{warmup} warm-up steps{rounds}{', torch.compile' if compile_model else ''})")
+    header = HEADER if repeat == 1 else HEADER.replace(
+        " ms/step |\n", " ms/step | windows/s, all rounds |\n") + "---|"
+    table = "\n".join([title, "", header, *rows]) + "\n"
     click.echo(table, nl=False)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(table)
     # --compile is an experiment whose failure the table reports; without it, a failed row
     # is a bug, so say so in the exit status.
-    if failed and not compile_model:
+    if errors and not compile_model:
         sys.exit(1)
 
 

@@ -190,3 +190,71 @@ def test_weights_recovered_from_a_bundle_re_export_byte_identically(tmp_path):
     for name, value in weights.items():
         torch.testing.assert_close(value, own[name])
     assert json.loads((tmp_path / "b" / "model.json").read_text())["files"] == first["files"]
+
+
+def _direct_block_msssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The training loss's block MS-SSIM written out plainly: a 2-D 3x3 Gaussian (sigma 1.5)
+    per channel, 3 scales with MS-SSIM's first three weights, luminance at the last."""
+    t = torch.arange(3, dtype=torch.float32) - 1
+    g = torch.exp(-t**2 / (2 * 1.5**2))
+    g = g / g.sum()
+    kernel = (g[:, None] * g[None, :]).expand(3, 1, 3, 3)
+    weights = torch.tensor([0.0448, 0.2856, 0.3001])
+    weights = weights / weights.sum()
+    x, y = x + 0.5, y + 0.5
+    result = torch.ones(x.shape[0])
+    for i in range(3):
+        def blur(a):
+            return torch.nn.functional.conv2d(a, kernel, groups=3)
+        mx, my = blur(x), blur(y)
+        vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+        cs = ((2 * cov + 0.03**2) / (vx + vy + 0.03**2)).mean(dim=(1, 2, 3))
+        if i == 2:
+            cs = cs * ((2 * mx * my + 0.01**2) / (mx**2 + my**2 + 0.01**2)).mean(dim=(1, 2, 3))
+        result = result * torch.relu(cs) ** weights[i]
+        x, y = (torch.nn.functional.avg_pool2d(a, 2) for a in (x, y))
+    return result.mean()
+
+
+def test_block_msssim_with_the_reference_computed_once_matches_a_direct_computation():
+    from ir2icodec.training.train import block_msssim, msssim_reference
+
+    gen = torch.Generator().manual_seed(0)
+    block = torch.rand(6, 3, 32, 32, generator=gen) - 0.5
+    reference = msssim_reference(block)
+    for noise in (0.02, 0.1, 0.3):  # as the stages of one batch share one reference
+        recon = (block + noise * torch.randn(block.shape, generator=gen)).clamp(-0.5, 0.5)
+        expected = _direct_block_msssim(recon, block)
+        assert block_msssim(recon, block, reference=reference) == pytest.approx(
+            expected.item(), abs=1e-6)
+        assert block_msssim(recon, block) == pytest.approx(expected.item(), abs=1e-6)
+    assert block_msssim(block, block, reference=reference) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("preset", ["compact", "large"])
+def test_inpainting_under_cpu_autocast_is_bf16_only_where_onednn_gets_it_right(preset):
+    """compact's inpainting (3 and 8 input channels) runs in bf16 under autocast, with
+    gradients within 5% of fp32's; large's (24 input channels, where oneDNN's bf16 dilated
+    convolutions crash or give NaN) stays in fp32 and trains."""
+    from ir2icodec.training.nets import BF16_CPU_MAX_WIDTH, InpaintNet
+
+    torch.manual_seed(0)
+    cfg = make_config(preset, **({"inpaint_layers": 4} if preset == "compact" else {}))
+    net = InpaintNet(cfg.inpaint).to(memory_format=torch.channels_last)
+    gen = torch.Generator().manual_seed(0)
+    context = (torch.rand(4, 3, 64, 64, generator=gen) - 0.5).contiguous(
+        memory_format=torch.channels_last)
+    context[:, :, 32:, 32:] = 0
+    grads = {}
+    for low in (True, False):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low):
+            out = net(context)
+        if low:
+            low_dtype = out.dtype
+        grads[low] = torch.autograd.grad(out.float().square().sum(), list(net.parameters()))
+    expected_low = net.widest_input <= BF16_CPU_MAX_WIDTH
+    assert expected_low == (preset == "compact")
+    assert low_dtype == (torch.bfloat16 if expected_low else torch.float32)
+    low, full = (torch.cat([g.flatten().float() for g in grads[k]]) for k in (True, False))
+    assert torch.isfinite(low).all()
+    assert (low - full).norm() <= 0.05 * full.norm()  # all gradients together: bf16 rounding

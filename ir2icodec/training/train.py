@@ -2,7 +2,9 @@
 
 Run ``python -m ir2icodec.training.train --data DIR --out runs/x`` (or ``ir2i train``), or
 ``torchrun --nproc_per_node N -m ir2icodec.training.train ...`` for DistributedDataParallel
-(gloo on CPU, nccl on CUDA). On a GPU, ``--pack`` (``python -m ir2icodec.training.pack``) cuts
+(gloo on CPU, nccl on CUDA). On 2 CPU cores the fastest is 2 processes of ``--threads 1`` with
+``--precision bf16`` (README, ``benchmarks.train_throughput``). On a GPU, ``--pack``
+(``python -m ir2icodec.training.pack``) cuts
 the windows on the device and the networks run under bf16 autocast; ``--steps 0
 --max-minutes M`` trains for M minutes with the LR drops placed by time
 (``experiments/gpu_train.sh``).
@@ -65,39 +67,77 @@ def _gaussian(size: int, sigma: float = 1.5) -> torch.Tensor:
     return g / g.sum()
 
 
-def block_msssim(x: torch.Tensor, y: torch.Tensor, win: int = 3,
-                 weights: tuple[float, ...] = (0.0448, 0.2856, 0.3001)) -> torch.Tensor:
-    """MS-SSIM adapted to 32x32 blocks, as a training loss: 3 scales and a 3x3 Gaussian window
-    (the standard 5 scales with an 11x11 window need 161+ pixels). Pixels in [-0.5, 0.5].
-    Evaluation always uses the standard MS-SSIM of ``ir2icodec.metrics``."""
-    c1, c2 = 0.01**2, 0.03**2
-    g = _gaussian(win).to(x)
-    ch = x.shape[1]
+MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001)  # MS-SSIM's first three scales
+SSIM_C1, SSIM_C2 = 0.01**2, 0.03**2
+
+
+def _blur(t: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian of each channel ('valid': the window stays inside the block)."""
+    ch = t.shape[1]
     kh = g.view(1, 1, 1, -1).repeat(ch, 1, 1, 1)
     kv = g.view(1, 1, -1, 1).repeat(ch, 1, 1, 1)
+    return F.conv2d(F.conv2d(t, kh, groups=ch), kv, groups=ch)
 
-    def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.conv2d(t, kh, groups=ch), kv, groups=ch)
 
+@dataclass(frozen=True)
+class MsssimReference:
+    """The reference block's side of ``block_msssim`` at each scale: the pixels (in [0, 1]),
+    their local means and variances. The same for every stage of a batch, so the loss
+    computes it once instead of eight times."""
+
+    pixels: list[torch.Tensor]
+    means: list[torch.Tensor]
+    variances: list[torch.Tensor]
+    window: torch.Tensor
+
+
+def msssim_reference(y: torch.Tensor, win: int = 3, scales: int = len(MSSSIM_WEIGHTS)
+                     ) -> MsssimReference:
+    """``block_msssim``'s statistics of the reference ``y`` (pixels in [-0.5, 0.5])."""
+    g = _gaussian(win).to(y)
+    pixels, means, variances = [], [], []
+    y = y + 0.5
+    for i in range(scales):
+        if i:
+            y = F.avg_pool2d(y, 2)
+        my = _blur(y, g)
+        pixels.append(y)
+        means.append(my)
+        variances.append(_blur(y * y, g) - my**2)
+    return MsssimReference(pixels, means, variances, g)
+
+
+def block_msssim(x: torch.Tensor, y: torch.Tensor, win: int = 3,
+                 weights: tuple[float, ...] = MSSSIM_WEIGHTS,
+                 reference: MsssimReference | None = None) -> torch.Tensor:
+    """MS-SSIM adapted to 32x32 blocks, as a training loss: 3 scales and a 3x3 Gaussian window
+    (the standard 5 scales with an 11x11 window need 161+ pixels). Pixels in [-0.5, 0.5];
+    ``reference``, if given, is ``msssim_reference(y, win, len(weights))``.
+    Evaluation always uses the standard MS-SSIM of ``ir2icodec.metrics``."""
+    ref = reference if reference is not None else msssim_reference(y, win, len(weights))
+    g = ref.window
     w = torch.tensor(weights, dtype=x.dtype, device=x.device)
     w = w / w.sum()
-    x, y = x + 0.5, y + 0.5
+    x = x + 0.5
     result = x.new_ones(x.shape[0])
     for i in range(len(weights)):
-        mx, my = blur(x), blur(y)
-        sxx, syy, sxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
-        cs = ((2 * sxy + c2) / (sxx + syy + c2)).mean(dim=(1, 2, 3))
+        if i:
+            x = F.avg_pool2d(x, 2)
+        y, my, syy = ref.pixels[i], ref.means[i], ref.variances[i]
+        mx = _blur(x, g)
+        sxx, sxy = _blur(x * x, g) - mx**2, _blur(x * y, g) - mx * my
+        cs = ((2 * sxy + SSIM_C2) / (sxx + syy + SSIM_C2)).mean(dim=(1, 2, 3))
         if i == len(weights) - 1:
-            lum = ((2 * mx * my + c1) / (mx**2 + my**2 + c1)).mean(dim=(1, 2, 3))
+            lum = ((2 * mx * my + SSIM_C1) / (mx**2 + my**2 + SSIM_C1)).mean(dim=(1, 2, 3))
             cs = cs * lum
         result = result * F.relu(cs) ** w[i]
-        x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
     return result.mean()
 
 
 def coder_loss(out: CoderOutput, block: torch.Tensor, kind: str, joint: bool) -> torch.Tensor:
     """Eq. 1/2/4: the sum over stages of each stage's distortion (+ inpainting loss if joint)."""
     total = block.new_zeros(())
+    reference = msssim_reference(block) if kind != "l2" else None
     for target, pred in zip(out.stage_targets, out.stage_outputs):
         if kind == "l2":
             total = total + F.mse_loss(pred, target)
@@ -105,7 +145,7 @@ def coder_loss(out: CoderOutput, block: torch.Tensor, kind: str, joint: bool) ->
             recon = pred if target is block else None
             if recon is None:  # residual variant: MS-SSIM is defined on images only
                 raise ValueError("MS-SSIM losses need an R2I variant (image-out stages)")
-            d = 1 - block_msssim(recon.clamp(-0.5, 0.5), block)
+            d = 1 - block_msssim(recon.clamp(-0.5, 0.5), block, reference=reference)
             mix = 0.5 * d + 0.5 * 50 * F.mse_loss(recon, block)  # 50: MSE ~1e-3 vs 1-MS-SSIM
             total = total + (d if kind == "msssim" else mix)
     if joint:
