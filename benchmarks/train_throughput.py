@@ -290,10 +290,8 @@ def _positive_ints(ctx: click.Context, param: click.Parameter, value: str) -> li
               help="Also write the table to this file.")
 def main(presets: list[str], losses: list[str], batches: list[int], samplers: list[str],
          threads: list[int], precisions: list[str], processes: list[int], pack_path: str,
-         data: str,
-         holdout_percent: float, seconds: float, warmup: int, repeat: int,
-         compile_model: bool,
-         out: str | None) -> None:
+         data: str, holdout_percent: float, seconds: float, warmup: int, repeat: int,
+         compile_model: bool, out: str | None) -> None:
     """Training windows per second per setting, as a markdown table on stdout."""
     draws: dict[str, Draw] = {}
     if "pack" in samplers:

@@ -233,8 +233,10 @@ class MultiScaleConv(nn.Module):
             # 'Same'-padded convolutions over the whole input region, then one crop: more
             # pixels than the crop-then-pad of inference, but a backward pass without a pad
             # and a crop per dilation (and the strided gradient sums they leave) is 5-6%
-            # faster per CPU training step. Exact as well (tests/test_parity.py): rows above
-            # ``offset_in`` only reach outputs above ``offset_out``, which are cut off.
+            # faster per CPU training step. Exact as well (tests/test_parity.py): the zeros
+            # padded above ``offset_in`` reach only the first ``d`` output rows, all above
+            # ``offset_out`` (offset_out - offset_in >= max dilation unless offset_in is 0,
+            # where the zeros are the context's own edge), and those rows are cut off.
             y = torch.cat([F.conv2d(x, conv.weight, conv.bias, padding=d, dilation=d)
                            for conv, d in zip(self.convs, self.dilations)], dim=1)
             crop = offset_out - offset_in
