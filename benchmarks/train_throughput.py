@@ -50,7 +50,7 @@ import torch.multiprocessing as mp
 from ir2icodec.training.data import PatchSampler, list_images, split_images
 from ir2icodec.training.nets import PRESETS, ModelConfig, ProgressiveCoder, make_config
 from ir2icodec.training.pack import DeviceSampler, load_pack
-from ir2icodec.training.train import LOSSES, TrainOptions, train_step
+from ir2icodec.training.train import LOSSES, TrainOptions, data_parallel, train_step
 
 SAMPLERS = ("pack", "photos")
 PRECISIONS = ("fp32", "bf16")
@@ -129,8 +129,8 @@ def measure(setting: Setting, draw: Draw, seconds: float, warmup: int,
     device = torch.device("cpu")
     model = ProgressiveCoder(cfg).to(device, memory_format=torch.channels_last)
     net = torch.compile(model) if compile_model else model
-    if distributed:  # as train.py wraps it (stage 1's links get no gradient)
-        net = torch.nn.parallel.DistributedDataParallel(net, find_unused_parameters=True)
+    if distributed:
+        net = data_parallel(net)
     optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
                              lr=TrainOptions.lr)
     joint = cfg.inpainting == "joint"
