@@ -1,7 +1,7 @@
 """Per-block stage counts below 2 (issue 8): an upper bound on what they could buy.
 
     python -m experiments.stage_floor --data heldout_full --model models/ir2i-compact-3 \
-        --limit 16 --out results/rate-control/stage-floor.md
+        --out results/rate-control/stage-floor-heldout.md
 
 Today every block gets at least the first code (stages 1-2): a block's inpainting context is
 its neighbours' stage-2 reconstruction, so the wavefront codes both stages of every block.
@@ -28,7 +28,7 @@ from ir2icodec import blocks as blk
 from ir2icodec.bdrate import bd_rate
 from ir2icodec.bench.rd import load_rgb
 from ir2icodec.codec import StageAnalysis, analyse
-from ir2icodec.container import FIRST_CODE_STAGES
+from ir2icodec.container import FIRST_CODE_STAGES, Header
 from ir2icodec.metrics import MS_SSIM_MIN_SIDE, psnr, ssim_and_ms_ssim
 from ir2icodec.ratecontrol import allocate, block_distortion, quality_to_lambda
 from ir2icodec.runtime import OnnxModel, load_model
@@ -62,16 +62,17 @@ def floor_table(analysis: StageAnalysis, rgb: np.ndarray, model: OnnxModel
             np.concatenate([low, analysis.pixels]))
 
 
-def floor_curve(table: np.ndarray, pixels: np.ndarray, header, rgb: np.ndarray, floor: int,
-                kind: str) -> np.ndarray:
+def floor_curve(table: np.ndarray, pixels: np.ndarray, header: Header, rgb: np.ndarray,
+                floor: int, kind: str) -> np.ndarray:
     """(len(OCTAVES), 3): raw bpp, PSNR and MS-SSIM of the picture of each multiplier's
     allocation, every block's count in floor..S."""
     b, by, bx = header.block_size, header.blocks_y, header.blocks_x
     coords = blk.raster_coords(by, bx)
     picture = np.empty((by * b, bx * b, 3), np.uint8)
     points = []
+    default = quality_to_lambda(50, kind)
     for octave in OCTAVES:
-        lam = quality_to_lambda(50, kind) * 2.0**octave
+        lam = default * 2.0**octave
         counts = allocate(table[:, floor:], lam, header.bits_per_stage, floor).astype(np.intp)
         blk.place_blocks(picture, coords, pixels[counts, np.arange(len(counts))], b)
         shown = picture[:header.height, :header.width]

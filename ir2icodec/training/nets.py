@@ -232,8 +232,9 @@ class MultiScaleConv(nn.Module):
         if self.training:
             # 'Same'-padded convolutions over the whole input region, then one crop: more
             # pixels than the crop-then-pad of inference, but a backward pass without a pad
-            # and a crop per dilation (and the strided gradient sums they leave) is 5-6%
-            # faster per CPU training step. Exact as well (tests/test_parity.py): the zeros
+            # and a crop per dilation (and the strided gradient sums they leave): a CPU
+            # training step was 5-6% faster (one interleaved A/B, 1 thread, batch 128,
+            # bf16). Exact as well (tests/test_parity.py): the zeros
             # padded above ``offset_in`` reach only the first ``d`` output rows, all above
             # ``offset_out`` (offset_out - offset_in >= max dilation unless offset_in is 0,
             # where the zeros are the context's own edge), and those rows are cut off.
@@ -267,7 +268,8 @@ def _cropped_conv(conv: nn.Conv2d, x: torch.Tensor, d: int, offset_in: int,
 # every GPU run so far). oneDNN in torch 2.13 crashes or returns NaN weight gradients for bf16
 # dilated channels_last convolutions with 20 or 24 input channels on 41x41 to 57x57 maps
 # (``large``: 24), while 3 to 16 (``compact``: 3 and 8) give finite gradients within bf16's
-# rounding of fp32's (tests/test_training.py); bf16 makes compact's inpainting about 20% faster.
+# rounding of fp32's (tests/test_training.py); bf16 made compact's inpainting about 20%
+# faster in one A/B.
 BF16_CPU_MAX_WIDTH = 16
 
 

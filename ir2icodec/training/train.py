@@ -196,7 +196,7 @@ def data_parallel(model: torch.nn.Module) -> torch.nn.Module:
     """``model`` wrapped for data-parallel training in an initialised process group. Stage 1
     has no previous stage, so its connection weights get no gradient: DDP looks for unused
     parameters at every step. (``static_graph=True`` would skip that, 4-5% of a 2-process CPU
-    step, but then the processes' weights drift apart: tests/test_training.py.)"""
+    step in one A/B, but then the processes' weights drift apart: tests/test_training.py.)"""
     return torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
 
 
