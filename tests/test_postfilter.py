@@ -187,6 +187,39 @@ def test_train_postfilter_end_to_end(tmp_path, tiny_bundle):
     data = encode(smooth_image(40, 50), model, 3).data
     assert decode(data, model).filtered
 
+    # --grow: a wider, deeper filter from that one's checkpoint, on the same pairs
+    subprocess.run([sys.executable, "-m", "ir2icodec.training.train_postfilter",
+                    "--pairs", str(tmp_path / "pairs"), "--out", str(tmp_path / "grown"),
+                    "--init", str(tmp_path / "run" / "best.pt"), "--grow", "--width", "12",
+                    "--layers", "3", "--minutes", "0.01", "--batch", "2", "--threads", "1"],
+                   check=True, capture_output=True)
+    grown = torch.load(tmp_path / "grown" / "best.pt", weights_only=False)
+    assert grown["config"] == {"width": 12, "layers": 3}
+
+
+def test_a_grown_filter_starts_from_the_small_one():
+    """Widening keeps the function exactly; an added layer (an identity convolution) keeps
+    it up to the leaky slope applied twice to negative activations."""
+    from ir2icodec.training.nets import grown_postfilter
+
+    torch.manual_seed(0)
+    small = PostFilter(PostFilterConfig(width=8, layers=3))
+    torch.nn.init.normal_(small.head.weight, std=0.05)  # a trained filter's head is not zero
+    image, guide = torch.rand(2, 3, 16, 20) - 0.5, torch.rand(2, 3, 16, 20) - 0.5
+    with torch.no_grad():
+        expected = small(image, guide)
+        wider = grown_postfilter(small, PostFilterConfig(width=12, layers=3))
+        torch.testing.assert_close(wider(image, guide), expected, rtol=0, atol=1e-6)
+        deeper = grown_postfilter(small, PostFilterConfig(width=12, layers=4))
+        change = (deeper(image, guide) - expected).abs().max()
+        assert 0 < change < 0.5 * (expected - image).abs().max()
+    # the fresh channels get gradients, so training can give them a use
+    loss = (wider(image, guide) - image).square().mean() + wider(image, guide).mean()
+    loss.backward()
+    assert wider.head.weight.grad[:, 8:].abs().max() > 0
+    with pytest.raises(ValueError, match="cannot grow"):
+        grown_postfilter(small, PostFilterConfig(width=4, layers=3))
+
 
 def test_pillow_plugin_filters_unless_configured_not_to(tmp_path, filtered_bundle, encoded):
     from ir2icodec import pillow as plugin

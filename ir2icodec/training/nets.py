@@ -451,3 +451,31 @@ class PostFilter(nn.Module):
         for conv in self.body:
             x = _act(conv(x))
         return image + F.pixel_shuffle(self.head(x), 2)
+
+
+@torch.no_grad()
+def grown_postfilter(small: PostFilter, cfg: PostFilterConfig) -> PostFilter:
+    """A wider and/or deeper filter that starts from ``small``'s function.
+
+    Widening is exact: the new channels get fresh incoming weights and zero outgoing ones, so
+    they change nothing until training gives them a use. Added layers go last in the body,
+    as identity convolutions: exact on the positive activations, while the negative ones pass
+    the leaky slope a second time (0.2 -> 0.04) - close, not exact, and the first steps
+    recover it.
+    """
+    if cfg.width < small.cfg.width or cfg.layers < small.cfg.layers:
+        raise ValueError(f"cannot grow a {small.cfg.width}x{small.cfg.layers} filter into "
+                         f"{cfg.width}x{cfg.layers}: both must stay or grow")
+    big = PostFilter(cfg)
+    for old, new in zip(small.body, big.body):
+        cout, cin = old.weight.shape[:2]
+        new.weight[:, cin:] = 0  # fresh channels feed nothing yet
+        new.weight[:cout, :cin] = old.weight
+        new.bias[:cout] = old.bias
+    for new in list(big.body)[len(small.body):]:
+        nn.init.dirac_(new.weight)
+        nn.init.zeros_(new.bias)
+    big.head.weight.zero_()
+    big.head.weight[:, :small.cfg.width] = small.head.weight
+    big.head.bias.copy_(small.head.bias)
+    return big

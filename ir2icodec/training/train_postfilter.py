@@ -31,7 +31,7 @@ from ..metrics import MS_SSIM_MIN_SIDE
 from ..postfilter import guide
 from .checkpoints import save_atomic
 from .export import export_postfilter
-from .nets import BLOCK, PostFilter, PostFilterConfig
+from .nets import BLOCK, PostFilter, PostFilterConfig, grown_postfilter
 from .postfilter_pairs import DecodedPhoto, load_pair
 
 CROP = 192  # MS-SSIM's five scales need at least MS_SSIM_MIN_SIDE (161) pixels
@@ -158,10 +158,11 @@ def lr_at(fraction: float, lr: float) -> float:
 def train_postfilter(pairs: Path, out: Path, *, cfg: PostFilterConfig, minutes: float,
                      batch: int, lr: float, threads: int | None, seed: int,
                      val_every: int, checkpoint_minutes: float, val_photos: int | None,
-                     resume: bool, init: Path | None = None) -> Path:
+                     resume: bool, init: Path | None = None, grow: bool = False) -> Path:
     """Train until ``minutes`` of training have passed (counted across resumes); returns the
     best checkpoint's path. ``init`` (another filter's checkpoint) sets the weights and, in
-    place of ``cfg``, the shape."""
+    place of ``cfg``, the shape; with ``grow``, it is grown into ``cfg``'s shape instead
+    (``grown_postfilter``)."""
     if threads:
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -169,7 +170,11 @@ def train_postfilter(pairs: Path, out: Path, *, cfg: PostFilterConfig, minutes: 
     rng = np.random.default_rng(seed)
     sampler = CropSampler(load_pairs(pairs / "train"))
     held = load_pairs(pairs / "heldout", val_photos)
-    net = load_postfilter(init)[0].train() if init is not None else PostFilter(cfg)
+    if init is None:
+        net = PostFilter(cfg)
+    else:
+        net = load_postfilter(init)[0]
+        net = (grown_postfilter(net, cfg) if grow else net).train()
     cfg = net.cfg
     optim = torch.optim.Adam(net.parameters(), lr=lr)
     step, elapsed, best = 0, 0.0, math.inf
@@ -256,23 +261,27 @@ def load_postfilter(path: Path) -> tuple[PostFilter, dict]:
 @click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Start from another filter's checkpoint (its shape replaces "
               "--width/--layers), e.g. the previous model's, when filtering a new model.")
+@click.option("--grow", is_flag=True, help="Grow --init's filter to --width/--layers "
+              "(new channels start unused, added layers as identities) instead.")
 def main(pairs: Path, out: Path, data: tuple[str, ...], model_dir: str | None,
          limit: int | None, holdout_percent: float, bundle: Path | None, minutes: float,
          width: int, layers: int, batch: int, lr: float, threads: int | None, seed: int,
          val_every: int, val_photos: int | None, checkpoint_minutes: float, resume: bool,
-         init: Path | None) -> None:
+         init: Path | None, grow: bool) -> None:
     """Train the post-filter of a model bundle on its decoded training photos."""
     if not (pairs / "train").is_dir() and data:
         from ..runtime import load_model
         from .postfilter_pairs import make_pairs
         make_pairs(list(data), load_model(model_dir, device="cpu", threads=threads), pairs,
                    limit=limit, holdout_percent=holdout_percent)
-    cfg = PostFilterConfig(width=width, layers=layers)  # --init's shape wins over these
+    if grow and init is None:
+        raise click.UsageError("--grow needs --init (the filter to grow)")
+    cfg = PostFilterConfig(width=width, layers=layers)  # --init's shape wins unless --grow
     try:
         best = train_postfilter(pairs, out, cfg=cfg, minutes=minutes, batch=batch, lr=lr,
                                 threads=threads, seed=seed, val_every=val_every,
                                 checkpoint_minutes=checkpoint_minutes, val_photos=val_photos,
-                                resume=resume, init=init)
+                                resume=resume, init=init, grow=grow)
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"best post-filter: {best}")
