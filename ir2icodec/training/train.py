@@ -481,8 +481,9 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
               help="Inpaint from the model's own stage-2 reconstructions of the neighbouring "
                    "blocks, as the decoder does, instead of original pixels (needs --pack).")
 @click.option("--compile-loss", is_flag=True,
-              help="torch.compile the MS-SSIM term of the msssim/mix losses: about 10% faster "
-                   "CPU steps, after 20-45 s of compiling at the start (needs a C++ compiler).")
+              help="torch.compile the MS-SSIM term of the msssim/mix losses: 2-12% faster CPU "
+                   "steps in README's table, after 20-45 s of compiling at the start (needs a "
+                   "C++ compiler).")
 @click.option("--init-inpaint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Checkpoint whose inpainting network to start from (Sep-Inp).")
 @click.option("--init", type=click.Path(exists=True), default=None,
