@@ -3,10 +3,9 @@
     python -m benchmarks.train_throughput --out results/train_throughput.md
 
 One row per preset x loss x batch x sampler x processes x threads x precision x MS-SSIM term:
-a fresh model,
-``--warmup`` steps, then
-full training steps for ``--seconds`` of wall clock (``time.perf_counter``). A step is the
-trainer's (``ir2icodec/training/train.py``): draw a batch, channels_last, forward,
+a fresh model, ``--warmup`` steps, then full training steps for ``--seconds`` of wall clock
+(``time.perf_counter``). A step is the trainer's (``ir2icodec/training/train.py``): draw a
+batch, channels_last, forward,
 ``coder_loss``, ``zero_grad``, ``backward``, the non-finite gradient check
 (``clip_grad_norm_(..., inf)``), Adam ``step``; drawing the batch counts, as it does in
 training. Samplers: ``pack`` is the trainer's ``--pack`` path (``DeviceSampler`` over

@@ -314,7 +314,7 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
 def test_data_parallel_processes_keep_identical_weights(tmp_path):
     """Gradients are averaged across processes at every step, so both processes hold the same
     weights after training on different windows, and the weights did move. (DDP's
-    static_graph=True, 4-5% faster per step, fails this: the processes drift apart.)"""
+    static_graph=True fails this: the processes drift apart.)"""
     import socket
 
     import torch.multiprocessing as mp
