@@ -5,9 +5,12 @@
 Times encode and decode at 2, 4 and 8 stages (median of --repeat runs, after one warm-up;
 decode as ``ir2i decode`` runs it, post-filter included), the post-filter's share of
 decoding 8 stages (beside ``--no-filter``), a rate-controlled file at --target-bpp
-(per-block stage counts, what ``ir2i encode`` writes) beside the uniform 4-stage file,
-and the first-code decode in diagonal-wavefront order against one block at a time in
-raster order. Prints a markdown table (also written to --out if given).
+(per-block stage counts, what ``ir2i encode`` writes) beside the uniform 4-stage file and a
+rate-controlled file of that file's size (entropy coding makes 4 uniform stages smaller than
+the 0.5 bpp they were in raw bits, so a file of the same size is the like-for-like decode
+comparison; these three decodes alternate within each round), and the first-code decode in
+diagonal-wavefront order against one block at a time in raster order. Prints a markdown
+table (also written to --out if given).
 """
 
 from __future__ import annotations
@@ -38,6 +41,20 @@ def _median_seconds(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
+def _interleaved_median_seconds(fns: list, repeat: int) -> list[float]:
+    """``_median_seconds`` of each of ``fns``, called in turn within every round, so that a
+    drift of this machine's speed (20-40% within an hour) hits all of them alike."""
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, spent in zip(fns, times):
+            t = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - t)
+    return [statistics.median(spent) for spent in times]
+
+
 @click.command()
 @click.option("--image", type=click.Path(exists=True, dir_okay=False), default=str(DEFAULT_IMAGE),
               show_default=True)
@@ -46,14 +63,19 @@ def _median_seconds(fn, repeat: int) -> float:
 @click.option("--repeat", type=int, default=3, show_default=True)
 @click.option("--target-bpp", type=float, default=0.5, show_default=True,
               help="Size of the rate-controlled file.")
+@click.option("--decode-rounds", type=click.IntRange(min=1), default=11, show_default=True,
+              help="Rounds of the three alternating decodes of the rate-controlled and uniform "
+                   "files (their differences are a few percent, so they need more than --repeat).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the table here.")
 def main(image: str, model_path: str | None, threads: int | None, repeat: int,
-         target_bpp: float, out: str | None) -> None:
+         target_bpp: float, decode_rounds: int, out: str | None) -> None:
     model = load_model(model_path, device="cpu", threads=threads)
     rgb = read_image_file(image).rgb
     h, w = rgb.shape[:2]
     rows = [f"Model `{model.name}`, image {Path(image).name} ({w}x{h}), onnxruntime "
-            f"{ort.__version__} CPU, threads: {threads or 'default'}, median of {repeat}.", "",
+            f"{ort.__version__} CPU, threads: {threads or 'default'}, median of {repeat} "
+            f"({decode_rounds} alternating rounds for the three decodes of rate-controlled and "
+            f"uniform files).", "",
             "| operation | stages | seconds |", "|---|---|---|"]
     data8 = encode(rgb, model, 8).data
     for stages in (2, 4, 8):
@@ -71,14 +93,16 @@ def main(image: str, model_path: str | None, threads: int | None, repeat: int,
     uniform4 = encode(rgb, model, 4).data
     controlled = encode(rgb, model, target_bpp=target_bpp).data
     enc = _median_seconds(lambda: encode(rgb, model, target_bpp=target_bpp), repeat)
-    dec = _median_seconds(lambda: decode(controlled, model), repeat)
-    dec4 = _median_seconds(lambda: decode(uniform4, model), repeat)
-    bpp = 8 * len(controlled) / (w * h)
+    bpp, bpp4 = 8 * len(controlled) / (w * h), 8 * len(uniform4) / (w * h)
+    same_size = encode(rgb, model, target_bpp=bpp4).data
+    dec, dec4, dec_same = _interleaved_median_seconds(
+        [lambda f=f: decode(f, model) for f in (controlled, uniform4, same_size)], decode_rounds)
     rows += [f"| encode, rate control to {target_bpp:g} bpp ({bpp:.3f} reached) | per block "
              f"| {enc:.3f} |",
              f"| decode of that file | per block | {dec:.3f} |",
-             f"| decode of the uniform 4-stage file ({8 * len(uniform4) / (w * h):.3f} bpp) "
-             f"| 4 | {dec4:.3f} |"]
+             f"| decode of the uniform 4-stage file ({bpp4:.3f} bpp) | 4 | {dec4:.3f} |",
+             f"| decode of a rate-controlled file of that size ({8 * len(same_size) / (w * h):.3f}"
+             f" bpp) | per block | {dec_same:.3f} |"]
     first = {"max_stages": 2, "postfilter": False}
     wave = _median_seconds(lambda: decode(data8, model, **first), repeat)
     raster = _median_seconds(lambda: decode(data8, model, **first, schedule="raster"),

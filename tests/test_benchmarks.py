@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from click.testing import CliRunner
+import re
 
-from benchmarks import inpaint_layers
+from click.testing import CliRunner
+from conftest import smooth_image
+from PIL import Image
+
+from benchmarks import inpaint_layers, speed
 
 
 def test_inpaint_layers_times_each_depth_with_its_parameter_count() -> None:
@@ -14,3 +18,20 @@ def test_inpaint_layers_times_each_depth_with_its_parameter_count() -> None:
     r = CliRunner().invoke(inpaint_layers.main, ["--layers", "1", "--batch", "1"])
     assert r.exit_code == 0, r.output
     assert "| 1 | " in r.output
+
+
+def test_speed_compares_the_rate_controlled_file_of_the_uniform_files_size(
+        tmp_path, tiny_bundle) -> None:
+    image = tmp_path / "photo.png"
+    Image.fromarray(smooth_image(96, 128)).save(image)
+    out = tmp_path / "speed.md"
+    r = CliRunner().invoke(speed.main, ["--image", str(image), "--model", tiny_bundle,
+                                        "--repeat", "1", "--decode-rounds", "1", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in out.read_text().splitlines()}
+    uniform = next(k for k in rows if k.startswith("decode of the uniform 4-stage file"))
+    same = next(k for k in rows if k.startswith("decode of a rate-controlled file of that"))
+    # --target-bpp's rule: within 3% of the target, or the closest size below it
+    target, reached = (float(re.search(r"\(([\d.]+) bpp\)", k).group(1)) for k in (uniform, same))
+    assert reached <= target * 1.03
+    assert float(rows[same].split(" | ")[-1].rstrip(" |")) > 0
