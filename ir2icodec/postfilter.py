@@ -49,10 +49,19 @@ def guide(stage_map: np.ndarray, block_size: int, max_stages: int, rows: tuple[i
     return out
 
 
-def band_rows_for(width: int, halo: int) -> int:
-    """Rows per band: about ``BAND_PIXELS`` pixels, and at least 8 halos so that the rows
-    filtered twice (the halos) stay a small share of a wide image's work; even."""
-    return max(8 * halo, BAND_PIXELS // max(width, 1)) // 2 * 2
+def band_rows_for(width: int, halo: int, height: int | None = None, workers: int = 1) -> int:
+    """Rows per band: about ``BAND_PIXELS`` pixels at most, and at least 8 halos so that the
+    rows filtered twice (the halos) stay a small share of a wide image's work; even. Given
+    the ``height``, the bands are of equal height and their number a multiple of
+    ``workers``: the filter's time is that of the worker with the most rows, so a 768x512
+    picture filters as 2 x 256 rows side by side, not 340 beside 172 (0.21 instead of 0.27
+    s in a one-off paired A/B on 2 cores)."""
+    rows = max(8 * halo, BAND_PIXELS // max(width, 1))
+    if height is not None:
+        count = -(-height // rows)
+        count = -(-count // workers) * workers
+        rows = max(8 * halo, -(-height // count))
+    return (rows + 1) // 2 * 2
 
 
 def band_bounds(height: int, rows: int) -> list[tuple[int, int]]:
@@ -82,15 +91,16 @@ def filter_band(rgb: np.ndarray, stage_map: np.ndarray, run: FilterRun, *, block
 
 def filter_image(rgb: np.ndarray, stage_map: np.ndarray, run: FilterRun, *, block_size: int,
                  max_stages: int, halo: int, band_rows: int | None = None,
-                 map_bands: Callable = map) -> np.ndarray:
+                 map_bands: Callable = map, workers: int = 1) -> np.ndarray:
     """The filtered (H, W, 3) uint8 picture of a decoded one and its (blocks_y, blocks_x)
-    stage map, in bands of ``band_rows`` rows (default: ``band_rows_for``; the result is
-    the same for any). ``map_bands`` may run the bands in parallel (they are independent)."""
+    stage map, in bands of ``band_rows`` rows (default: ``band_rows_for`` for ``workers``;
+    the result is the same for any). ``map_bands`` may run the bands in parallel (they are
+    independent)."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
         raise ValueError("the picture must be a non-empty (H, W, 3) array")
     height, width = rgb.shape[:2]
     out = np.empty_like(rgb)
-    bounds = band_bounds(height, band_rows or band_rows_for(width, halo))
+    bounds = band_bounds(height, band_rows or band_rows_for(width, halo, height, workers))
 
     def one(rows: tuple[int, int]) -> None:
         out[rows[0]:rows[1]] = filter_band(rgb, stage_map, run, block_size=block_size,
@@ -108,4 +118,4 @@ def apply(rgb: np.ndarray, stage_map: np.ndarray, model: OnnxModel,
         raise ValueError(f"model {model.name} has no post-filter")
     return filter_image(rgb, stage_map, model.postfilter, block_size=model.block_size,
                         max_stages=model.stages, halo=int(spec["halo"]), band_rows=band_rows,
-                        map_bands=model.map_parallel)
+                        map_bands=model.map_parallel, workers=model.workers)

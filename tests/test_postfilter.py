@@ -248,3 +248,23 @@ def test_a_malformed_postfilter_entry_is_a_model_error(tmp_path, filtered_bundle
     (bundle / "model.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match="postfilter entry is malformed"):
         load_model(str(bundle), device="cpu")
+
+
+@pytest.mark.parametrize("width, height, halo, workers", [
+    (768, 512, 14, 2), (481, 321, 14, 2), (8192, 6144, 14, 2), (100, 60, 14, 2),
+    (768, 512, 14, 1), (4000, 3000, 8, 4)])
+def test_default_bands_are_even_balanced_and_bounded(width, height, halo, workers):
+    rows = postfilter.band_rows_for(width, halo, height, workers)
+    bounds = postfilter.band_bounds(height, rows)
+    heights = [b - a for a, b in bounds]
+    assert rows % 2 == 0 and rows >= min(8 * halo, height)
+    # no larger than the width-only rule's bands (the memory bound), give or take rounding
+    assert rows <= postfilter.band_rows_for(width, halo) + 2
+    if rows > 8 * halo:  # set by the balance, not by the halo floor
+        assert len(bounds) % workers == 0
+        assert max(heights) - min(heights) <= 3  # even band heights, odd picture height
+
+
+def test_a_768x512_picture_filters_as_two_equal_bands():
+    bounds = postfilter.band_bounds(512, postfilter.band_rows_for(768, 14, 512, 2))
+    assert bounds == [(0, 256), (256, 512)]
