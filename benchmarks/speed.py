@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -41,7 +42,7 @@ def _median_seconds(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
-def _interleaved_median_seconds(fns: list, repeat: int) -> list[float]:
+def _interleaved_median_seconds(fns: list[Callable[[], object]], repeat: int) -> list[float]:
     """``_median_seconds`` of each of ``fns``, called in turn within every round, so that a
     drift of this machine's speed (20-40% within an hour) hits all of them alike."""
     for fn in fns:

@@ -162,7 +162,7 @@ def coder_loss(out: CoderOutput, block: torch.Tensor, kind: str, joint: bool,
     total = block.new_zeros(())
     # The MS-SSIM term runs on contiguous copies: on the channels_last tensors the model
     # trains with, the compiled term's backward took 3x as long (30 vs 10 ms per stage at
-    # batch 256, one thread).
+    # batch 256, one thread, in a one-off timing).
     dense = block.contiguous()
     reference = msssim_reference(dense) if kind != "l2" else None
     for target, pred in zip(out.stage_targets, out.stage_outputs):
