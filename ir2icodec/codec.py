@@ -10,7 +10,7 @@ reproduces the encoder's reconstruction bit for bit.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -212,11 +212,13 @@ class StageAnalysis:
     ancillary: dict[bytes, bytes] | None
     kind: Distortion = DEFAULT_DISTORTION  # what ``distortion`` measures
 
-    def write(self, counts: np.ndarray) -> bytes:
-        """The .ir2i file (format version 2) with these per-block stage counts."""
+    def write(self, counts: np.ndarray,
+              payload_cache: MutableMapping[bytes, bytes] | None = None) -> bytes:
+        """The .ir2i file (format version 2) with these per-block stage counts
+        (``payload_cache``: see ``write_container``)."""
         top = int(counts.max())
         return write_container(replace(self.header, stages=top), self.stage_bits[:top],
-                               self.ancillary, stage_counts=counts)
+                               self.ancillary, stage_counts=counts, payload_cache=payload_cache)
 
     def reconstruction(self, counts: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8: what a decoder of that file shows without the post-filter."""
@@ -241,8 +243,11 @@ class StageAnalysis:
                             FIRST_CODE_STAGES)
         if target_bytes is None:
             raise ValueError("give stages, quality or target_bytes")
+        # The search writes dozens of allocations that differ in a few chunks (the first code's
+        # never changes): each chunk is entropy-coded once per set of blocks it holds.
+        payloads: dict[bytes, bytes] = {}
         counts, _ = search_lambda(self.distortion, bits, FIRST_CODE_STAGES,
-                                  lambda c: len(self.write(c)), target_bytes)
+                                  lambda c: len(self.write(c, payloads)), target_bytes)
         return counts
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -817,6 +817,7 @@ def write_container(
     ancillary: Mapping[bytes, bytes] | None = None,
     *,
     stage_counts: np.ndarray | None = None,
+    payload_cache: MutableMapping[bytes, bytes] | None = None,
 ) -> bytes:
     """Serialize a complete file: signature, HEAD, ancillary chunks, [SMAP,] CODE chunks, IEND.
 
@@ -825,7 +826,10 @@ def write_container(
     blocks whose count is at least s. Without it, version 1 (raw bits, every block every
     stage). Raises ValueError on a programmer error (wrong stage count, shapes, values or
     ancillary chunk types); ``read_container`` of the result returns the same data (with
-    the bits of blocks beyond their count read as zeros).
+    the bits of blocks beyond their count read as zeros). ``payload_cache``, shared by calls
+    with the same ``stage_bits``, keeps each version-2 CODE payload by its stage and blocks:
+    a rate search that writes many allocations then entropy-codes only the chunks that
+    changed.
     """
     if not isinstance(header, Header):
         raise ValueError("header must be a Header")
@@ -877,15 +881,28 @@ def write_container(
             counts.reshape(header.blocks_y, header.blocks_x), header.stages)
         parts += _chunk_parts(SMAP, _smaller(counts.tobytes(), coded_map))
         for stage in [1, *range(fcs + 1, header.stages + 1)]:
-            first_stage, count = _code_span(header, stage)
             coded = _coded_blocks(counts, stage)
-            chunk_stages = [arrays[s - 1][coded] for s in range(stage, stage + count)]
-            previous = arrays[stage - 2][coded] if stage > 1 else None
-            raw = _pack_bits(np.ascontiguousarray(np.stack(chunk_stages, axis=1)))
-            ranged = entropy.encode_stage_bits(chunk_stages, previous, layout)
-            parts += _chunk_parts(CODE, bytes([first_stage, count]) + _smaller(raw, ranged))
+            key = bytes([stage]) + np.packbits(counts >= stage).tobytes()
+            payload = payload_cache.get(key) if payload_cache is not None else None
+            if payload is None:
+                payload = _code_payload(header, arrays, coded, stage, layout)
+                if payload_cache is not None:
+                    payload_cache[key] = payload
+            parts += _chunk_parts(CODE, payload)
     parts += _chunk_parts(IEND, b"")
     return b"".join(parts)
+
+
+def _code_payload(header: Header, arrays: list[np.ndarray], coded: np.ndarray, stage: int,
+                  layout: entropy.CodeLayout) -> bytes:
+    """The version-2 CODE payload of the chunk that starts at ``stage``, for the blocks
+    ``coded`` (raster indices)."""
+    first_stage, count = _code_span(header, stage)
+    chunk_stages = [arrays[s - 1][coded] for s in range(stage, stage + count)]
+    previous = arrays[stage - 2][coded] if stage > 1 else None
+    raw = _pack_bits(np.ascontiguousarray(np.stack(chunk_stages, axis=1)))
+    ranged = entropy.encode_stage_bits(chunk_stages, previous, layout)
+    return bytes([first_stage, count]) + _smaller(raw, ranged)
 
 
 def _smaller(raw: bytes, ranged: bytes) -> bytes:

@@ -91,6 +91,26 @@ def _v2_file(width=100, height=70, stages=5, seed=0, ancillary=None):
     return header, smooth, counts, data
 
 
+def test_a_shared_payload_cache_writes_the_same_files():
+    header, smooth, counts, _ = _v2_file(stages=6)
+    rng = np.random.default_rng(3)
+    cache: dict[bytes, bytes] = {}
+    allocations = [counts, counts, np.minimum(counts, 4), np.full(header.n_blocks, 2)]
+    for _ in range(4):  # one block-stage more at a time, as the size search's fill step
+        more = allocations[-1].copy()
+        more[rng.integers(header.n_blocks)] += 1
+        allocations.append(np.minimum(more, 6))
+    for c in allocations:
+        top = int(c.max())
+        shorter = Header(width=header.width, height=header.height, stages=top,
+                         model_name="m", model_digest=DIGEST)
+        plain = write_container(shorter, list(smooth[:top]), stage_counts=c)
+        assert write_container(shorter, list(smooth[:top]), stage_counts=c,
+                               payload_cache=cache) == plain
+    # one entry per (stage, set of blocks): the all-blocks first code only once
+    assert sum(key[0] == 1 for key in cache) == 1
+
+
 def _expected(smooth, counts, stage):
     return np.where((counts >= stage)[:, None], smooth[stage - 1], 0)
 
