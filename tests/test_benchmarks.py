@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 from click.testing import CliRunner
 from conftest import smooth_image
 from PIL import Image
 
 from benchmarks import inpaint_layers, speed
+from ir2icodec.training.export import export_postfilter
+from ir2icodec.training.nets import PostFilter, PostFilterConfig
 
 
 def test_inpaint_layers_times_each_depth_with_its_parameter_count() -> None:
@@ -21,7 +24,7 @@ def test_inpaint_layers_times_each_depth_with_its_parameter_count() -> None:
 
 
 def test_speed_compares_the_rate_controlled_file_of_the_uniform_files_size(
-        tmp_path, tiny_bundle) -> None:
+        tmp_path, tiny_bundle) -> None:  # a bundle without a post-filter: no filter rows
     image = tmp_path / "photo.png"
     Image.fromarray(smooth_image(96, 128)).save(image)
     out = tmp_path / "speed.md"
@@ -35,3 +38,21 @@ def test_speed_compares_the_rate_controlled_file_of_the_uniform_files_size(
     target, reached = (float(re.search(r"\(([\d.]+) bpp\)", k).group(1)) for k in (uniform, same))
     assert reached <= target * 1.03
     assert float(rows[same].split(" | ")[-1].rstrip(" |")) > 0
+
+
+def test_speed_times_the_post_filter_beside_filtered_and_unfiltered_decodes(
+        tmp_path, tiny_bundle) -> None:
+    bundle = tmp_path / "filtered"
+    shutil.copytree(tiny_bundle, bundle)
+    export_postfilter(PostFilter(PostFilterConfig(width=8, layers=2)), bundle, {"step": 0})
+    image = tmp_path / "photo.png"
+    Image.fromarray(smooth_image(96, 128)).save(image)
+    r = CliRunner().invoke(speed.main, ["--image", str(image), "--model", str(bundle),
+                                        "--repeat", "1", "--decode-rounds", "1"])
+    assert r.exit_code == 0, r.output
+    seconds = {line.split(" | ")[0].lstrip("| "): float(line.rstrip(" |").split(" | ")[-1])
+               for line in r.output.splitlines() if line.startswith("| decode") or
+               line.startswith("| post-filter alone")}
+    filtered = seconds["decode, alternating with the next two rows"]
+    alone = next(v for k, v in seconds.items() if k.startswith("post-filter alone"))
+    assert 0 < alone < filtered and 0 < seconds["decode --no-filter"] < filtered * 2
