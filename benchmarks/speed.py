@@ -32,19 +32,15 @@ from ir2icodec.runtime import load_model
 DEFAULT_IMAGE = Path(__file__).resolve().parent.parent / "examples" / "kodim23.png"
 
 
-def _median_seconds(fn, repeat: int) -> float:
-    fn()  # warm-up: session creation and first-run allocations are not steady-state cost
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
+    return _interleaved_median_seconds([fn], repeat)[0]
 
 
 def _interleaved_median_seconds(fns: list[Callable[[], object]], repeat: int) -> list[float]:
-    """``_median_seconds`` of each of ``fns``, called in turn within every round, so that a
-    drift of this machine's speed (20-40% within an hour) hits all of them alike."""
+    """Median seconds of each of ``fns`` over ``repeat`` rounds, after one warm-up call each
+    (session creation and first-run allocations are not steady-state cost). The functions
+    take turns within every round, so a drift of this machine's speed (20-40% within an
+    hour) hits all of them alike."""
     for fn in fns:
         fn()
     times = [[] for _ in fns]

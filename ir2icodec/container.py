@@ -881,11 +881,11 @@ def write_container(
             counts.reshape(header.blocks_y, header.blocks_x), header.stages)
         parts += _chunk_parts(SMAP, _smaller(counts.tobytes(), coded_map))
         for stage in [1, *range(fcs + 1, header.stages + 1)]:
-            coded = _coded_blocks(counts, stage)
             key = bytes([stage]) + np.packbits(counts >= stage).tobytes()
             payload = payload_cache.get(key) if payload_cache is not None else None
             if payload is None:
-                payload = _code_payload(header, arrays, coded, stage, layout)
+                payload = _code_payload(header, arrays, _coded_blocks(counts, stage), stage,
+                                        layout)
                 if payload_cache is not None:
                     payload_cache[key] = payload
             parts += _chunk_parts(CODE, payload)
