@@ -24,14 +24,17 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import numpy as np
 from PIL import Image
 
+from . import options
 from .container import (
     DEFAULT_MAX_PIXELS,
+    SIGNATURE,
+    ChunkInfo,
     Container,
     chunk_layout,
     read_container,
     read_header,
 )
-from .errors import Ir2iWarning, UsageError
+from .errors import Ir2iWarning, LimitError, UsageError
 from .imageio import AlphaPolicy, LoadedImage, convert_image, read_image_file, read_input, to_pil
 
 if TYPE_CHECKING:
@@ -121,6 +124,16 @@ def encode(image: ImageLike, *, stages: int | None = None, quality: float | None
     ``model``: a loaded model, a bundle directory or a shipped model's name (default: the
     shipped default, ``ir2icodec.runtime.DEFAULT_MODEL``), loaded once per process on ``device``.
     """
+    stages, quality = options.stage_count(stages), options.quality(quality)
+    target_bpp, max_pixels = options.target_bpp(target_bpp), options.max_pixels(max_pixels)
+    device, alpha = options.device(device), options.alpha(alpha)  # type: ignore[assignment]
+    if isinstance(image, str | os.PathLike) and _is_ir2i_file(image):
+        # Re-encoding an .ir2i file: its whole picture (every stage present), decoded with
+        # the given model when it made the file, else with the shipped one the file names.
+        made_it = _model(model, device) if model is not None else None
+        digest = read_header(_read_data(image, max_pixels), max_pixels=max_pixels).model_digest
+        image = decode(image, model=made_it if made_it and made_it.digest == digest else None,
+                       device=device, max_pixels=max_pixels)
     loaded = _as_image(image, alpha, max_pixels)
     _warn(loaded.warnings)
     from .codec import encode as encode_image
@@ -131,13 +144,25 @@ def encode(image: ImageLike, *, stages: int | None = None, quality: float | None
     return result.data
 
 
+def _is_ir2i_file(path: str | os.PathLike) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(SIGNATURE)) == SIGNATURE
+    except OSError:
+        return False  # reading it as an image reports the problem
+
+
 def _read_data(data: DataLike, max_pixels: int) -> bytes:
-    if isinstance(data, str | os.PathLike):
-        return read_input(os.fspath(data), limit=max_file_bytes(max_pixels),
-                          kind="an .ir2i file")
-    if isinstance(data, bytes | bytearray | memoryview):
-        return bytes(data)
-    raise UsageError(f"cannot decode a {type(data).__name__}: pass bytes or a path")
+    """The file's bytes, at most what an image of ``max_pixels`` can take (a path is read
+    up to that cap; bytes over it are refused before any parsing)."""
+    got = options.file_data(data)
+    limit = max_file_bytes(max_pixels)
+    if isinstance(got, str):
+        return read_input(got, limit=limit, kind="an .ir2i file")
+    if len(got) > limit:
+        raise LimitError(f"the data is {len(got)} bytes, more than an .ir2i file of "
+                         f"{max_pixels} pixels can be ({limit})")
+    return got
 
 
 @overload
@@ -170,6 +195,9 @@ def decode(data: DataLike, *, max_stages: int | None = None, model: ModelLike = 
     """
     if output not in ("pil", "numpy"):
         raise UsageError(f"output must be 'pil' or 'numpy', not {output!r}")
+    max_stages = options.stage_count(max_stages, "max_stages")
+    salvage, postfilter = options.flag(salvage, "salvage"), options.flag(postfilter, "postfilter")
+    max_pixels, device = options.max_pixels(max_pixels), options.device(device)  # type: ignore
     raw = _read_data(data, max_pixels)
     from .codec import decode as decode_data
 
@@ -187,15 +215,16 @@ def decode(data: DataLike, *, max_stages: int | None = None, model: ModelLike = 
     return to_pil(decoded.rgb, decoded.alpha)
 
 
-def progressive_prefixes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS
-                         ) -> list[dict[str, Any]]:
+def progressive_prefixes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                         layout: list[ChunkInfo] | None = None) -> list[dict[str, Any]]:
     """For each complete stage count: the size of the file cut after it (what a progressive
-    download needs to show that many stages), ``{"stages", "bytes", "bpp"}``."""
+    download needs to show that many stages), ``{"stages", "bytes", "bpp"}``. ``layout``:
+    ``chunk_layout(data)``, if the caller has it already."""
     header = read_header(data, max_pixels=max_pixels)
     pixels = header.width * header.height
     prefixes = []
     stage = 0
-    for chunk in chunk_layout(data):
+    for chunk in layout if layout is not None else chunk_layout(data):
         if chunk.type == "CODE" and chunk.crc_ok:
             stage = header.first_code_stages if stage == 0 else stage + 1
             end = chunk.offset + chunk.length + 12
@@ -203,19 +232,26 @@ def progressive_prefixes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS
     return prefixes
 
 
-def stage_histogram(container: Container) -> list[dict[str, int]]:
+def stage_histogram(container: Container) -> list[dict[str, int]] | None:
     """How many blocks have each stage count (capped by the stages present):
-    ``[{"stages": n, "blocks": k}, ...]`` for the counts that occur."""
+    ``[{"stages": n, "blocks": k}, ...]`` for the counts that occur; None when the read left
+    a version-2 stage map coded (``read_container(codes=False)`` on a map too large to
+    decode cheaply)."""
+    if container.version >= 2 and container.stage_counts is None:
+        return None
     counts = np.bincount(container.block_stages(), minlength=container.header.stages + 1)
     return [{"stages": n, "blocks": int(c)} for n, c in enumerate(counts) if c]
 
 
 def info(data: DataLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
-    """What ``ir2i info --json`` reports, without decoding any pixels: size, stages (declared
-    and present), model, bpp, the progressive prefixes, the chunks and any warnings."""
-    raw = _read_data(data, max_pixels)
+    """What ``ir2i info --json`` reports, without decoding any pixels or codes: size, stages
+    (declared and present), model, bpp, the progressive prefixes, the chunks and any
+    warnings. It reads the header and the chunk table (and a small stage map), so it costs
+    about as much as checking the file's CRCs, whatever the file declares."""
+    raw = _read_data(data, options.max_pixels(max_pixels))
     header = read_header(raw, max_pixels=max_pixels)
-    container = read_container(raw, max_pixels=max_pixels, salvage=True)
+    container = read_container(raw, max_pixels=max_pixels, salvage=True, codes=False)
+    layout = chunk_layout(raw)
     pixels = header.width * header.height
     return {
         "file_bytes": len(raw), "width": header.width, "height": header.height,
@@ -226,7 +262,7 @@ def info(data: DataLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, A
         "flags": header.flags, "model": header.model_name,
         "model_digest": header.model_digest.hex(),
         "bpp": round(8 * len(raw) / pixels, 4),
-        "progressive": progressive_prefixes(raw, max_pixels=max_pixels),
+        "progressive": progressive_prefixes(raw, max_pixels=max_pixels, layout=layout),
         "format_version": container.version, "stage_histogram": stage_histogram(container),
-        "chunks": [c._asdict() for c in chunk_layout(raw)], "warnings": container.warnings,
+        "chunks": [c._asdict() for c in layout], "warnings": container.warnings,
     }

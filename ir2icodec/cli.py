@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from . import options
 from .api import info as file_info
 from .api import max_file_bytes
 from .bench.rd import bench as bench_command
@@ -49,6 +51,19 @@ def _progress_bar(what: str, total: int, quiet: bool) -> Iterator[Callable[[int]
         yield bar.update
 
 
+# The library names its options as the API spells them; the command line says its flags.
+_FLAGS = {"max_stages": "--max-stages", "stages": "--stages", "quality": "--quality",
+          "target_bpp": "--target-bpp", "target_bytes": "--size", "max_pixels": "--max-pixels"}
+_OPTION_NAME = re.compile(r"(?:^|(?<=, )|(?<=and ))(" + "|".join(_FLAGS)
+                          + r")\b(?= must| and| are|,)")
+
+
+def flag_names(message: str) -> str:
+    """A library message with the options it names (leading, or listed: "quality,
+    target_bpp and target_bytes are ...") as the CLI's flags."""
+    return _OPTION_NAME.sub(lambda m: _FLAGS[m.group(1)], message)
+
+
 class _Ir2iGroup(click.Group):
     """Turns the codec's errors (and anything unexpected) into one line on stderr."""
 
@@ -56,7 +71,7 @@ class _Ir2iGroup(click.Group):
         try:
             return super().invoke(ctx)
         except Ir2iError as e:
-            click.echo(f"ir2i: error: {e}", err=True)
+            click.echo(f"ir2i: error: {flag_names(str(e))}", err=True)
             ctx.exit(e.exit_code)
         except BrokenPipeError:
             # A reader such as `head` stopped early (e.g. `ir2i info x | head -1`): like other
@@ -133,8 +148,7 @@ def encode(source: str, output: str | None, quality: float | None, target_bpp: f
     _check_terminal(output)
     target_bytes = parse_size(target_size) if target_size is not None else None
     model = load_model(model_path, device=device, threads=threads)
-    if stages is not None and not 2 <= stages <= model.stages:
-        raise UsageError(f"--stages must be between 2 and {model.stages}, got {stages}")
+    options.stage_count(stages)  # before reading the image: the API's check and words
     image = read_image_file(source, max_pixels=max_pixels, alpha=alpha)
     for note in image.warnings:
         _warn(note)
@@ -275,9 +289,13 @@ def info(source: str, as_json: bool, max_pixels: int) -> None:
         click.echo(f"  stages 1-{p['stages']}: {p['bytes']:>9} bytes  {p['bpp']:.4f} bpp  "
                    f"(+{chunk}{' with the header' if before is None else ''})")
         before = p["bytes"]
-    click.echo("blocks per stage count:")
-    for row in report["stage_histogram"]:
-        click.echo(f"  {row['stages']} stages: {row['blocks']:>7} blocks")
+    if report["stage_histogram"] is None:
+        click.echo("blocks per stage count: not counted (the stage map is too large to "
+                   "decode for a look)")
+    else:
+        click.echo("blocks per stage count:")
+        for row in report["stage_histogram"]:
+            click.echo(f"  {row['stages']} stages: {row['blocks']:>7} blocks")
     for w in report["warnings"]:
         _warn(w)
 

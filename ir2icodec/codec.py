@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 
 from . import blocks as blk
+from . import entropy
 from .container import (
     DEFAULT_BAND_ROWS,
     DEFAULT_MAX_PIXELS,
@@ -25,6 +26,7 @@ from .container import (
     Container,
     Header,
     read_container,
+    read_header,
     write_container,
 )
 from .errors import CorruptDataError, ModelMismatchError, UsageError
@@ -43,6 +45,8 @@ from .runtime import OnnxModel, State
 
 Schedule = Literal["wavefront", "raster"]
 Progress = Callable[[int], None]  # called with the number of block-stages just coded
+StageCosts = Literal["flat", "coded"]  # what rate control takes a stage to cost
+DEFAULT_STAGE_COSTS: StageCosts = "flat"
 ALPHA_CHUNK = b"aLPH"  # ancillary: the alpha plane, zlib-compressed (lossless)
 
 
@@ -195,8 +199,8 @@ def _code_later_stages(model: OnnxModel, later: range, band: _BandState,
 
 def _check_stages(stages: int, model: OnnxModel, what: str) -> None:
     if not MIN_STAGES <= stages <= model.stages:
-        raise UsageError(f"{what} must be between {MIN_STAGES} and {model.stages} "
-                         f"(the first code holds {FIRST_CODE_STAGES} stages), got {stages}")
+        raise UsageError(f"{what} must be a whole number of stages from {MIN_STAGES} to "
+                         f"{model.stages}, got {stages}")
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,9 @@ class StageAnalysis:
     pixels: np.ndarray | None  # (cap - 1, n_blocks, b, b, 3) uint8, unless not kept
     ancillary: dict[bytes, bytes] | None
     kind: Distortion = DEFAULT_DISTORTION  # what ``distortion`` measures
+    # What each stage costs: the flat bits per stage, or (n_blocks, cap - 1) each block's
+    # bits beyond the first code, as the entropy coder would spend them (costs="coded").
+    stage_costs: int | np.ndarray | None = None
 
     def write(self, counts: np.ndarray,
               payload_cache: MutableMapping[bytes, bytes] | None = None) -> bytes:
@@ -235,7 +242,8 @@ class StageAnalysis:
     def counts_for(self, *, stages: int | None = None, quality: float | None = None,
                    target_bytes: float | None = None) -> np.ndarray:
         """Per-block stage counts (n_blocks,) for one rate setting (exactly one given)."""
-        bits, cap = self.header.bits_per_stage, self.header.stages
+        cap = self.header.stages
+        bits = self.header.bits_per_stage if self.stage_costs is None else self.stage_costs
         if stages is not None:
             return np.full(self.header.n_blocks, min(stages, cap), np.uint8)
         if quality is not None:
@@ -254,12 +262,15 @@ class StageAnalysis:
 def analyse(rgb: np.ndarray, model: OnnxModel, cap: int | None = None, *,
             distortion: Distortion = DEFAULT_DISTORTION, alpha: np.ndarray | None = None,
             band_rows: int = DEFAULT_BAND_ROWS, schedule: Schedule = "wavefront",
-            progress: Progress | None = None, keep_pixels: bool = True) -> StageAnalysis:
+            progress: Progress | None = None, keep_pixels: bool = True,
+            costs: StageCosts = DEFAULT_STAGE_COSTS) -> StageAnalysis:
     """Run stages 1..``cap`` on every block of an (H, W, 3) uint8 image, measuring each block
     after each stage (only pixels inside the image count). ``keep_pixels`` keeps every
-    stage count's 8-bit blocks for ``reconstruction`` (about 1 GiB at 50 megapixels)."""
+    stage count's 8-bit blocks for ``reconstruction`` (about 1 GiB at 50 megapixels).
+    ``costs``: what rate control takes a stage to cost, "flat" (its raw bits) or "coded"
+    (each block's own, as the entropy coder would spend them)."""
     cap = model.stages if cap is None else cap
-    _check_stages(cap, model, "--stages")
+    _check_stages(cap, model, "stages")
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or 0 in rgb.shape:
         raise UsageError("the image must be a non-empty (H, W, 3) uint8 array")
     h, w = rgb.shape[:2]
@@ -290,7 +301,21 @@ def analyse(rgb: np.ndarray, model: OnnxModel, cap: int | None = None, *,
     stage_bits = [(c.reshape(n_blocks, -1) > 0).astype(np.uint8) for c in codes]
     ancillary = {ALPHA_CHUNK: zlib.compress(np.ascontiguousarray(alpha).tobytes(), 9)} \
         if alpha is not None else None
-    return StageAnalysis(header, stage_bits, dist, pixels, ancillary, distortion)
+    stage_costs = coded_stage_costs(stage_bits, header) if costs == "coded" else None
+    return StageAnalysis(header, stage_bits, dist, pixels, ancillary, distortion, stage_costs)
+
+
+def coded_stage_costs(stage_bits: list[np.ndarray], header: Header) -> np.ndarray:
+    """(n_blocks, stages - 1): each block's bits beyond the first code after 2, 3, ...
+    stages, each later stage costed by ``entropy.stage_bit_costs`` as one chunk of every
+    block (the chunk of a real allocation holds fewer: an estimate)."""
+    layout = entropy.CodeLayout.for_block(header.block_size, header.bits_per_stage)
+    later = [entropy.stage_bit_costs([stage_bits[s]], stage_bits[s - 1], layout)[0]
+             for s in range(FIRST_CODE_STAGES, len(stage_bits))]
+    extra = np.zeros((header.n_blocks, len(stage_bits) - FIRST_CODE_STAGES + 1))
+    if later:
+        extra[:, 1:] = np.cumsum(np.stack(later, axis=1), axis=1)
+    return extra
 
 
 def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
@@ -298,7 +323,8 @@ def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
            target_bytes: int | None = None, distortion: Distortion = DEFAULT_DISTORTION,
            alpha: np.ndarray | None = None, band_rows: int = DEFAULT_BAND_ROWS,
            schedule: Schedule = "wavefront", progress: Progress | None = None,
-           keep_reconstruction: bool = True) -> EncodeResult:
+           keep_reconstruction: bool = True,
+           costs: StageCosts = DEFAULT_STAGE_COSTS) -> EncodeResult:
     """Encode an (H, W, 3) uint8 image; ``alpha`` (H, W) is stored losslessly if given.
 
     Rate control: ``quality`` (0..100) or a size target (``target_bpp`` or ``target_bytes``:
@@ -310,19 +336,19 @@ def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
     """
     given = [t for t in (quality, target_bpp, target_bytes) if t is not None]
     if len(given) > 1:
-        raise UsageError("--quality, --target-bpp and --size are mutually exclusive")
+        raise UsageError("quality, target_bpp and target_bytes are mutually exclusive")
     if not given and stages is None:
         quality = DEFAULT_QUALITY
     if quality is not None and not QUALITY_RANGE[0] <= quality <= QUALITY_RANGE[1]:
-        raise UsageError(f"--quality must be between {QUALITY_RANGE[0]:g} and "
+        raise UsageError(f"quality must be between {QUALITY_RANGE[0]:g} and "
                          f"{QUALITY_RANGE[1]:g}, got {quality:g}")
     if target_bpp is not None and not target_bpp > 0:
-        raise UsageError(f"--target-bpp must be above 0, got {target_bpp:g}")
+        raise UsageError(f"target_bpp must be above 0, got {target_bpp:g}")
     if target_bytes is not None and target_bytes < 1:
-        raise UsageError(f"--size must be at least 1 byte, got {target_bytes}")
+        raise UsageError(f"target_bytes must be at least 1 byte, got {target_bytes}")
     analysis = analyse(rgb, model, stages, distortion=distortion, alpha=alpha,
                        band_rows=band_rows, schedule=schedule, progress=progress,
-                       keep_pixels=keep_reconstruction)
+                       keep_pixels=keep_reconstruction, costs=costs)
     if target_bpp is not None:
         target_bytes = target_bpp * rgb.shape[0] * rgb.shape[1] / 8
     counts = analysis.counts_for(stages=stages if not given and quality is None else None,
@@ -339,10 +365,15 @@ def encode_array(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *
 
 def check_model(header: Header, model: OnnxModel) -> None:
     if header.model_digest != model.digest:
-        raise ModelMismatchError(
-            f"this file was made by model '{header.model_name}' "
-            f"({header.model_digest.hex()[:12]}), not by '{model.name}' "
-            f"({model.digest.hex()[:12]}); decode it with --model pointing at that model")
+        made_by = f"model '{header.model_name}' ({header.model_digest.hex()[:12]})"
+        if header.model_name == model.name:  # same name, other weights: say which is which
+            made_by = (f"another version of model '{header.model_name}' (digest "
+                       f"{header.model_digest.hex()[:12]}), not the loaded one "
+                       f"({model.digest.hex()[:12]})")
+        else:
+            made_by += f", not by '{model.name}' ({model.digest.hex()[:12]})"
+        raise ModelMismatchError(f"this file was made by {made_by}; decode it with --model "
+                                 "pointing at that model")
     if (header.block_size, header.bits_per_stage) != (model.block_size, model.bits_per_stage) \
             or header.stages > model.stages:
         raise ModelMismatchError("the file's block size, bits or stage count do not fit the model")
@@ -357,11 +388,12 @@ def decode(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
     With ``postfilter`` (and a model that has one) the picture is the model's post-filter of
     the reconstruction; without, the bit-exact reconstruction the encoder tracked."""
     if max_stages is not None:
-        _check_stages(max_stages, model, "--max-stages")
+        _check_stages(max_stages, model, "max_stages")
+    # The header against the model before any code is read: a forged layout costs nothing.
+    check_model(read_header(data, max_pixels=max_pixels), model)
     container = read_container(data, max_pixels=max_pixels, salvage=salvage,
                                max_stages=max_stages)
     header = container.header
-    check_model(header, model)
     notes = list(container.warnings)
     stages = container.stages_found
     if max_stages is not None:

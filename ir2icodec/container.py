@@ -64,6 +64,10 @@ _HEAD_FIXED = struct.Struct(">BHIIHHBBH16sB")
 _CHUNK_PREFIX = struct.Struct(">I4s")
 _U32 = struct.Struct(">I")
 _RESYNC_TRIES = 64  # resync search: bounds the work a file full of fake chunk headers causes
+# The most chunks a reader walks: a file has 2 + stages + its map and a few ancillary chunks,
+# so a file of thousands of tiny chunks is forged, and walking it would cost a Python step
+# (and a warning) each.
+MAX_CHUNKS = 1024
 
 # Well-known signatures, to tell users what they passed instead of an .ir2i file.
 _OTHER_FORMATS = (
@@ -251,14 +255,20 @@ def _coded_blocks(counts: np.ndarray, stage: int) -> np.ndarray:
     return np.flatnonzero(counts >= stage)
 
 
-def _code_limit(header: Header, counts: np.ndarray, stage: int) -> int:
-    """Version 2: 3-byte prefix + the raw bits of the chunk's blocks, the longest it can be."""
+def _code_limit(header: Header, counts: np.ndarray | None, stage: int) -> int:
+    """Version 2: 3-byte prefix + the raw bits of the chunk's blocks, the longest it can be
+    (every block's, when the stage map was not decoded)."""
     _, count = _code_span(header, stage)
-    return 3 + len(_coded_blocks(counts, stage)) * header.bits_per_stage * count // 8
+    blocks = header.n_blocks if counts is None else len(_coded_blocks(counts, stage))
+    return 3 + blocks * header.bits_per_stage * count // 8
 
 
 def _span_label(first: int, count: int) -> str:
-    return f"stage {first}" if count == 1 else f"stages {first}-{first + count - 1}"
+    if first >= 1 and count == 1:
+        return f"stage {first}"
+    if first >= 1 and count > 1:
+        return f"stages {first}-{first + count - 1}"
+    return f"no valid stage (stage bytes {first}, {count})"
 
 
 def _stage_label(header: Header, stage: int) -> str:
@@ -316,6 +326,42 @@ def _check_max_pixels(max_pixels: int) -> None:
         raise ValueError(f"max_pixels must be a positive int, got {max_pixels!r}")
 
 
+# Padding to whole blocks may add up to this share of pixels to what the limit counts, plus
+# a few blocks: a picture near the limit always passes (a few per mille of padding), a
+# 1-pixel-high one declaring the limit does not (32x its pixels in whole blocks).
+PADDING_ALLOWANCE = 2
+PADDING_SLACK = 2**16
+
+
+def work_limit(max_pixels: int) -> int:
+    """The most padded pixels, and code bits, that a file within ``max_pixels`` may make a
+    reader allocate: what bounds a reader's memory and work, whatever the header declares."""
+    return PADDING_ALLOWANCE * max_pixels + PADDING_SLACK
+
+
+def _check_size(width: int, height: int, block_size: int, bits_per_stage: int, stages: int,
+                max_pixels: int) -> None:
+    """The size guard, from the header alone, before anything proportional to the image is
+    allocated: the declared pixels; the padded pixels of the blocks really decoded; and the
+    code bits of all stages, at most one per allowed padded pixel (the shipped layout's 8 x
+    128 bits per 32 x 32 block is exactly one)."""
+    pixels = width * height
+    blocks = -(-width // block_size) * -(-height // block_size)
+    padded, bits = blocks * block_size * block_size, blocks * bits_per_stage * stages
+    if pixels > max_pixels:
+        what = f"image is {width} x {height} = {pixels} pixels, above the limit of {max_pixels}"
+    elif padded > work_limit(max_pixels):
+        what = (f"image is {width} x {height}: {padded} pixels in whole {block_size} x "
+                f"{block_size} blocks, above the {work_limit(max_pixels)} that the limit of "
+                f"{max_pixels} pixels allows")
+    elif bits > work_limit(max_pixels):
+        what = (f"image is {width} x {height} with {bits} code bits, above the "
+                f"{work_limit(max_pixels)} that the limit of {max_pixels} pixels allows")
+    else:
+        return
+    raise LimitError(f"{what}; raise max_pixels (ir2i --max-pixels) to allow it")
+
+
 def _parse_head(data: bytes, max_pixels: int) -> tuple[Header, int, int]:
     """Validate signature and HEAD; return the header, the offset after HEAD and the format
     version."""
@@ -362,13 +408,7 @@ def _parse_head(data: bytes, max_pixels: int) -> tuple[Header, int, int]:
         if cls is UnsupportedVersionError:
             raise UnsupportedVersionError(f"written by a newer ir2i ({detail}); upgrade")
         raise cls(f"malformed ir2i header: {detail}")
-    # The size guard runs before anything proportional to the image is allocated.
-    pixels = width * height
-    if pixels > max_pixels:
-        raise LimitError(
-            f"image is {width} x {height} = {pixels} pixels, above the limit of {max_pixels}; "
-            "pass --max-pixels to allow it"
-        )
+    _check_size(width, height, block_size, bits_per_stage, stages, max_pixels)
     header = Header(
         width=width, height=height, stages=stages, model_name=name_bytes.decode("utf-8"),
         model_digest=digest, block_size=block_size, bits_per_stage=bits_per_stage,
@@ -420,11 +460,12 @@ class _Expect(NamedTuple):
 
     next_stage: int
     version: int
-    counts: np.ndarray | None
+    counts: np.ndarray | None  # None until the map is read, or when it is left coded
+    map_read: bool = False
 
     @property
     def needs_map(self) -> bool:
-        return self.version >= 2 and self.counts is None
+        return self.version >= 2 and not self.map_read
 
 
 def _examine(data: bytes, pos: int, header: Header, expect: _Expect) -> _Chunk | _Problem:
@@ -493,46 +534,71 @@ def _examine(data: bytes, pos: int, header: Header, expect: _Expect) -> _Chunk |
     return chunk
 
 
-def _valid_chunk_at(data: bytes, pos: int) -> bool:
-    """A well-formed chunk with a matching CRC starts at ``pos`` (salvage resync test)."""
+class _CrcBudget:
+    """Bytes that salvage's resync may still run through CRC checks. Fake chunk headers that
+    each claim to run to the end of the file would make every candidate cost a CRC over the
+    rest of it (quadratic); with this budget, a few times the file size, resync stays linear
+    and gives up instead."""
+
+    def __init__(self, file_size: int):
+        self.left = 4 * file_size + 2**20
+
+    def spend(self, n: int) -> bool:
+        self.left -= n
+        return self.left >= 0
+
+
+def _valid_chunk_at(data: bytes, pos: int, budget: _CrcBudget,
+                    max_length: int = MAX_CHUNK_LENGTH) -> bool:
+    """A well-formed chunk of at most ``max_length`` bytes with a matching CRC starts at
+    ``pos`` (salvage resync test); a length that cannot be right is refused before its CRC."""
     if len(data) - pos < 12:
         return False
     length, ctype = _CHUNK_PREFIX.unpack_from(data, pos)
     chunk = _Chunk(ctype, pos, length)
-    return _is_letters(ctype) and chunk.end <= len(data) and _crc_ok(data, chunk)
+    return (_is_letters(ctype) and length <= max_length and chunk.end <= len(data)
+            and budget.spend(length) and _crc_ok(data, chunk))
 
 
-def _find_expected(data: bytes, start: int, header: Header, expect: _Expect) -> int | None:
+def _find_expected(data: bytes, start: int, header: Header, expect: _Expect,
+                   budget: _CrcBudget) -> int | None:
     """Offset of the next expected SMAP, CODE (or IEND) chunk at or after ``start``, if any.
 
     The pattern is the type (plus the stage bytes for CODE, and in version 1 the exact
-    length), and a hit only counts when its CRC matches, so a false resync needs a 32-bit
-    CRC collision.
+    length), and a hit only counts when its length fits what is expected and its CRC
+    matches, so a false resync needs a 32-bit CRC collision.
     """
     if expect.next_stage > header.stages:
-        pattern, back = _CHUNK_PREFIX.pack(0, IEND), 0
+        pattern, back, longest = _CHUNK_PREFIX.pack(0, IEND), 0, 0
     elif expect.needs_map:
-        pattern, back = SMAP, 4
+        pattern, back, longest = SMAP, 4, 1 + header.n_blocks
     else:
         first, count = _code_span(header, expect.next_stage)
+        longest = _code_length(header, expect.next_stage)
         if expect.version == 1:
-            pattern = _CHUNK_PREFIX.pack(_code_length(header, expect.next_stage), CODE)
+            pattern = _CHUNK_PREFIX.pack(longest, CODE)
             back = 0
         else:  # the length is not known in advance: match the type and find the length before
             pattern, back = CODE, 4
+            longest = _code_limit(header, expect.counts, expect.next_stage)
         pattern += bytes([first, count])
     pos = start + back
     for _ in range(_RESYNC_TRIES):
+        if pos >= len(data):
+            return None
         hit = data.find(pattern, pos)
         if hit < 0:
             return None
-        if _valid_chunk_at(data, hit - back):
+        if hit >= back and _valid_chunk_at(data, hit - back, budget, longest):
             return hit - back
+        if budget.left < 0:
+            return None
         pos = hit + 1
     return None
 
 
-def _resume_after(data: bytes, problem: _Problem, header: Header, expect: _Expect) -> int | None:
+def _resume_after(data: bytes, problem: _Problem, header: Header, expect: _Expect,
+                  budget: _CrcBudget) -> int | None:
     """Where parsing can resume after a damaged non-CODE chunk, or None.
 
     Skipping by the declared length keeps intact chunks that follow, but the length is
@@ -541,10 +607,10 @@ def _resume_after(data: bytes, problem: _Problem, header: Header, expect: _Expec
     """
     chunk = problem.chunk
     assert chunk is not None
-    found = _find_expected(data, chunk.offset + 1, header, expect)
+    found = _find_expected(data, chunk.offset + 1, header, expect, budget)
     if chunk.length <= MAX_CHUNK_LENGTH and chunk.end <= len(data):
         skip = chunk.end
-        lands = skip == len(data) or _valid_chunk_at(data, skip)
+        lands = skip == len(data) or _valid_chunk_at(data, skip, budget)
         if lands and (found is None or skip <= found):
             return skip
     return found
@@ -556,9 +622,19 @@ def read_header(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
     return header
 
 
+# ``codes=False`` decodes the stage map only when it is this cheap (block rows x levels: the
+# map decoder's sequential steps), so that looking at any file stays fast.
+CHEAP_MAP_STEPS = 4096
+
+
+def _map_is_cheap(header: Header) -> bool:
+    return header.blocks_y * max(header.stages - 2, 0) <= CHEAP_MAP_STEPS \
+        and header.n_blocks <= 2**20
+
+
 def read_container(
     data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, salvage: bool = False,
-    max_stages: int | None = None,
+    max_stages: int | None = None, codes: bool = True,
 ) -> Container:
     """Parse a whole .ir2i file; see format-spec.md, "Reader rules", for every case.
 
@@ -566,7 +642,11 @@ def read_container(
     chunks are dropped and decoding keeps the stages before the first damaged CODE
     chunk; only a damaged signature, HEAD, stage map or first code still raises.
     ``max_stages`` stops after the CODE chunk that completes that stage, as a partial
-    download would: later chunks are neither checked nor entropy-decoded.
+    download would: later chunks are neither checked nor entropy-decoded (ancillary chunks
+    after them are still collected). ``codes=False`` reads the structure only (chunks,
+    lengths, CRCs; the stage map when it is cheap, ``CHEAP_MAP_STEPS``): ``stage_bits``
+    then holds one empty (0, bits) array per stage present, so that looking at a file never
+    costs what decoding it does.
     """
     data = _as_bytes(data)
     header, pos, version = _parse_head(data, max_pixels)
@@ -576,20 +656,22 @@ def read_container(
     complete = False
     damaged = False  # salvage: damage seen, so a missing first code is corruption
     counts: np.ndarray | None = None
+    map_read = False
+    budget = _CrcBudget(len(data))
 
     def stop_at_damage(message: str) -> None:
         # Stages after a damaged CODE chunk depend on it, so nothing after it is usable.
         if not stage_bits:
-            what = "stage map" if version >= 2 and counts is None else "first code"
+            what = "stage map" if version >= 2 and not map_read else "first code"
             raise CorruptDataError(f"{message}: the {what} is damaged, nothing to decode")
         warnings.append(
             f"{message}: kept stages 1-{len(stage_bits)} of {header.stages}, dropped the rest"
         )
 
-    while True:
+    for _ in range(MAX_CHUNKS):
         next_stage = len(stage_bits) + 1
         all_read = next_stage > header.stages
-        expect = _Expect(next_stage, version, counts)
+        expect = _Expect(next_stage, version, counts, map_read)
         found = _examine(data, pos, header, expect)
 
         if isinstance(found, _Problem):
@@ -597,7 +679,7 @@ def read_container(
             if problem.kind == "cut" and not problem.is_code and problem.chunk is not None:
                 # A non-CODE chunk running past the end is either a cut or a damaged
                 # length; a valid expected chunk further on proves it is damage.
-                resume = _find_expected(data, pos + 1, header, expect)
+                resume = _find_expected(data, pos + 1, header, expect, budget)
                 if resume is not None:
                     problem = _Problem(
                         "malformed",
@@ -635,7 +717,7 @@ def read_container(
             if problem.is_code:
                 stop_at_damage(problem.message)
                 break
-            resume = _resume_after(data, problem, header, expect)
+            resume = _resume_after(data, problem, header, expect, budget)
             if resume is None:
                 stop_at_damage(f"{problem.message}, and no intact code follows")
                 break
@@ -652,7 +734,11 @@ def read_container(
                     raise FormatError(
                         f"chunk 'CODE' at byte {pos} holds {_span_label(body[0], body[1])}, "
                         f"expected {_stage_label(header, next_stage)}")
-                stage_bits.extend(_read_code(body, header, version, counts, stage_bits, pos))
+                if codes:
+                    stage_bits.extend(_read_code(body, header, version, counts, stage_bits, pos))
+                else:
+                    stage_bits.extend(np.zeros((0, header.bits_per_stage), np.uint8)
+                                      for _ in range(count))
             except FormatError as e:
                 message = str(e)
                 if not salvage or (not stage_bits and not damaged):
@@ -660,14 +746,20 @@ def read_container(
                 stop_at_damage(message)
                 break
             if max_stages is not None and len(stage_bits) >= max_stages:
+                _collect_ancillary(data, chunk.end, ancillary)
                 break
         elif chunk.ctype == SMAP and version >= 2:
-            try:
-                counts = _read_stage_map(body, header, pos)
-            except FormatError as e:
-                raise FormatError(f"malformed ir2i file: {e}") from None
+            if codes or _map_is_cheap(header):
+                try:
+                    counts = _read_stage_map(body, header, pos)
+                except FormatError as e:
+                    raise FormatError(f"malformed ir2i file: {e}") from None
+            map_read = True
+        elif chunk.ctype == SMAP:
+            raise FormatError(f"malformed ir2i file: chunk 'SMAP' at byte {pos} is not part of "
+                              f"format version {version}, which the header declares")
         elif chunk.ctype == IEND:
-            if not all_read or (version >= 2 and counts is None):
+            if not all_read or (version >= 2 and not map_read):
                 message = (
                     f"end chunk at byte {pos} after {len(stage_bits)} of "
                     f"{header.stages} declared stages"
@@ -692,11 +784,31 @@ def read_container(
         else:
             ancillary[chunk.ctype] = bytes(body)
         pos = chunk.end
+    else:
+        message = f"the file has more than {MAX_CHUNKS} chunks"
+        if not salvage or not stage_bits:
+            raise FormatError(f"malformed ir2i file: {message}")
+        stop_at_damage(message)
 
     return Container(
         header=header, stage_bits=stage_bits, ancillary=ancillary,
         complete=complete, warnings=warnings, version=version, stage_counts=counts,
     )
+
+
+def _collect_ancillary(data: bytes, pos: int, ancillary: dict[bytes, bytes]) -> None:
+    """Ancillary chunks after ``pos`` (e.g. alpha after the codes: the spec allows them
+    anywhere before IEND), for a read that stops at ``max_stages``: chunks are walked by
+    their lengths, only the ancillary ones are CRC-checked, and the walk stops quietly at
+    the first thing that does not fit, as the unread stages are not this read's business."""
+    while len(data) - pos >= 12:
+        length, ctype = _CHUNK_PREFIX.unpack_from(data, pos)
+        chunk = _Chunk(ctype, pos, length)
+        if not _is_letters(ctype) or chunk.end > len(data) or ctype == IEND:
+            return
+        if not _is_critical(ctype) and ctype not in ancillary and _crc_ok(data, chunk):
+            ancillary[ctype] = bytes(data[chunk.data_start : chunk.end - 4])
+        pos = chunk.end
 
 
 def _read_code(body: memoryview, header: Header, version: int, counts: np.ndarray | None,
@@ -758,7 +870,8 @@ def _read_stage_map(body: memoryview, header: Header, pos: int) -> np.ndarray:
 
 
 def chunk_layout(data: bytes) -> list[ChunkInfo]:
-    """List the chunks as they lie in the file, up to IEND or the end of the data.
+    """List the chunks as they lie in the file, up to IEND, the end of the data or
+    ``MAX_CHUNKS`` chunks.
 
     Never raises for bad CRCs or bad chunk contents (that is what it reports); only
     input without the ir2i signature raises FormatError (TruncatedError for a cut one).
@@ -767,7 +880,7 @@ def chunk_layout(data: bytes) -> list[ChunkInfo]:
     _check_signature(data)
     layout: list[ChunkInfo] = []
     pos = len(SIGNATURE)
-    while len(data) - pos >= 8:
+    while len(data) - pos >= 8 and len(layout) < MAX_CHUNKS:
         length, ctype = _CHUNK_PREFIX.unpack_from(data, pos)
         chunk = _Chunk(ctype, pos, length)
         crc_ok = chunk.end <= len(data) and _crc_ok(data, chunk)
@@ -790,7 +903,7 @@ def truncate_stages(data: bytes, stages: int, *, max_pixels: int = DEFAULT_MAX_P
     container = read_container(data, max_pixels=max_pixels)
     header = container.header
     if not header.first_code_stages <= stages <= container.stages_found:
-        raise UsageError(f"--stages must be between {header.first_code_stages} and "
+        raise UsageError(f"stages must be between {header.first_code_stages} and "
                          f"{container.stages_found} (the stages this file holds), got {stages}")
     counts = None if container.stage_counts is None \
         else np.minimum(container.stage_counts, stages)

@@ -16,6 +16,7 @@ every platform; the range coder is constriction's (format-spec.md, section 5.2).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import constriction
@@ -27,6 +28,19 @@ PRIOR_WEIGHT = 16
 OUTSIDE = 2  # a context bit that does not exist (first row, first column, first stage)
 
 _BERNOULLI = constriction.stream.model.Bernoulli(perfect=False)
+# Probabilities are clipped to [2**-PROB_BITS, 1 - 2**-PROB_BITS], so even the likeliest
+# decision costs at least this many bits: a payload far shorter than that for the decisions
+# it must hold cannot have come from an encoder (format-spec.md, section 5.2).
+MIN_BITS_PER_DECISION = -math.log2(1 - 2.0**-PROB_BITS)
+
+
+def min_payload_words(decisions: int) -> int:
+    """A lower bound on the 32-bit words of a range-coded payload of ``decisions`` binary
+    decisions: half their least possible information content, and at least one word when
+    there is anything to code (the coder always emits a word then; zero decisions, zero)."""
+    if decisions <= 0:
+        return 0
+    return max(1, int(decisions * MIN_BITS_PER_DECISION / 2 / 32))
 
 
 class EntropyError(ValueError):
@@ -114,10 +128,11 @@ def _position_context(layout: CodeLayout, codes: np.ndarray, previous: np.ndarra
     y, x = divmod(rest, layout.cols)
     n = len(codes)
     outside = np.full(n, OUTSIDE, np.int64)
-    west = codes[:, k - 1] if x > 0 else outside
-    north = codes[:, k - layout.cols] if y > 0 else outside
-    chan = codes[:, k - plane] if c > 0 else outside
-    prev = previous[:, k] if previous is not None else outside
+    # Bits are kept as uint8 (an eighth of int64's memory); the context arithmetic is int64.
+    west = codes[:, k - 1].astype(np.int64) if x > 0 else outside
+    north = codes[:, k - layout.cols].astype(np.int64) if y > 0 else outside
+    chan = codes[:, k - plane].astype(np.int64) if c > 0 else outside
+    prev = previous[:, k].astype(np.int64) if previous is not None else outside
     coarse = ((west * 3 + north) * 3 + chan) * 3 + prev
     return c * _COARSE + coarse, coarse
 
@@ -135,35 +150,63 @@ def encode_stage_bits(stages: list[np.ndarray], previous: np.ndarray | None,
     into one stream; ``previous`` holds those blocks' bits of the stage before the first
     (None when the first is stage 1). Returns big-endian 32-bit words."""
     encoder = constriction.stream.queue.RangeEncoder()
-    prev = None if previous is None else np.asarray(previous, np.int64)
+    prev = None if previous is None else np.asarray(previous, np.uint8)
     for stage in stages:
-        bits = np.ascontiguousarray(stage, dtype=np.int64)
+        bits = np.ascontiguousarray(stage, dtype=np.uint8)
         model = _new_model(layout)
         for k in range(layout.bits):
             fine, coarse = _position_context(layout, bits, prev, k)
             encoder.encode(bits[:, k].astype(np.int32), _BERNOULLI,
                            model.probabilities(fine, coarse))
-            model.update(fine, coarse, bits[:, k])
+            model.update(fine, coarse, bits[:, k].astype(np.int64))
         prev = bits
     return encoder.get_compressed().astype(">u4").tobytes()
+
+
+def stage_bit_costs(stages: list[np.ndarray], previous: np.ndarray | None,
+                    layout: CodeLayout) -> list[np.ndarray]:
+    """What ``encode_stage_bits`` would spend on each block: for each of ``stages`` (coded
+    as one chunk of all these blocks), the ideal code length in bits of every block's bits
+    under the adaptive model, (blocks,) float64 each. Rate control weighs stages by these
+    instead of a flat ``layout.bits`` per stage."""
+    prev = None if previous is None else np.asarray(previous, np.uint8)
+    costs = []
+    for stage in stages:
+        bits = np.ascontiguousarray(stage, dtype=np.uint8)
+        cost = np.zeros(len(bits))
+        model = _new_model(layout)
+        for k in range(layout.bits):
+            fine, coarse = _position_context(layout, bits, prev, k)
+            p_one = model.probabilities(fine, coarse)
+            column = bits[:, k].astype(np.int64)
+            cost -= np.log2(np.where(column == 1, p_one, 1.0 - p_one))
+            model.update(fine, coarse, column)
+        costs.append(cost)
+        prev = bits
+    return costs
 
 
 def decode_stage_bits(data: bytes | memoryview, count: int, blocks: int,
                       previous: np.ndarray | None, layout: CodeLayout) -> list[np.ndarray]:
     """Inverse of ``encode_stage_bits`` for ``count`` stages: (blocks, layout.bits) uint8 each."""
     words = _words(data)
-    prev = None if previous is None else np.asarray(previous, np.int64)
+    if len(words) < min_payload_words(count * blocks * layout.bits):
+        raise EntropyError(f"{len(words)} words cannot hold the {count * blocks * layout.bits} "
+                           f"coded bits of {blocks} blocks (at least "
+                           f"{min_payload_words(count * blocks * layout.bits)})")
+    prev = None if previous is None else np.asarray(previous, np.uint8)
     stages = []
     try:
         decoder = constriction.stream.queue.RangeDecoder(words)
         for _ in range(count):
-            out = np.zeros((blocks, layout.bits), np.int64)
+            out = np.zeros((blocks, layout.bits), np.uint8)
             model = _new_model(layout)
             for k in range(layout.bits):
                 fine, coarse = _position_context(layout, out, prev, k)
-                out[:, k] = decoder.decode(_BERNOULLI, model.probabilities(fine, coarse))
-                model.update(fine, coarse, out[:, k])
-            stages.append(out.astype(np.uint8))
+                column = decoder.decode(_BERNOULLI, model.probabilities(fine, coarse))
+                out[:, k] = column
+                model.update(fine, coarse, column.astype(np.int64))
+            stages.append(out)
             prev = out
     except (ValueError, RuntimeError, AssertionError) as e:
         raise EntropyError(f"the coded stage bits do not decode ({e})") from e
@@ -208,6 +251,10 @@ def decode_stage_map(data: bytes | memoryview, blocks_y: int, blocks_x: int,
                      stages: int) -> np.ndarray:
     """Inverse of ``encode_stage_map``: (blocks_y, blocks_x) uint8 counts in 2..stages."""
     words = _words(data)
+    asked = blocks_y * blocks_x if stages > 2 else 0  # level 3 is asked of every block
+    if len(words) < min_payload_words(asked):
+        raise EntropyError(f"{len(words)} words cannot hold the stage counts of "
+                           f"{blocks_y * blocks_x} blocks")
     n = np.full((blocks_y, blocks_x), 2, np.int64)
     model = _Counts(max(1, (stages - 2) * 3))
     try:

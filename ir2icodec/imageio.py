@@ -319,7 +319,11 @@ def _check_size(size: tuple[int, int], name: str, max_pixels: int) -> None:
 
 
 def _note_frames(im: Image.Image, fmt: str, notes: list[str]) -> None:
-    """Warn about animations / multi-page files; only frame 0 is encoded."""
+    """Warn about animations / multi-page files; only frame 0 is encoded. An .ir2i file's
+    frames are its stage counts, and it opens at its last (every stage present): that is
+    the picture it holds, so it is kept, without a note."""
+    if fmt == "IR2I":
+        return
     try:
         if not getattr(im, "is_animated", False):
             return

@@ -27,8 +27,8 @@ from typing import IO, Any
 from PIL import Image, ImageFile
 
 from . import api
-from .container import SIGNATURE, read_container
-from .errors import Ir2iError, UsageError
+from .container import SIGNATURE, read_container, read_header
+from .errors import Ir2iError, LimitError, UsageError
 
 FORMAT = "IR2I"
 EXTENSION = ".ir2i"
@@ -63,6 +63,27 @@ def pillow_error(error: Ir2iError) -> Exception:
     return cls(str(error))
 
 
+MAX_HEAD_BYTES = 8 + 12 + 4096  # the signature, and a HEAD chunk of any version
+UNLIMITED_PIXELS = 2**48  # MAX_IMAGE_PIXELS = None: the largest picture the format holds
+
+
+def pillow_max_pixels() -> int:
+    """The codec's pixel limit under Pillow's convention: ``Image.MAX_IMAGE_PIXELS`` warns,
+    twice it refuses (``DecompressionBombError``), None lifts the limit."""
+    limit = Image.MAX_IMAGE_PIXELS
+    return UNLIMITED_PIXELS if limit is None else 2 * int(limit)
+
+
+def _check_bomb(width: int, height: int) -> None:
+    """Pillow's DecompressionBombError, before any work (Pillow itself checks only after
+    ``_open``, and warns then between the limit and twice it)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > 2 * limit:
+        raise Image.DecompressionBombError(
+            f"Image size ({width * height} pixels) exceeds limit of {2 * limit} pixels, "
+            "could be decompression bomb DOS attack.")
+
+
 def _accept(prefix: bytes) -> bool:
     return prefix[:len(SIGNATURE)] == SIGNATURE
 
@@ -79,15 +100,28 @@ class Ir2iImageFile(ImageFile.ImageFile):
         data = self.fp.read(len(SIGNATURE))
         if not _accept(data):
             raise SyntaxError("not an ir2i file")
-        data += self.fp.read()  # at most 1 bpp: the whole file is small
+        max_pixels = pillow_max_pixels()
         try:
-            container = read_container(data)  # chunks and CRCs; no pixel is decoded
+            # The size first, from the header alone, with Pillow's own limit: nothing else
+            # is read or checked for a picture Pillow would refuse.
+            data += self.fp.read(MAX_HEAD_BYTES)
+            header = read_header(data, max_pixels=UNLIMITED_PIXELS)
+            _check_bomb(header.width, header.height)
+            read_header(data, max_pixels=max_pixels)  # padded pixels, code bits
+            cap = api.max_file_bytes(max_pixels)
+            data += self.fp.read(cap + 1 - len(data))
+            if len(data) > cap:
+                raise LimitError(f"the file is over {cap} bytes, more than an .ir2i file of "
+                                 f"{max_pixels} pixels can be")
+            # Chunks, lengths and CRCs; no code is entropy-decoded, no pixel decoded.
+            container = read_container(data, max_pixels=max_pixels, codes=False)
         except Ir2iError as e:
             raise pillow_error(e) from None
         from .codec import ALPHA_CHUNK
 
         header = container.header
         self._data = data
+        self._max_pixels = max_pixels
         self._first = header.first_code_stages
         self._size = (header.width, header.height)
         self._mode = "RGBA" if ALPHA_CHUNK in container.ancillary else "RGB"
@@ -119,7 +153,8 @@ class Ir2iImageFile(ImageFile.ImageFile):
                 pixels = api.decode(self._data,
                                     max_stages=None if last else self._frame + self._first,
                                     model=_defaults["model"], device=_defaults["device"],
-                                    output="numpy", postfilter=_defaults["postfilter"])
+                                    output="numpy", postfilter=_defaults["postfilter"],
+                                    max_pixels=self._max_pixels)
             except Ir2iError as e:
                 raise pillow_error(e) from None
             if self.fp is not None and self._exclusive_fp:

@@ -141,19 +141,33 @@ def quality_to_lambda(quality: float, kind: Distortion = DEFAULT_DISTORTION) -> 
     return LAMBDA_AT_50[kind] * 2.0 ** ((50.0 - quality) / QUALITY_PER_OCTAVE)
 
 
-def allocate(distortion: np.ndarray, lam: float, bits_per_stage: int,
+Bits = int | np.ndarray  # a flat count per stage, or each block's own (see ``extra_bits``)
+
+
+def extra_bits(distortion: np.ndarray, bits: Bits) -> np.ndarray:
+    """The bits each block spends beyond the first code for each column of ``distortion``:
+    ``bits`` is a flat count per stage, or already such an array, (blocks, columns), e.g.
+    the entropy coder's estimate per block and stage (``entropy.stage_bit_costs``)."""
+    if isinstance(bits, np.ndarray):
+        if bits.shape != distortion.shape:
+            raise ValueError(f"bits {bits.shape} do not match distortion {distortion.shape}")
+        return bits
+    return np.broadcast_to(np.arange(distortion.shape[1]) * float(bits), distortion.shape)
+
+
+def allocate(distortion: np.ndarray, lam: float, bits_per_stage: Bits,
              min_stages: int) -> np.ndarray:
     """Stage count of each block for multiplier ``lam``.
 
     ``distortion`` is (blocks, S - min_stages + 1): column j is the block's distortion
-    after ``min_stages + j`` stages. Ties go to fewer stages.
+    after ``min_stages + j`` stages; ``bits_per_stage`` the bits of each stage (``Bits``).
+    Ties go to fewer stages.
     """
-    extra = np.arange(distortion.shape[1]) * bits_per_stage
-    cost = distortion + lam * extra[None, :]
+    cost = distortion + lam * extra_bits(distortion, bits_per_stage)
     return (min_stages + np.argmin(cost, axis=1)).astype(np.uint8)
 
 
-def search_lambda(distortion: np.ndarray, bits_per_stage: int, min_stages: int,
+def search_lambda(distortion: np.ndarray, bits_per_stage: Bits, min_stages: int,
                   size_of: Callable[[np.ndarray], float], target: float,
                   iterations: int = 30) -> tuple[np.ndarray, float]:
     """Counts whose size (``size_of(counts)``, e.g. coded bytes) is the largest at or below

@@ -17,7 +17,7 @@ from PIL import Image
 import ir2icodec
 from ir2icodec import codec
 from ir2icodec.container import chunk_layout
-from ir2icodec.errors import Ir2iError, Ir2iWarning, ModelMismatchError
+from ir2icodec.errors import Ir2iError, Ir2iWarning, ModelMismatchError, UsageError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -88,16 +88,32 @@ def test_info_is_what_the_cli_reports(rgb, tmp_path):
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda im: ir2icodec.encode(im, stages=9), "--stages must be between 2 and 8"),
+    (lambda im: ir2icodec.encode(im, stages=9), "stages must be a whole number of stages "
+     "from 2 to 8, got 9"),
     (lambda im: ir2icodec.encode(im, quality=50, target_bpp=0.5), "mutually exclusive"),
     (lambda im: ir2icodec.encode(im.astype(np.float32)), "uint8 array"),
     (lambda im: ir2icodec.decode(ir2icodec.encode(im, stages=2), max_stages=1),
-     "--max-stages must be between 2 and 8"),
+     "max_stages must be a whole number of stages from 2 to 8, got 1"),
+    # Wrong types are usage errors too, raised before any work.
+    (lambda im: ir2icodec.encode(im, stages="4"), "stages must be a whole number"),
+    (lambda im: ir2icodec.encode(im, stages=3.0), "stages must be a whole number"),
+    (lambda im: ir2icodec.encode(im, quality=True), "quality must be a number"),
+    (lambda im: ir2icodec.encode(im, quality="high"), "quality must be a number"),
+    (lambda im: ir2icodec.encode(im, target_bpp=float("nan")), "target_bpp must be a number"),
+    (lambda im: ir2icodec.encode(im, max_pixels=0), "max_pixels must be a positive"),
+    (lambda im: ir2icodec.decode(b"", max_stages="2"), "max_stages must be a whole number"),
+    (lambda im: ir2icodec.decode(b"", max_pixels=-1), "max_pixels must be a positive"),
+    (lambda im: ir2icodec.decode(b"", salvage="yes"), "salvage must be True or False"),
+    (lambda im: ir2icodec.info(b"", max_pixels=2.5), "max_pixels must be a positive"),
+    (lambda im: ir2icodec.decode(ir2icodec.encode(im, stages=2).decode("latin-1")),
+     "contents as text"),
     (lambda im: ir2icodec.decode(b"\x89PNG\r\n\x1a\n" + bytes(40)), "not an ir2i file"),
 ])
 def test_errors_are_the_codec_errors(rgb, call, message):
-    with pytest.raises(Ir2iError, match=message):
+    with pytest.raises(Ir2iError, match=message) as info:
         call(rgb)
+    if "must be" in message or "as text" in message:
+        assert isinstance(info.value, UsageError)
 
 
 def test_model_mismatch_names_the_model(rgb, tiny_bundle):

@@ -380,7 +380,7 @@ def test_huge_dimensions_hit_the_limit_before_any_allocation() -> None:
     assert peak < 1_000_000
     assert str(info.value) == (
         "image is 100000 x 100000 = 10000000000 pixels, above the limit of 268435456; "
-        "pass --max-pixels to allow it"
+        "raise max_pixels (ir2i --max-pixels) to allow it"
     )
 
 

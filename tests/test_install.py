@@ -1,8 +1,10 @@
 """The package as users get it: `pip install .` into a fresh virtual environment.
 
-The environment sees this interpreter's site-packages for the dependencies (no network), but
-ir2icodec itself comes only from the wheel built from this checkout, and the commands run
-outside the checkout, so nothing is imported from the source tree.
+The package is built into a wheel once, with this environment's build backend, and installed
+into a nested virtual environment. That environment sees this one's site-packages for the
+dependencies (a .pth file: no network, and it works whether the tests run in the system
+Python, a venv, virtualenv or conda), but ir2icodec itself comes only from the wheel, and the
+commands run outside the checkout, so nothing is imported from the source tree.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
+import site
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -26,16 +30,40 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("hatchling") is None,
                                 reason="building the package needs hatchling ([test] extra)")
 
 
+def _site_dirs() -> list[str]:
+    """Where this interpreter finds its installed packages."""
+    dirs = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
+            *site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return list(dict.fromkeys(d for d in dirs if Path(d).is_dir()))
+
+
+def _pip(*args: str) -> None:
+    r = subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    if r.returncode:
+        pytest.fail(f"pip {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
-    """A virtual environment with ir2i installed from this checkout; returns its bin/."""
+    """A virtual environment with ir2i installed from a wheel of this checkout; returns its
+    bin/."""
+    wheels = tmp_path_factory.mktemp("wheel")
+    _pip("wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(wheels),
+         str(REPO))
+    (wheel,) = wheels.glob("ir2i-*.whl")
     env_dir = tmp_path_factory.mktemp("venv")
-    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
-                    "--no-deps", "--no-build-isolation", "--no-index", str(REPO)],
-                   check=True, capture_output=True, timeout=300,
-                   env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; "
+                              "print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    _pip("--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel))
+    # Only now (pip would take an ir2i installed out there for this one), and after the
+    # nested site-packages on sys.path, so that the wheel's ir2icodec is the one imported.
+    Path(purelib, "outer_environment.pth").write_text("\n".join(_site_dirs()) + "\n")
     return env_dir / "bin"
 
 

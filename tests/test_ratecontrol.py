@@ -107,7 +107,7 @@ def test_rate_options_are_checked(tiny_model):
         encode(img, tiny_model, quality=50, target_bpp=0.5)
     with pytest.raises(UsageError, match="quality"):
         encode(img, tiny_model, quality=-1)
-    with pytest.raises(UsageError, match="target-bpp"):
+    with pytest.raises(UsageError, match="target_bpp"):
         encode(img, tiny_model, target_bpp=0)
 
 

@@ -32,6 +32,7 @@ from .data import PatchSampler, list_images, make_training_pair, split_images, v
 from .decoded_context import WINDOW, decoded_training_pair
 from .nets import PRESETS, CoderOutput, ModelConfig, ProgressiveCoder, make_config
 from .pack import DeviceSampler, drop_edges, load_pack
+from .rate import BitModel, RateAwareCoder, rate_term
 from .recover import is_bundle, state_from_bundle
 
 LOSSES = ("l2", "msssim", "mix")
@@ -60,6 +61,8 @@ class TrainOptions:
     resume: bool = False
     init_inpaint: str | None = None  # checkpoint to take a (pre-trained) inpainting net from
     init: str | None = None  # checkpoint to warm-start from (every tensor whose shape fits)
+    rate_weight: float = 0.0  # > 0: loss + rate_weight * estimated rate (rate.py)
+    bit_model_lr_scale: float = 10.0  # the bit model's tables learn this much faster
 
 
 def _gaussian(size: int, sigma: float = 1.5) -> torch.Tensor:
@@ -156,10 +159,14 @@ def compiled_msssim() -> MsssimFn:
 
 
 def coder_loss(out: CoderOutput, block: torch.Tensor, kind: str, joint: bool,
-               msssim: MsssimFn = block_msssim) -> torch.Tensor:
-    """Eq. 1/2/4: the sum over stages of each stage's distortion (+ inpainting loss if joint).
-    ``msssim`` computes ``block_msssim`` (e.g. ``compiled_msssim()``)."""
+               msssim: MsssimFn = block_msssim, stage_bits: list[torch.Tensor] | None = None,
+               rate_weight: float = 0.0) -> torch.Tensor:
+    """Eq. 1/2/4: the sum over stages of each stage's distortion (+ inpainting loss if joint),
+    plus ``rate_weight`` times the estimated rate when ``stage_bits`` (``rate.BitModel``) are
+    given. ``msssim`` computes ``block_msssim`` (e.g. ``compiled_msssim()``)."""
     total = block.new_zeros(())
+    if stage_bits is not None and rate_weight:
+        total = total + rate_weight * rate_term(stage_bits, out.codes[0][0].numel())
     # The MS-SSIM term runs on contiguous copies: on the channels_last tensors the model
     # trains with, the compiled term's backward took 3x as long (30 vs 10 ms per stage at
     # batch 256, one thread, in a one-off timing).
@@ -203,11 +210,15 @@ def float_output(out: CoderOutput) -> CoderOutput:
 
 def train_step(net: torch.nn.Module, optim: torch.optim.Optimizer, blocks: torch.Tensor,
                contexts: torch.Tensor, loss_kind: str, joint: bool, bf16: bool,
-               msssim: MsssimFn = block_msssim) -> tuple[torch.Tensor, bool]:
-    """One optimisation step on a batch; returns the loss and whether the step was taken."""
+               msssim: MsssimFn = block_msssim, rate_weight: float = 0.0
+               ) -> tuple[torch.Tensor, bool]:
+    """One optimisation step on a batch; returns the loss and whether the step was taken.
+    ``net`` is a coder, or a ``RateAwareCoder`` whose rate enters the loss at ``rate_weight``."""
     with torch.autocast(blocks.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = net(blocks, contexts)
-    loss = coder_loss(float_output(out) if bf16 else out, blocks, loss_kind, joint, msssim)
+    out, stage_bits = out if isinstance(out, tuple) else (out, None)  # RateAwareCoder
+    loss = coder_loss(float_output(out) if bf16 else out, blocks, loss_kind, joint, msssim,
+                      stage_bits, rate_weight)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     # A non-finite gradient (bf16 overflow, a kernel bug) would poison Adam's moments for
@@ -217,6 +228,15 @@ def train_step(net: torch.nn.Module, optim: torch.optim.Optimizer, blocks: torch
     if took:
         optim.step()
     return loss, took
+
+
+@torch.no_grad()
+def calibrate_bit_model(model: ProgressiveCoder, bit_model: BitModel,
+                        batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Start the bit model's tables from the counts of the codes ``model`` makes now
+    (stochastic, as in training) on ``batches``."""
+    codes = [model(b, c).codes for b, c in batches]
+    bit_model.calibrate([torch.cat(stage) for stage in zip(*codes)])
 
 
 def data_parallel(model: torch.nn.Module) -> torch.nn.Module:
@@ -242,12 +262,16 @@ def pick_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def validate(model: ProgressiveCoder, windows: np.ndarray, device: torch.device) -> dict:
+def validate(model: ProgressiveCoder, windows: np.ndarray, device: torch.device,
+             bit_model: BitModel | None = None, rate_weight: float = 0.0) -> dict:
     """Per-stage PSNR and block MS-SSIM on held-out blocks (deterministic binarization), and
-    the inpainting PSNR."""
+    the inpainting PSNR. With a ``bit_model``, also each stage's estimated cost as a fraction
+    of its raw bits ("rate") and the held-out mix objective with the rate term
+    ("objective", lower is better)."""
     model.eval()
     sse = np.zeros(model.cfg.stages)
     msssim = np.zeros(model.cfg.stages)
+    stage_bits = np.zeros(model.cfg.stages)
     inp_sse = 0.0
     n = batches = 0
     for i in range(0, len(windows), 256):
@@ -259,21 +283,38 @@ def validate(model: ProgressiveCoder, windows: np.ndarray, device: torch.device)
             sse[s] += F.mse_loss(r, b, reduction="sum").item()
             msssim[s] += block_msssim(r, b).item() * len(b)
         inp_sse += F.mse_loss(out.inpainting, b, reduction="sum").item()
+        if bit_model is not None:
+            stage_bits += [c.sum().item() for c in bit_model.stage_bits(out.codes)]
         n += b.numel()
         batches += len(b)
     model.train()
     psnr = [10 * math.log10(1 / max(e / n, 1e-12)) for e in sse]
     inpaint_psnr = 10 * math.log10(1 / max(inp_sse / n, 1e-12))
     # --stages 0 trains the inpainting network alone: select checkpoints on its PSNR then.
-    return {"psnr": psnr, "mean_psnr": float(np.mean(psnr)) if psnr else inpaint_psnr,
-            "msssim": list(msssim / max(batches, 1)),
-            "mean_msssim": float(np.mean(msssim)) / max(batches, 1) if psnr else math.nan,
-            "inpaint_psnr": inpaint_psnr}
+    metrics = {"psnr": psnr, "mean_psnr": float(np.mean(psnr)) if psnr else inpaint_psnr,
+               "msssim": list(msssim / max(batches, 1)),
+               "mean_msssim": float(np.mean(msssim)) / max(batches, 1) if psnr else math.nan,
+               "inpaint_psnr": inpaint_psnr}
+    if bit_model is not None and psnr:
+        rate = stage_bits / max(batches, 1) / bit_model.code_bits
+        mse = sse / max(n, 1)
+        distortion = 0.5 * (1 - msssim / max(batches, 1)) + 25 * mse  # the mix loss's terms
+        metrics["rate"] = [round(float(r), 5) for r in rate]
+        metrics["objective"] = float(distortion.sum() + rate_weight * rate.sum())
+    return metrics
 
 
-def selection_metric(loss: str, stages: int) -> str:
-    """The held-out number best.pt maximises: the one the loss optimises."""
+def selection_metric(loss: str, stages: int, rate_aware: bool = False) -> str:
+    """The held-out number best.pt selects on: the one the loss optimises (maximised; the
+    rate-aware "objective" is a loss, and ``selection_score`` negates it)."""
+    if rate_aware and stages:
+        return "objective"
     return "mean_psnr" if loss == "l2" or stages == 0 else "mean_msssim"
+
+
+def selection_score(metrics: dict, metric: str) -> float:
+    """Higher is better."""
+    return -metrics[metric] if metric == "objective" else metrics[metric]
 
 
 def warm_start(model: torch.nn.Module, source: dict[str, torch.Tensor]) -> list[str]:
@@ -325,18 +366,26 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
                                        if k.startswith("inpaint.")})
     if cfg.inpainting == "separate" and model.inpaint is not None:
         model.inpaint.requires_grad_(False)
-    optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=opts.lr)
+    # The rate term's bit model (rate.py): its tables learn faster than the networks, so
+    # that they keep up with the codes they estimate.
+    bit_model = BitModel(cfg.stages).to(device) if opts.rate_weight > 0 and cfg.stages else None
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr_scale": 1.0}]
+    if bit_model is not None:
+        groups.append({"params": list(bit_model.parameters()),
+                       "lr_scale": opts.bit_model_lr_scale})
+    optim = torch.optim.Adam(groups, lr=opts.lr)
     step, elapsed, best = 0, 0.0, -math.inf
     if opts.resume and last_path.exists():
         ckpt = torch.load(last_path, map_location=device, weights_only=False)
         if ModelConfig.from_dict(ckpt["config"]) != cfg:
             raise click.ClickException(f"{last_path} was trained with another model config")
         model.load_state_dict(ckpt["model"])
+        if bit_model is not None:
+            bit_model.load_state_dict(ckpt["bit_model"])
         optim.load_state_dict(ckpt["optimizer"])
         step, elapsed, best = ckpt["step"], ckpt["elapsed"], ckpt.get("best", -math.inf)
         rng = np.random.default_rng([opts.seed + 1000 * rank, step])  # fresh, reproducible stream
         torch.manual_seed(opts.seed + rank + step)
-    net = data_parallel(model) if distributed else model
 
     if opts.pack:
         pack = load_pack(opts.pack)
@@ -379,8 +428,23 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
         return (blocks.to(device, memory_format=torch.channels_last),
                 contexts.to(device, memory_format=torch.channels_last))
 
+    if bit_model is not None and step == 0:
+        # Before the wrapper: DDP hands rank 0's tables to every process.
+        calibrate_bit_model(model, bit_model, [draw_batch() for _ in range(16)])
+    wrapped = RateAwareCoder(model, bit_model) if bit_model is not None else model
+    net = data_parallel(wrapped) if distributed else wrapped
+    metric = selection_metric(opts.loss, cfg.stages, bit_model is not None)
+
+    def checkpoint_state() -> dict:
+        state = {"config": cfg.to_dict(), "model": model.state_dict(), "step": step,
+                 "optimizer": optim.state_dict(), "elapsed": elapsed, "best": best}
+        if bit_model is not None:
+            state["bit_model"] = bit_model.state_dict()
+            state["rate_weight"] = opts.rate_weight
+        return state
+
     def log_validation(loss: float | None) -> dict:
-        metrics = validate(model, val, device)
+        metrics = validate(model, val, device, bit_model, opts.rate_weight)
         with open(out_dir / "log.jsonl", "a") as log:
             log.write(json.dumps({"step": step, "windows": step * opts.batch * world,
                                   "elapsed": round(elapsed, 1), "loss": loss,
@@ -395,18 +459,18 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
     start = time.time() - elapsed
     last_save = time.time()
     if step == 0 and val is not None:  # the starting point (e.g. --init) competes for best.pt
-        best = log_validation(None)[selection_metric(opts.loss, cfg.stages)]
-        save_atomic({"config": cfg.to_dict(), "model": model.state_dict(), "step": 0,
-                     "optimizer": optim.state_dict(), "elapsed": 0.0, "best": best},
-                    out_dir / "best.pt")
+        best = selection_score(log_validation(None), metric)
+        save_atomic(checkpoint_state(), out_dir / "best.pt")
     bar = tqdm(total=opts.steps or None, initial=step, disable=rank != 0, dynamic_ncols=True,
                mininterval=5.0)
     window_t, window_n = time.time(), 0
     while not opts.steps or step < opts.steps:
+        lr = lr_at(progress(step, time.time() - start, opts), opts)
         for g in optim.param_groups:
-            g["lr"] = lr_at(progress(step, time.time() - start, opts), opts)
+            g["lr"] = lr * g.get("lr_scale", 1.0)
         b, c = draw_batch()
-        loss, took = train_step(net, optim, b, c, opts.loss, joint, bf16, msssim)
+        loss, took = train_step(net, optim, b, c, opts.loss, joint, bf16, msssim,
+                                opts.rate_weight)
         skipped += not took
         step += 1
         window_n += opts.batch * world
@@ -421,11 +485,9 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
         stop = opts.max_minutes is not None and time.time() - start > 60 * opts.max_minutes
         if rank == 0:
             elapsed = time.time() - start
-            state = {"config": cfg.to_dict(), "model": model.state_dict(), "step": step,
-                     "optimizer": optim.state_dict(), "elapsed": elapsed, "best": best}
+            state = checkpoint_state()
             if val is not None and (step % opts.val_every == 0 or step == opts.steps or stop):
-                metrics = log_validation(loss.item())
-                score = metrics[selection_metric(opts.loss, cfg.stages)]
+                score = selection_score(log_validation(loss.item()), metric)
                 if score > best:  # checkpoint selection on held-out photos
                     best = state["best"] = score
                     save_atomic(state, out_dir / "best.pt")
@@ -489,6 +551,12 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
               help="torch.compile the MS-SSIM term of the msssim/mix losses: 5-30% faster CPU "
                    "steps in README's table, after 20-45 s of compiling at the start (needs a "
                    "C++ compiler).")
+@click.option("--rate-weight", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Rate in the loss: + this x the stage codes' estimated cost under a learned "
+                   "twin of the entropy coder's context model (each stage's cost as a fraction "
+                   "of its raw bits). 0: distortion only.")
+@click.option("--bit-model-lr-scale", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="The rate's bit-model tables learn at this multiple of --lr.")
 @click.option("--init-inpaint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Checkpoint whose inpainting network to start from (Sep-Inp).")
 @click.option("--init", type=click.Path(exists=True), default=None,
