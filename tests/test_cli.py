@@ -52,7 +52,8 @@ def test_encode_decode_info(tmp_path, encoded, tiny_bundle):
     out = tmp_path / "preview.png"
     r = ir2i("decode", str(encoded), "-o", str(out), "--max-stages", "2", "--model", tiny_bundle)
     assert r.returncode == 0, r.stderr
-    assert Image.open(out).size == (90, 70)
+    with Image.open(out) as im:
+        assert im.size == (90, 70)
     r = ir2i("info", str(encoded), "--json")
     info = json.loads(r.stdout)
     assert (info["width"], info["height"], info["stages"]) == (90, 70, 4)

@@ -299,7 +299,8 @@ def test_closed_pipe_exit_status() -> None:
     )
     assert child.stdout is not None and child.stderr is not None
     child.stdout.close()  # nobody reads: the child's write fails with EPIPE
-    err = child.stderr.read()
+    with child.stderr:
+        err = child.stderr.read()
     assert child.wait(timeout=30) == 1
     assert err.decode() == "stdout closed before the output was written\n"
 

@@ -72,7 +72,8 @@ def test_files_of_an_earlier_default_model_still_decode(tmp_path, name):
         r = subprocess.run([sys.executable, "-m", "ir2icodec", "decode", "x.ir2i", "-o",
                             "x.png", "-f"], cwd=tmp_path, capture_output=True, timeout=120)
         assert r.returncode == 0, r.stderr
-        assert Image.open(tmp_path / "x.png").size == (96, 64)
+        with Image.open(tmp_path / "x.png") as im:
+            assert im.size == (96, 64)
 
 
 @pytest.mark.parametrize("name", SHIPPED)

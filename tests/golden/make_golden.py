@@ -1,0 +1,81 @@
+"""Write the frozen golden files of tests/golden/ and the digests of what they decode to.
+
+Run once per new format version or shipped model, from the repo root, with the revision
+that is to be frozen (its library on the path), e.g. for the files of 2026-12-06:
+
+    git worktree add /tmp/frozen 8714341
+    PYTHONPATH=/tmp/frozen python tests/golden/make_golden.py --out tests/golden
+
+The files are small crops of examples/kodim23.png, coded by shipped models, of format
+versions 1 (raw bits) and 2 (stage map, entropy-coded). ``expected.json`` holds, per file,
+the SHA-256 of the decoded pixels with and without the post-filter (every stage present)
+and of ``ir2icodec.info``'s report; tests/test_golden.py checks today's code against them,
+so a change that alters what an existing file decodes to fails the suite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+from PIL import Image
+
+import ir2icodec
+from ir2icodec.container import read_container, write_container
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def digest(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes() + str(a.shape).encode()).hexdigest()
+
+
+def info_digest(data: bytes) -> str:
+    return hashlib.sha256(json.dumps(ir2icodec.info(data), sort_keys=True).encode()).hexdigest()
+
+
+def as_version_1(data: bytes) -> bytes:
+    """The same codes as a version-1 file (raw bits, every block every stage)."""
+    c = read_container(data)
+    return write_container(c.header, c.stage_bits, c.ancillary)
+
+
+@click.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def main(out: Path) -> None:
+    with Image.open(REPO / "examples" / "kodim23.png") as im:
+        photo = np.asarray(im.convert("RGB"))
+    crop = photo[96:192, 192:320]  # 96 x 128
+    odd = photo[200:245, 300:377]  # 45 x 77: partial blocks on both edges
+    alpha = np.dstack([crop, (np.arange(96 * 128) % 251).astype(np.uint8).reshape(96, 128)])
+    files = {
+        "v2-rate-controlled.ir2i": ir2icodec.encode(crop, quality=50),
+        "v2-uniform-odd-size.ir2i": ir2icodec.encode(odd, stages=4),
+        "v2-rgba.ir2i": ir2icodec.encode(alpha, stages=3),
+        "v2-compact-2.ir2i": ir2icodec.encode(odd, quality=70, model="ir2i-compact-2"),
+        "v1-compact.ir2i": as_version_1(ir2icodec.encode(crop, stages=8,
+                                                         model="ir2i-compact")),
+        "v1-odd-size.ir2i": as_version_1(ir2icodec.encode(odd, stages=5)),
+    }
+    full = ir2icodec.encode(crop, stages=8)
+    layout = [c for c in ir2icodec.info(full)["chunks"] if c["type"] == "CODE"]
+    third = layout[2]  # the chunk of stage 4: cut inside it, stages 1-3 remain
+    files["v2-truncated.ir2i"] = full[:third["offset"] + third["length"] // 2]
+    out.mkdir(parents=True, exist_ok=True)
+    expected = {}
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+        expected[name] = {
+            "filtered": digest(ir2icodec.decode(data, output="numpy")),
+            "unfiltered": digest(ir2icodec.decode(data, output="numpy", postfilter=False)),
+            "info": info_digest(data),
+        }
+    (out / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+    click.echo(f"{len(files)} golden files in {out}")
+
+
+if __name__ == "__main__":
+    main()
