@@ -54,10 +54,11 @@ IR2I_QUALITIES = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)  # ir2i encode --q
 
 ALL_CODECS = ("ir2i", "ir2i-uniform", "jpeg", "webp", "jpeg2000", "avif", "jpegxl")
 # Also measurable by name: rate control with the other candidate block distortions (compared
-# in docs/rate-control.md; "ir2i" uses the default, "msssim"), and both ir2i curves decoded
-# without the model's post-filter (the bit-exact reconstruction; docs/postfilter.md).
+# in docs/rate-control.md; "ir2i" uses the default, "msssim"), both ir2i curves decoded
+# without the model's post-filter (the bit-exact reconstruction; docs/postfilter.md), and
+# rate control that weighs each block's stages by their entropy-coded cost ("ir2i-coded").
 EXTRA_CODECS = ("ir2i-mse", "ir2i-masked", "ir2i-lowpass", "ir2i-ssim", "ir2i-nofilter",
-                "ir2i-uniform-nofilter")
+                "ir2i-uniform-nofilter", "ir2i-coded")
 CSV_NAME, TABLE_NAME, PLOT_NAME = "rd_points.csv", "bdrate.md", "rd.png"
 BENCH_EXTRA = "pip install 'ir2i[bench]'"  # scipy, matplotlib, pillow-jxl-plugin
 
@@ -122,12 +123,15 @@ class Ir2iSession:
     rate: str  # "quality" or "stages"
     distortion: str | None = None
     postfilter: bool = True
+    costs: str | None = None  # what rate control takes a stage to cost; None = the default
     _analysis: tuple[bytes, Any] | None = None  # (digest of the image, its analysis)
 
     def encode(self, rgb: np.ndarray, setting: Setting) -> bytes:
         key = hashlib.sha1(np.ascontiguousarray(rgb)).digest()
         if self._analysis is None or self._analysis[0] != key:
             extra = {"distortion": self.distortion} if self.distortion else {}
+            if self.costs:
+                extra["costs"] = self.costs
             self._analysis = (key, self.analyse(rgb, self.model, **extra))
         analysis = self._analysis[1]
         return analysis.write(analysis.counts_for(**{self.rate: setting}))
@@ -148,6 +152,7 @@ class Ir2iCodec:
     rate: str = "quality"
     distortion: str | None = None  # rate control's block distortion; None = the default
     postfilter: bool = True
+    costs: str | None = None  # "flat" or "coded" stage costs in rate control; None = default
 
     def open(self, model_path: str | None = None) -> Ir2iSession:
         try:
@@ -160,7 +165,7 @@ class Ir2iCodec:
         except Exception as exc:  # any failure to find/read a model means "skip ir2i"
             raise CodecUnavailable(f"no usable model ({type(exc).__name__}: {exc})") from exc
         return Ir2iSession(model, analyse, decode_bytes, self.rate, self.distortion,
-                           self.postfilter)
+                           self.postfilter, self.costs)
 
 
 Codec = PillowCodec | Ir2iCodec
@@ -177,6 +182,7 @@ def codec_registry() -> dict[str, Codec]:
         Ir2iCodec("ir2i-ssim", IR2I_QUALITIES, "quality", "ssim"),
         Ir2iCodec("ir2i-nofilter", IR2I_QUALITIES, "quality", postfilter=False),
         Ir2iCodec("ir2i-uniform-nofilter", IR2I_STAGES, "stages", postfilter=False),
+        Ir2iCodec("ir2i-coded", IR2I_QUALITIES, "quality", costs="coded"),
         PillowCodec(
             "jpeg",
             "JPEG",
