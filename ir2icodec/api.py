@@ -19,6 +19,7 @@ import functools
 import os
 import warnings
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
@@ -42,10 +43,13 @@ if TYPE_CHECKING:
 
     ModelLike = OnnxModel | str | os.PathLike | None  # a loaded model, a bundle or a name
 
-__all__ = ["encode", "decode", "info", "load_model", "progressive_prefixes"]
+__all__ = ["encode", "decode", "info", "load_model", "progressive_prefixes", "truncate",
+           "encode_with_warnings", "decode_with_warnings", "decode_stage_counts", "summary",
+           "Encoded", "Picture", "Summary", "load_image"]
 
 Device = Literal["auto", "cpu", "cuda"]
-ImageLike = np.ndarray | Image.Image | str | os.PathLike  # what encode() takes
+# What encode() takes (a LoadedImage: what load_image() read, as the CLI passes it).
+ImageLike = np.ndarray | Image.Image | str | os.PathLike | LoadedImage
 DataLike = bytes | bytearray | memoryview | str | os.PathLike  # .ir2i bytes or a file's path
 Progress = Callable[[int], None]
 
@@ -70,17 +74,29 @@ def load_model(name_or_dir: str | os.PathLike | None = None, device: Device = "c
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_model(name_or_dir: str | None, device: str) -> OnnxModel:
-    return load_model(name_or_dir, device)  # type: ignore[arg-type]
+def _cached_model(name_or_dir: str | None, device: str, threads: int | None) -> OnnxModel:
+    return load_model(name_or_dir, device, threads)  # type: ignore[arg-type]
 
 
-def _model(model: ModelLike, device: Device) -> OnnxModel:
+def _model(model: ModelLike, device: Device, threads: int | None = None) -> OnnxModel:
     """An ``OnnxModel`` as is; a name, a path or None loaded once per process."""
     from .runtime import OnnxModel
 
     if isinstance(model, OnnxModel):
         return model
-    return _cached_model(None if model is None else os.fspath(model), device)
+    return _cached_model(None if model is None else os.fspath(model), device, threads)
+
+
+def _model_for_file(model: ModelLike, header_name: str, device: Device,
+                    threads: int | None) -> OnnxModel:
+    """The model to decode a file with: the one given, else the shipped model the file
+    names, else the default (which the decoder then checks against the file)."""
+    from .runtime import OnnxModel, model_for_file
+
+    if isinstance(model, OnnxModel):
+        return model
+    chosen = model_for_file(None if model is None else os.fspath(model), header_name)
+    return _model(chosen, device, threads)
 
 
 def _warn(notes: Iterable[str]) -> None:
@@ -107,40 +123,87 @@ def _as_image(image: ImageLike, alpha: AlphaPolicy, max_pixels: int) -> LoadedIm
     return convert_image(image, alpha=alpha)
 
 
+def load_image(image: ImageLike, *, alpha: AlphaPolicy = "keep",
+               max_pixels: int = DEFAULT_MAX_PIXELS, model: ModelLike = None,
+               device: Device = "cpu") -> LoadedImage:
+    """The picture ``encode`` codes, as 8-bit RGB (+ alpha) with the notes of reading it.
+    An ``.ir2i`` file gives its whole picture (every stage present), decoded with ``model``
+    when that model made it, else with the shipped one the file names."""
+    alpha = options.alpha(alpha)  # type: ignore[assignment]
+    max_pixels = options.max_pixels(max_pixels)
+    if isinstance(image, str | os.PathLike) and _is_ir2i_file(image):
+        digest = read_header(_read_data(image, max_pixels), max_pixels=max_pixels).model_digest
+        coder = _model(model, device) if model is not None else None
+        image = decode(image, model=coder if coder is not None and coder.digest == digest
+                       else None, device=device, max_pixels=max_pixels)
+    return _as_image(image, alpha, max_pixels)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An encode's file and the notes a front end shows (the CLI as warnings)."""
+
+    data: bytes
+    warnings: list[str]
+
+
+def encode_with_warnings(image: ImageLike, *, stages: int | None = None,
+                         quality: float | None = None, target_bpp: float | None = None,
+                         target_bytes: int | None = None, model: ModelLike = None,
+                         device: Device = "cpu", threads: int | None = None,
+                         alpha: AlphaPolicy = "keep", max_pixels: int = DEFAULT_MAX_PIXELS,
+                         progress: Progress | None = None) -> Encoded:
+    """``encode``, with its notes returned instead of issued (every front end's way in)."""
+    stages, quality = options.stage_count(stages), options.quality(quality)
+    target_bpp, max_pixels = options.target_bpp(target_bpp), options.max_pixels(max_pixels)
+    target_bytes = options.target_bytes(target_bytes)
+    device, alpha = options.device(device), options.alpha(alpha)  # type: ignore[assignment]
+    threads = options.threads(threads)
+    coder = _model(model, device, threads)
+    loaded = image if isinstance(image, LoadedImage) else load_image(
+        image, alpha=alpha, max_pixels=max_pixels, model=coder if model is not None else None,
+        device=device)
+    from .codec import encode as encode_image
+
+    result = encode_image(loaded.rgb, coder, stages, quality=quality,
+                          target_bpp=target_bpp, target_bytes=target_bytes,
+                          alpha=loaded.alpha, progress=progress, keep_reconstruction=False)
+    notes = list(loaded.warnings)
+    if target_bytes is not None or target_bpp is not None:
+        h, w = loaded.rgb.shape[:2]
+        budget = target_bytes if target_bytes is not None else target_bpp * h * w / 8
+        if len(result.data) > budget:
+            notes.append(f"even the first code alone takes {len(result.data)} bytes, above "
+                         f"the target of {int(budget)}")
+    return Encoded(result.data, notes)
+
+
 def encode(image: ImageLike, *, stages: int | None = None, quality: float | None = None,
-           target_bpp: float | None = None, model: ModelLike = None,
-           device: Device = "cpu", alpha: AlphaPolicy = "keep",
-           max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None) -> bytes:
+           target_bpp: float | None = None, target_bytes: int | None = None,
+           model: ModelLike = None, device: Device = "cpu", threads: int | None = None,
+           alpha: AlphaPolicy = "keep", max_pixels: int = DEFAULT_MAX_PIXELS,
+           progress: Progress | None = None) -> bytes:
     """Encode a picture into the bytes of an ``.ir2i`` file.
 
     ``image``: a uint8 numpy array (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA; a PIL
     image of any mode (converted like the CLI converts files: palette, 16-bit, CMYK, ...);
-    or the path of an image file (EXIF orientation applied). An alpha channel is stored
-    losslessly (``alpha="drop"`` or ``"refuse"`` to change that).
+    the path of an image file (EXIF orientation applied; an ``.ir2i`` file gives its whole
+    picture), or "-" for standard input. An alpha channel is stored losslessly
+    (``alpha="drop"`` or ``"refuse"`` to change that).
 
     Rate: ``quality`` (0..100, default 50: each block gets the stages that buy the most
-    quality) or ``target_bpp`` (the best quality that fits), with ``stages`` as the cap; or
-    ``stages`` alone (2..8) for every block the same count.
+    quality), ``target_bpp`` or ``target_bytes`` (the best quality that fits), with
+    ``stages`` as the cap; or ``stages`` alone (2..8) for every block the same count.
     ``model``: a loaded model, a bundle directory or a shipped model's name (default: the
-    shipped default, ``ir2icodec.runtime.DEFAULT_MODEL``), loaded once per process on ``device``.
+    shipped default, ``ir2icodec.runtime.DEFAULT_MODEL``), loaded once per process on ``device``
+    with ``threads`` onnxruntime threads (default: all cores). Notes (e.g. an animated input,
+    a size target below the first code) are issued as ``Ir2iWarning``.
     """
-    stages, quality = options.stage_count(stages), options.quality(quality)
-    target_bpp, max_pixels = options.target_bpp(target_bpp), options.max_pixels(max_pixels)
-    device, alpha = options.device(device), options.alpha(alpha)  # type: ignore[assignment]
-    if isinstance(image, str | os.PathLike) and _is_ir2i_file(image):
-        # Re-encoding an .ir2i file: its whole picture (every stage present), decoded with
-        # the given model when it made the file, else with the shipped one the file names.
-        made_it = _model(model, device) if model is not None else None
-        digest = read_header(_read_data(image, max_pixels), max_pixels=max_pixels).model_digest
-        image = decode(image, model=made_it if made_it and made_it.digest == digest else None,
-                       device=device, max_pixels=max_pixels)
-    loaded = _as_image(image, alpha, max_pixels)
-    _warn(loaded.warnings)
-    from .codec import encode as encode_image
-
-    result = encode_image(loaded.rgb, _model(model, device), stages, quality=quality,
-                          target_bpp=target_bpp, alpha=loaded.alpha, progress=progress,
-                          keep_reconstruction=False)
+    result = encode_with_warnings(image, stages=stages, quality=quality, target_bpp=target_bpp,
+                                  target_bytes=target_bytes, model=model, device=device,
+                                  threads=threads, alpha=alpha, max_pixels=max_pixels,
+                                  progress=progress)
+    _warn(result.warnings)
     return result.data
 
 
@@ -165,25 +228,90 @@ def _read_data(data: DataLike, max_pixels: int) -> bytes:
     return got
 
 
-@overload
-def decode(data: DataLike, *, max_stages: int | None = ..., model: ModelLike = ...,
-           device: Device = ..., salvage: bool = ..., max_pixels: int = ...,
-           output: Literal["pil"] = ..., progress: Progress | None = ...,
-           postfilter: bool = ...) -> Image.Image: ...
+@dataclass(frozen=True)
+class Picture:
+    """A decoded picture: ``rgb`` (H, W, 3) uint8, ``alpha`` (H, W) when the file carries
+    one, the stage count it shows, and the decoder's notes (e.g. a truncated file)."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    stages: int
+    warnings: list[str]
+
+    def array(self) -> np.ndarray:
+        """(H, W, 3), or (H, W, 4) with the alpha plane."""
+        return self.rgb if self.alpha is None else np.dstack([self.rgb, self.alpha])
+
+    def pil(self) -> Image.Image:
+        return to_pil(self.rgb, self.alpha)
+
+
+def _decode_options(max_stages: Any, salvage: Any, postfilter: Any, max_pixels: Any,
+                    device: Any, threads: Any) -> tuple:
+    return (options.stage_count(max_stages, "max_stages"), options.flag(salvage, "salvage"),
+            options.flag(postfilter, "postfilter"), options.max_pixels(max_pixels),
+            options.device(device), options.threads(threads))
+
+
+def decode_with_warnings(data: DataLike, *, max_stages: int | None = None,
+                         model: ModelLike = None, device: Device = "cpu",
+                         threads: int | None = None, salvage: bool = False,
+                         max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None,
+                         postfilter: bool = True) -> Picture:
+    """``decode``, with the notes returned in the ``Picture`` instead of issued."""
+    max_stages, salvage, postfilter, max_pixels, device, threads = _decode_options(
+        max_stages, salvage, postfilter, max_pixels, device, threads)
+    raw = _read_data(data, max_pixels)
+    coder = _model_for_file(model, read_header(raw, max_pixels=max_pixels).model_name, device,
+                            threads)
+    from .codec import decode as decode_data
+
+    d = decode_data(raw, coder, max_stages=max_stages, salvage=salvage, max_pixels=max_pixels,
+                    progress=progress, postfilter=postfilter)
+    return Picture(d.rgb, d.alpha, d.stages, d.warnings)
+
+
+def decode_stage_counts(data: DataLike, *, max_stages: int | None = None,
+                        model: ModelLike = None, device: Device = "cpu",
+                        threads: int | None = None, salvage: bool = False,
+                        max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None,
+                        postfilter: bool = True) -> list[Picture]:
+    """The picture of every stage count from the first code (2) up to ``max_stages``
+    (default: all present), decoded in one pass over the stages: each is what
+    ``decode(data, max_stages=k)`` gives. The decoder's notes ride on the last picture."""
+    max_stages, salvage, postfilter, max_pixels, device, threads = _decode_options(
+        max_stages, salvage, postfilter, max_pixels, device, threads)
+    raw = _read_data(data, max_pixels)
+    coder = _model_for_file(model, read_header(raw, max_pixels=max_pixels).model_name, device,
+                            threads)
+    from .codec import decode_stage_counts as decode_all
+
+    return [Picture(d.rgb, d.alpha, d.stages, d.warnings)
+            for d in decode_all(raw, coder, max_stages=max_stages, salvage=salvage,
+                                max_pixels=max_pixels, progress=progress,
+                                postfilter=postfilter)]
 
 
 @overload
 def decode(data: DataLike, *, max_stages: int | None = ..., model: ModelLike = ...,
-           device: Device = ..., salvage: bool = ..., max_pixels: int = ...,
-           output: Literal["numpy"], progress: Progress | None = ...,
-           postfilter: bool = ...) -> np.ndarray: ...
+           device: Device = ..., threads: int | None = ..., salvage: bool = ...,
+           max_pixels: int = ..., output: Literal["pil"] = ...,
+           progress: Progress | None = None, postfilter: bool = ...) -> Image.Image: ...
+
+
+@overload
+def decode(data: DataLike, *, max_stages: int | None = ..., model: ModelLike = ...,
+           device: Device = ..., threads: int | None = ..., salvage: bool = ...,
+           max_pixels: int = ..., output: Literal["numpy"],
+           progress: Progress | None = None, postfilter: bool = ...) -> np.ndarray: ...
 
 
 def decode(data: DataLike, *, max_stages: int | None = None, model: ModelLike = None,
-           device: Device = "cpu", salvage: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-           output: Literal["pil", "numpy"] = "pil", progress: Progress | None = None,
-           postfilter: bool = True) -> Image.Image | np.ndarray:
-    """Decode ``.ir2i`` bytes (or a file's path) to a picture.
+           device: Device = "cpu", threads: int | None = None, salvage: bool = False,
+           max_pixels: int = DEFAULT_MAX_PIXELS, output: Literal["pil", "numpy"] = "pil",
+           progress: Progress | None = None, postfilter: bool = True
+           ) -> Image.Image | np.ndarray:
+    """Decode ``.ir2i`` bytes (or a file's path, "-" for standard input) to a picture.
 
     ``max_stages`` decodes at most that many stages (2..8), as a partial download would;
     a truncated file decodes to the complete stages it holds (with an ``Ir2iWarning``),
@@ -195,24 +323,59 @@ def decode(data: DataLike, *, max_stages: int | None = None, model: ModelLike = 
     """
     if output not in ("pil", "numpy"):
         raise UsageError(f"output must be 'pil' or 'numpy', not {output!r}")
-    max_stages = options.stage_count(max_stages, "max_stages")
-    salvage, postfilter = options.flag(salvage, "salvage"), options.flag(postfilter, "postfilter")
-    max_pixels, device = options.max_pixels(max_pixels), options.device(device)  # type: ignore
-    raw = _read_data(data, max_pixels)
-    from .codec import decode as decode_data
+    picture = decode_with_warnings(data, max_stages=max_stages, model=model, device=device,
+                                   threads=threads, salvage=salvage, max_pixels=max_pixels,
+                                   progress=progress, postfilter=postfilter)
+    _warn(picture.warnings)
+    return picture.array() if output == "numpy" else picture.pil()
 
-    if model is None:  # the shipped model that made the file, when there is one
-        from .runtime import model_for_file
 
-        model = model_for_file(None, read_header(raw, max_pixels=max_pixels).model_name)
-    decoded = decode_data(raw, _model(model, device), max_stages=max_stages, salvage=salvage,
-                          max_pixels=max_pixels, progress=progress, postfilter=postfilter)
-    _warn(decoded.warnings)
-    if output == "numpy":
-        if decoded.alpha is None:
-            return decoded.rgb
-        return np.dstack([decoded.rgb, decoded.alpha])
-    return to_pil(decoded.rgb, decoded.alpha)
+def truncate(data: DataLike, stages: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """A complete file of the first ``stages`` stages of ``data``: byte for byte what the
+    encoder writes when asked for that many, without running any network."""
+    stages = options.stage_count(stages, optional=False)  # type: ignore[assignment]
+    max_pixels = options.max_pixels(max_pixels)
+    from .container import truncate_stages
+
+    return truncate_stages(_read_data(data, max_pixels), stages, max_pixels=max_pixels)
+
+
+def declared_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the header alone, before any limit (for a viewer's own
+    decompression-bomb check, e.g. Pillow's)."""
+    header = read_header(data, max_pixels=UNLIMITED_PIXELS)
+    return header.width, header.height
+
+
+UNLIMITED_PIXELS = 2**64  # larger than any header can declare (two 32-bit sides)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a look at a file's header and chunks finds (no code decoded): for viewers."""
+
+    width: int
+    height: int
+    first_code_stages: int
+    stages_present: int
+    has_alpha: bool
+    model: str
+    n_blocks: int
+
+
+def summary(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+            salvage: bool = False) -> Summary:
+    """The header and chunk structure of ``data`` (``info``'s cost: the CRCs, never the
+    codes); raises the codec's errors for what does not parse (``salvage``: as
+    ``decode(salvage=True)`` reads it)."""
+    max_pixels = options.max_pixels(max_pixels)
+    from .codec import ALPHA_CHUNK
+
+    container = read_container(_read_data(data, max_pixels), max_pixels=max_pixels,
+                               codes=False, salvage=options.flag(salvage, "salvage"))
+    h = container.header
+    return Summary(h.width, h.height, h.first_code_stages, container.stages_found,
+                   ALPHA_CHUNK in container.ancillary, h.model_name, h.n_blocks)
 
 
 def progressive_prefixes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,

@@ -16,11 +16,9 @@ from pathlib import Path
 
 import click
 
-from . import options
-from .api import info as file_info
-from .api import max_file_bytes
+from . import api, options
+from .api import DEFAULT_MAX_PIXELS
 from .bench.rd import bench as bench_command
-from .container import DEFAULT_MAX_PIXELS, read_header
 from .errors import Ir2iError, UsageError
 from .ratecontrol import DEFAULT_QUALITY
 
@@ -139,30 +137,24 @@ def encode(source: str, output: str | None, quality: float | None, target_bpp: f
            max_pixels: int, model_path: str | None, device: str, threads: int | None,
            quiet: bool) -> None:
     """Encode an image (PNG, JPEG, ...; '-' = stdin) into a progressive .ir2i file."""
-    from .codec import encode as encode_image
-    from .imageio import read_image_file
     from .output import write_output
-    from .runtime import load_model
 
     output = output or _default_output(source, ".ir2i")
     _check_terminal(output)
     target_bytes = parse_size(target_size) if target_size is not None else None
-    model = load_model(model_path, device=device, threads=threads)
     options.stage_count(stages)  # before reading the image: the API's check and words
-    image = read_image_file(source, max_pixels=max_pixels, alpha=alpha)
-    for note in image.warnings:
-        _warn(note)
+    model = api.load_model(model_path, device=device, threads=threads)  # type: ignore[arg-type]
+    image = api.load_image(source, alpha=alpha, max_pixels=max_pixels,  # type: ignore[arg-type]
+                           model=model, device=device)  # type: ignore[arg-type]
     h, w = image.rgb.shape[:2]
     blocks = -(-h // model.block_size) * -(-w // model.block_size)
     with _progress_bar("encoding", blocks * (stages or model.stages), quiet) as progress:
-        result = encode_image(image.rgb, model, stages, quality=quality, target_bpp=target_bpp,
-                              target_bytes=target_bytes, alpha=image.alpha, progress=progress,
-                              keep_reconstruction=False)
-    if target_bytes is not None or target_bpp is not None:
-        budget = target_bytes if target_bytes is not None else target_bpp * h * w / 8
-        if len(result.data) > budget:
-            _warn(f"even the first code alone takes {len(result.data)} bytes, above the "
-                  f"target of {int(budget)}")
+        result = api.encode_with_warnings(image, stages=stages, quality=quality,
+                                          target_bpp=target_bpp, target_bytes=target_bytes,
+                                          model=model, max_pixels=max_pixels,
+                                          progress=progress)
+    for note in result.warnings:
+        _warn(note)
     write_output(output, result.data, force=force, protect=[source])
 
 
@@ -188,36 +180,30 @@ def decode(source: str, output: str | None, max_stages: int | None, salvage: boo
            progressive: str | None, no_filter: bool, max_pixels: int, model_path: str | None,
            device: str, threads: int | None, quiet: bool) -> None:
     """Decode an .ir2i file ('-' = stdin) to an image."""
-    from .codec import decode as decode_data
     from .imageio import encode_image, format_for_path, format_supports_alpha, read_input
     from .output import write_output
-    from .runtime import load_model, model_for_file
 
     output = output or _default_output(source, ".png")
     fmt = format_for_path(output)
     _check_terminal(output)
-    data = read_input(source, limit=max_file_bytes(max_pixels), kind="an .ir2i file")
-    header = read_header(data, max_pixels=max_pixels)
-    model = load_model(model_for_file(model_path, header.model_name), device=device,
-                       threads=threads)
-    total = header.n_blocks * min(max_stages or header.stages, header.stages)
+    data = read_input(source, limit=api.max_file_bytes(max_pixels), kind="an .ir2i file")
+    look = api.summary(data, max_pixels=max_pixels, salvage=salvage)
+    stages = min(max_stages or look.stages_present, look.stages_present)
+    settings = {"max_stages": max_stages, "model": model_path, "device": device,
+                "threads": threads, "salvage": salvage, "max_pixels": max_pixels,
+                "postfilter": not no_filter}
     if progressive:  # every stage count in one picture: ir2icodec/preview.py
         from .preview import progressive_file, work
 
-        with _progress_bar("decoding", work(header.n_blocks, total // header.n_blocks),
-                           quiet) as progress:
-            picture, notes = progressive_file(data, model, progressive, fmt,
-                                              max_stages=max_stages, salvage=salvage,
-                                              max_pixels=max_pixels, progress=progress,
-                                              postfilter=not no_filter)
+        with _progress_bar("decoding", work(look.n_blocks, stages), quiet) as progress:
+            picture, notes = progressive_file(data, progressive, fmt, progress=progress,
+                                              **settings)
         for note in notes:
             _warn(note)
         write_output(output, picture, force=force, protect=[source])
         return
-    with _progress_bar("decoding", total, quiet) as progress:
-        decoded = decode_data(data, model, max_stages=max_stages, salvage=salvage,
-                              max_pixels=max_pixels, progress=progress,
-                              postfilter=not no_filter)
+    with _progress_bar("decoding", look.n_blocks * stages, quiet) as progress:
+        decoded = api.decode_with_warnings(data, progress=progress, **settings)
     for note in decoded.warnings:
         _warn(note)
     if decoded.alpha is not None and not format_supports_alpha(fmt):
@@ -235,14 +221,13 @@ def decode(source: str, output: str | None, max_stages: int | None, salvage: boo
 @_max_pixels_option
 def truncate(source: str, output: str | None, stages: int, force: bool, max_pixels: int) -> None:
     """Keep the first stages of an .ir2i file: a smaller, complete file, no re-encoding."""
-    from .container import truncate_stages
     from .imageio import read_input
     from .output import write_output
 
     output = output or _default_output(source, f".s{stages}.ir2i")
     _check_terminal(output)
-    data = read_input(source, limit=max_file_bytes(max_pixels), kind="an .ir2i file")
-    write_output(output, truncate_stages(data, stages, max_pixels=max_pixels), force=force,
+    data = read_input(source, limit=api.max_file_bytes(max_pixels), kind="an .ir2i file")
+    write_output(output, api.truncate(data, stages, max_pixels=max_pixels), force=force,
                  protect=[source])
 
 
@@ -268,19 +253,20 @@ def info(source: str, as_json: bool, max_pixels: int) -> None:
     """Show an .ir2i file's header, model, per-stage sizes and stage-count histogram."""
     from .imageio import read_input
 
-    data = read_input(source, limit=max_file_bytes(max_pixels), kind="an .ir2i file")
-    header = read_header(data, max_pixels=max_pixels)
-    report = file_info(data, max_pixels=max_pixels)
+    data = read_input(source, limit=api.max_file_bytes(max_pixels), kind="an .ir2i file")
+    report = api.info(data, max_pixels=max_pixels)
     prefixes = report["progressive"]
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"{source}: ir2i, {header.width} x {header.height}, "
-               f"{header.stages} stages ({report['stages_present']} present), "
+    click.echo(f"{source}: ir2i, {report['width']} x {report['height']}, "
+               f"{report['stages']} stages ({report['stages_present']} present), "
                f"{len(data)} bytes, {report['bpp']} bpp")
-    click.echo(f"model: {header.model_name} ({header.model_digest.hex()})")
-    click.echo(f"blocks: {header.blocks_y} x {header.blocks_x} of {header.block_size}px, "
-               f"{header.bits_per_stage} bits per block per stage, band of {header.band_rows} rows")
+    click.echo(f"model: {report['model']} ({report['model_digest']})")
+    blocks_y, blocks_x = report["blocks"]
+    click.echo(f"blocks: {blocks_y} x {blocks_x} of {report['block_size']}px, "
+               f"{report['bits_per_stage']} bits per block per stage, band of "
+               f"{report['band_rows']} rows")
     click.echo(f"format version {report['format_version']}")
     click.echo("progressive prefixes (file cut after each stage's chunk; that chunk's bytes):")
     before = None

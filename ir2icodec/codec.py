@@ -379,14 +379,10 @@ def check_model(header: Header, model: OnnxModel) -> None:
         raise ModelMismatchError("the file's block size, bits or stage count do not fit the model")
 
 
-def decode(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
-           salvage: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-           schedule: Schedule = "wavefront", progress: Progress | None = None,
-           postfilter: bool = True) -> Decoded:
-    """Decode .ir2i bytes, up to ``max_stages`` stages (default: all that the file holds).
-
-    With ``postfilter`` (and a model that has one) the picture is the model's post-filter of
-    the reconstruction; without, the bit-exact reconstruction the encoder tracked."""
+def _read_for_decoding(data: bytes, model: OnnxModel, max_stages: int | None, salvage: bool,
+                       max_pixels: int) -> tuple[Container, int, list[str], np.ndarray]:
+    """The container, the stage count to decode, the notes, and the codes as the networks
+    take them."""
     if max_stages is not None:
         _check_stages(max_stages, model, "max_stages")
     # The header against the model before any code is read: a forged layout costs nothing.
@@ -403,16 +399,66 @@ def decode(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
     codes = np.stack([np.where(bits > 0, 1.0, -1.0).astype(np.float32)
                       .reshape(header.n_blocks, *model.code_shape)
                       for bits in container.stage_bits[:stages]])
-    block_stages = np.minimum(container.block_stages(), stages)
-    padded = _code_image(model, header.blocks_y, header.blocks_x, stages, header.band_rows,
-                         codes, None, schedule, progress, block_stages=block_stages)
-    alpha = _read_alpha(container, header)
+    return container, stages, notes, codes
+
+
+def _finish(padded: np.ndarray, block_stages: np.ndarray, container: Container, stages: int,
+            notes: list[str], model: OnnxModel, postfilter: bool) -> Decoded:
+    """A decoded picture: cropped, post-filtered if asked, with its alpha plane."""
+    header = container.header
     stage_map = block_stages.reshape(header.blocks_y, header.blocks_x)
     rgb = padded[:header.height, :header.width]
     filtered = postfilter and model.postfilter_spec is not None
     if filtered:
         rgb = apply_postfilter(rgb, stage_map, model)
-    return Decoded(rgb, alpha, stages, container, notes, stage_map, filtered)
+    return Decoded(rgb, _read_alpha(container, header), stages, container, notes, stage_map,
+                   filtered)
+
+
+def decode(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
+           salvage: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+           schedule: Schedule = "wavefront", progress: Progress | None = None,
+           postfilter: bool = True) -> Decoded:
+    """Decode .ir2i bytes, up to ``max_stages`` stages (default: all that the file holds).
+
+    With ``postfilter`` (and a model that has one) the picture is the model's post-filter of
+    the reconstruction; without, the bit-exact reconstruction the encoder tracked."""
+    container, stages, notes, codes = _read_for_decoding(data, model, max_stages, salvage,
+                                                         max_pixels)
+    header = container.header
+    block_stages = np.minimum(container.block_stages(), stages)
+    padded = _code_image(model, header.blocks_y, header.blocks_x, stages, header.band_rows,
+                         codes, None, schedule, progress, block_stages=block_stages)
+    return _finish(padded, block_stages, container, stages, notes, model, postfilter)
+
+
+def decode_stage_counts(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
+                        salvage: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+                        progress: Progress | None = None, postfilter: bool = True
+                        ) -> list[Decoded]:
+    """The picture of every stage count from the first code up to ``max_stages`` (default:
+    all present), in one pass over the stages: each block-stage runs once (8 stages: 8 units
+    of work per block instead of 35 for eight separate decodes). Each picture is what
+    ``decode(data, model, max_stages=k)`` gives; the notes are the last one's."""
+    container, stages, notes, codes = _read_for_decoding(data, model, max_stages, salvage,
+                                                         max_pixels)
+    header = container.header
+    b = header.block_size
+    counts = np.minimum(container.block_stages(), stages)
+    steps: list[tuple[int, np.ndarray, np.ndarray]] = []
+    _code_image(model, header.blocks_y, header.blocks_x, stages, header.band_rows, codes,
+                None, "wavefront", progress, block_stages=counts,
+                on_stage=lambda s, glob, pixels: steps.append((s, glob, pixels)))
+    coords = blk.raster_coords(header.blocks_y, header.blocks_x)
+    padded = np.zeros((header.blocks_y * b, header.blocks_x * b, 3), np.uint8)
+    pictures = []
+    for k in range(FIRST_CODE_STAGES, stages + 1):
+        for s, glob, pixels in steps:
+            if s == k:
+                blk.place_blocks(padded, coords[glob], pixels, b)
+        pictures.append(_finish(padded.copy(), np.minimum(counts, k), container, k,
+                                notes if k == stages else [], model, postfilter))
+    return pictures
 
 
 def decode_bytes(data: bytes, model: OnnxModel, max_stages: int | None = None, **kw) -> Decoded:

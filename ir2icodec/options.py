@@ -96,3 +96,20 @@ def file_data(value: Any) -> bytes | str:
         except (TypeError, ValueError) as e:
             raise UsageError(f"cannot use {value!r} as a path ({e})") from None
     raise UsageError(f"cannot decode a {type(value).__name__}: pass bytes or a path")
+
+
+def target_bytes(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not _is_int(value) or int(value) < 1:
+        raise UsageError(f"target_bytes must be a whole number of bytes, at least 1, "
+                         f"got {value!r}")
+    return int(value)
+
+
+def threads(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not _is_int(value) or not 1 <= int(value) <= 256:
+        raise UsageError(f"threads must be a whole number from 1 to 256, got {value!r}")
+    return int(value)

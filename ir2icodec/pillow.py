@@ -22,13 +22,13 @@ plugins (``WebPImagePlugin``): an ``ImageFile.ImageFile`` subclass, ``_accept`` 
 from __future__ import annotations
 
 import io
+import warnings
 from typing import IO, Any
 
 from PIL import Image, ImageFile
 
 from . import api
-from .container import SIGNATURE, read_container, read_header
-from .errors import Ir2iError, LimitError, UsageError
+from .errors import Ir2iError, Ir2iWarning, LimitError, UsageError
 
 FORMAT = "IR2I"
 EXTENSION = ".ir2i"
@@ -64,7 +64,7 @@ def pillow_error(error: Ir2iError) -> Exception:
 
 
 MAX_HEAD_BYTES = 8 + 12 + 4096  # the signature, and a HEAD chunk of any version
-UNLIMITED_PIXELS = 2**48  # MAX_IMAGE_PIXELS = None: the largest picture the format holds
+UNLIMITED_PIXELS = 2**48  # MAX_IMAGE_PIXELS = None: no Pillow limit; the codec caps at 2^48
 
 
 def pillow_max_pixels() -> int:
@@ -85,7 +85,7 @@ def _check_bomb(width: int, height: int) -> None:
 
 
 def _accept(prefix: bytes) -> bool:
-    return prefix[:len(SIGNATURE)] == SIGNATURE
+    return prefix[:len(api.SIGNATURE)] == api.SIGNATURE
 
 
 class Ir2iImageFile(ImageFile.ImageFile):
@@ -97,7 +97,7 @@ class Ir2iImageFile(ImageFile.ImageFile):
 
     def _open(self) -> None:
         assert self.fp is not None
-        data = self.fp.read(len(SIGNATURE))
+        data = self.fp.read(len(api.SIGNATURE))
         if not _accept(data):
             raise SyntaxError("not an ir2i file")
         max_pixels = pillow_max_pixels()
@@ -105,29 +105,26 @@ class Ir2iImageFile(ImageFile.ImageFile):
             # The size first, from the header alone, with Pillow's own limit: nothing else
             # is read or checked for a picture Pillow would refuse.
             data += self.fp.read(MAX_HEAD_BYTES)
-            header = read_header(data, max_pixels=UNLIMITED_PIXELS)
-            _check_bomb(header.width, header.height)
-            read_header(data, max_pixels=max_pixels)  # padded pixels, code bits
+            width, height = api.declared_size(data)
+            _check_bomb(width, height)
             cap = api.max_file_bytes(max_pixels)
             data += self.fp.read(cap + 1 - len(data))
             if len(data) > cap:
                 raise LimitError(f"the file is over {cap} bytes, more than an .ir2i file of "
                                  f"{max_pixels} pixels can be")
             # Chunks, lengths and CRCs; no code is entropy-decoded, no pixel decoded.
-            container = read_container(data, max_pixels=max_pixels, codes=False)
+            look = api.summary(data, max_pixels=max_pixels)
         except Ir2iError as e:
             raise pillow_error(e) from None
-        from .codec import ALPHA_CHUNK
-
-        header = container.header
         self._data = data
         self._max_pixels = max_pixels
-        self._first = header.first_code_stages
-        self._size = (header.width, header.height)
-        self._mode = "RGBA" if ALPHA_CHUNK in container.ancillary else "RGB"
-        self.n_frames = container.stages_found - self._first + 1
+        self._first = look.first_code_stages
+        self._size = (look.width, look.height)
+        self._mode = "RGBA" if look.has_alpha else "RGB"
+        self.n_frames = look.stages_present - self._first + 1
         self.is_animated = self.n_frames > 1
-        self.info.update(stages=container.stages_found, model=header.model_name, loop=0)
+        self.info.update(stages=look.stages_present, model=look.model, loop=0)
+        self._frames: list[api.Picture] | None = None  # every frame, decoded on first load
         self._loaded = -1
         self.tile = []
         self._frame = 0
@@ -144,19 +141,25 @@ class Ir2iImageFile(ImageFile.ImageFile):
     def tell(self) -> int:
         return self._frame
 
-    def load(self) -> Any:
-        if self._loaded != self._frame:
+    def _decoded_frames(self) -> list[api.Picture]:
+        """Every frame, in one pass over the stages (each block-stage decoded once), the
+        first time any frame's pixels are needed; the decoder's notes become warnings."""
+        if self._frames is None:
             try:
-                # The last frame is everything present: read it all, so that a truncated
-                # or damaged end is still reported.
-                last = self._frame == self.n_frames - 1
-                pixels = api.decode(self._data,
-                                    max_stages=None if last else self._frame + self._first,
-                                    model=_defaults["model"], device=_defaults["device"],
-                                    output="numpy", postfilter=_defaults["postfilter"],
-                                    max_pixels=self._max_pixels)
+                frames = api.decode_stage_counts(self._data, model=_defaults["model"],
+                                                 device=_defaults["device"],
+                                                 postfilter=_defaults["postfilter"],
+                                                 max_pixels=self._max_pixels)
             except Ir2iError as e:
                 raise pillow_error(e) from None
+            for note in frames[-1].warnings:
+                warnings.warn(note, Ir2iWarning, stacklevel=4)
+            self._frames = frames
+        return self._frames
+
+    def load(self) -> Any:
+        if self._loaded != self._frame:
+            pixels = self._decoded_frames()[self._frame].array()
             if self.fp is not None and self._exclusive_fp:
                 self.fp.close()
             self.fp = io.BytesIO(pixels.tobytes())

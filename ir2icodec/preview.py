@@ -7,19 +7,14 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .api import progressive_prefixes
-from .container import DEFAULT_MAX_PIXELS
+from . import api
 from .errors import UsageError
-from .imageio import encode_image, format_supports_alpha, to_pil
-
-if TYPE_CHECKING:
-    from .codec import Decoded
-    from .runtime import OnnxModel
+from .imageio import encode_image, format_supports_alpha
 
 Layout = Literal["animation", "strip"]
 LAYOUTS: tuple[str, ...] = ("animation", "strip")
@@ -41,30 +36,21 @@ class Frame:
 
 
 def work(n_blocks: int, stages: int, first: int = 2) -> int:
-    """Block-stages decoded to make every frame up to ``stages`` (for a progress bar)."""
-    return n_blocks * sum(range(first, stages + 1))
+    """Block-stages decoded to make every frame up to ``stages`` (for a progress bar): one
+    pass over the stages, each block-stage once."""
+    return n_blocks * stages
 
 
-def decode_frames(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
-                  salvage: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-                  progress: Callable[[int], None] | None = None, postfilter: bool = True
-                  ) -> tuple[list[Frame], list[str]]:
+def decode_frames(data: bytes, *, progress: Callable[[int], None] | None = None,
+                  **settings: Any) -> tuple[list[Frame], list[str]]:
     """Every stage count from the first code up to ``max_stages`` (default: all present),
-    each decoded on its own; returns the frames and the decoder's warnings."""
-    from .codec import decode
-
-    def run(k: int | None) -> Decoded:
-        return decode(data, model, max_stages=k, salvage=salvage, max_pixels=max_pixels,
-                      progress=progress, postfilter=postfilter)
-
-    last = run(max_stages)
-    first = last.container.header.first_code_stages
-    bpp = {p["stages"]: p["bpp"] for p in progressive_prefixes(data, max_pixels=max_pixels)}
-    frames = []
-    for k in range(first, last.stages + 1):
-        decoded = last if k == last.stages else run(k)
-        frames.append(Frame(k, bpp.get(k, float("nan")), to_pil(decoded.rgb, decoded.alpha)))
-    return frames, last.warnings
+    decoded in one pass over the stages (``api.decode_stage_counts``, which takes
+    ``settings``); returns the frames and the decoder's warnings."""
+    pictures = api.decode_stage_counts(data, progress=progress, **settings)
+    bpp = {p["stages"]: p["bpp"] for p in api.progressive_prefixes(
+        data, max_pixels=settings.get("max_pixels", api.DEFAULT_MAX_PIXELS))}
+    frames = [Frame(p.stages, bpp.get(p.stages, float("nan")), p.pil()) for p in pictures]
+    return frames, pictures[-1].warnings
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -136,17 +122,14 @@ def render(frames: Sequence[Frame], layout: Layout, fmt: str) -> bytes:
     return encode_image(picture[..., :3], alpha, fmt)
 
 
-def progressive_file(data: bytes, model: OnnxModel, layout: Layout, fmt: str, *,
-                     max_stages: int | None = None, salvage: bool = False,
-                     max_pixels: int = DEFAULT_MAX_PIXELS,
+def progressive_file(data: bytes, layout: Layout, fmt: str, *,
                      progress: Callable[[int], None] | None = None,
-                     postfilter: bool = True) -> tuple[bytes, list[str]]:
+                     **settings: Any) -> tuple[bytes, list[str]]:
     """Decode every stage count and render the preview file; returns its bytes and the
-    warnings to print (the decoder's, and an alpha plane the format cannot keep)."""
+    warnings to print (the decoder's, and an alpha plane the format cannot keep).
+    ``settings``: ``api.decode_stage_counts``'s (max_stages, model, salvage, ...)."""
     check_layout(layout, fmt)
-    frames, notes = decode_frames(data, model, max_stages=max_stages, salvage=salvage,
-                                  max_pixels=max_pixels, progress=progress,
-                                  postfilter=postfilter)
+    frames, notes = decode_frames(data, progress=progress, **settings)
     if frames[0].image.mode == "RGBA" and layout == "strip" and not format_supports_alpha(fmt):
         notes = [*notes, f"{fmt.upper()} has no alpha channel: the file's alpha is not written"]
     return render(frames, layout, fmt), notes

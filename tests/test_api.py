@@ -137,8 +137,11 @@ def test_quality_and_target_bpp(rgb):
     assert len(low) <= len(high)
     capped = ir2icodec.encode(rgb, quality=90, stages=3)
     assert ir2icodec.info(capped)["stages"] <= 3
-    small = ir2icodec.encode(rgb, target_bpp=0.5)
+    with pytest.warns(Ir2iWarning, match="the first code alone takes"):  # as the CLI says
+        small = ir2icodec.encode(rgb, target_bpp=0.5)
     assert ir2icodec.decode(small).size == (33, 47)
+    assert ir2icodec.encode(rgb, target_bytes=len(high)) == \
+        ir2icodec.encode(rgb, target_bpp=8 * len(high) / (33 * 47))
 
 
 def test_warnings_from_the_image_conversion(rgb):
@@ -165,3 +168,21 @@ def test_files_of_another_shipped_model_decode_without_naming_it(rgb, tiny_bundl
     assert runtime.model_for_file("mine", "tiny-ir2i") == "mine"  # an explicit choice wins
     for unknown in ("not-shipped", "../models/tiny-ir2i", ""):
         assert runtime.model_for_file(None, unknown) is None
+
+
+@pytest.mark.parametrize("postfilter", [True, False])
+def test_every_stage_count_in_one_pass_is_each_decode(rgb, postfilter):
+    """decode_stage_counts (decode --progressive, the Pillow frames) runs each block-stage
+    once, and each picture is exactly the decode of that many stages; rate-controlled
+    blocks keep their own counts, a truncated file gives the stages it holds."""
+    data = ir2icodec.encode(rgb, quality=60)
+    for file in (data, data[:-40]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Ir2iWarning)
+            pictures = ir2icodec.api.decode_stage_counts(file, postfilter=postfilter)
+            present = ir2icodec.info(file)["stages_present"]
+            assert [p.stages for p in pictures] == list(range(2, present + 1))
+            for p in pictures:
+                want = ir2icodec.decode(file, max_stages=p.stages, output="numpy",
+                                        postfilter=postfilter)
+                np.testing.assert_array_equal(p.array(), want)

@@ -67,21 +67,23 @@ def test_open_is_lazy_and_load_decodes(tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     decodes: list[int | None] = []
-    real_decode = api.decode
+    real_decode = api.decode_stage_counts
 
     def counting_decode(data, **kwargs):
         decodes.append(kwargs.get("max_stages"))
         return real_decode(data, **kwargs)
 
     monkeypatch.setattr(ort, "InferenceSession", counting)
-    monkeypatch.setattr(api, "decode", counting_decode)
+    monkeypatch.setattr(api, "decode_stage_counts", counting_decode)
     im = Image.open(path)
     assert (im.size, im.mode, im.info["stages"], im.n_frames, im.tell()) == ((70, 40), "RGB",
                                                                             4, 3, 2)
     assert created == [] and decodes == []
     im.load()
-    assert created and decodes == [None]  # the last frame: every stage present
+    assert created and decodes == [None]  # every frame, in one pass over the stages
     im.load()  # the current frame is kept
+    im.seek(0)
+    im.load()  # and the others were decoded with it
     assert decodes == [None]
 
 
