@@ -94,14 +94,14 @@ def test_info_leaves_a_large_stage_map_coded(valid):
 def test_salvage_resync_is_linear_in_the_file_size(forged, monkeypatch):
     data = forged["fake chunk headers to resync on"]
     crc_bytes = 0
-    original = container._crc_ok
+    original = container.chunks.crc_ok
 
     def counting(buf, chunk):
         nonlocal crc_bytes
         crc_bytes += chunk.length + 4
         return original(buf, chunk)
 
-    monkeypatch.setattr(container, "_crc_ok", counting)
+    monkeypatch.setattr(container.chunks, "crc_ok", counting)
     got = read_container(data, salvage=True, max_pixels=MAX_PIXELS)
     assert got.stages_found == 2 and got.warnings
     assert crc_bytes <= 5 * len(data) + 2**20
