@@ -128,3 +128,23 @@ def test_what_a_later_stage_depends_on(connections):
             torch.testing.assert_close(out.codes[1], base.codes[1])
             assert not torch.allclose(out.reconstructions[1], base.reconstructions[1])
         torch.testing.assert_close(out.reconstructions[0], base.reconstructions[0])
+
+
+@pytest.mark.parametrize("kind", ["zero", "identity", "msra"])
+def test_link_initialisations(kind):
+    from ir2icodec.training.nets import init_links
+
+    coder = _coder("full")
+    n = init_links(coder, kind)
+    links = [m.weight for name, m in coder.named_modules()
+             if ".links." in f".{name}." and isinstance(m, torch.nn.Conv2d)]
+    assert n == len(links) == 3 * (3 + 4)  # every stage: 3 encoder and 4 decoder links
+    for w in links:
+        eye = torch.eye(w.shape[0]).view_as(w)
+        if kind == "zero":
+            assert not w.any()
+        elif kind == "identity":
+            torch.testing.assert_close(w, eye)
+        else:
+            assert w.std() > 0 and not torch.allclose(w, eye)
+    assert init_links(_coder("residual"), kind) == 0

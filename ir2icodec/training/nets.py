@@ -135,10 +135,35 @@ def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
 
 def _link(cin: int, cout: int) -> nn.Conv2d:
     """A parametric connection (projection shortcut); zero-initialised so every stage starts
-    as an independent coder and learns how much of the previous stage to reuse."""
+    as an independent coder and learns how much of the previous stage to reuse (the paper
+    initialises every layer with MSRA: ``init_links`` starts them otherwise)."""
     conv = nn.Conv2d(cin, cout, 1, bias=False)
     nn.init.zeros_(conv.weight)
     return conv
+
+
+LinkInit = Literal["zero", "identity", "msra"]
+LINK_INITS: tuple[str, ...] = ("zero", "identity", "msra")
+
+
+@torch.no_grad()
+def init_links(coder: nn.Module, kind: LinkInit) -> int:
+    """Start every connection link of ``coder`` as ``kind``: zero (each stage an independent
+    coder at first), identity (each layer starts with the previous stage's same layer added:
+    the later stages begin from the earlier ones' features) or msra (He-normal, as the
+    paper's every layer). Returns the number of links set."""
+    links = [m for name, m in coder.named_modules() if ".links." in f".{name}."
+             and isinstance(m, nn.Conv2d)]
+    for link in links:
+        if kind == "zero":
+            nn.init.zeros_(link.weight)
+        elif kind == "identity":
+            nn.init.dirac_(link.weight)
+        elif kind == "msra":
+            nn.init.kaiming_normal_(link.weight, nonlinearity="leaky_relu", a=0.2)
+        else:
+            raise ValueError(f"unknown link init {kind!r}; choose from {LINK_INITS}")
+    return len(links)
 
 
 class StageEncoder(nn.Module):

@@ -30,7 +30,15 @@ from tqdm import tqdm
 from .checkpoints import save_atomic
 from .data import PatchSampler, list_images, make_training_pair, split_images, validation_windows
 from .decoded_context import WINDOW, decoded_training_pair
-from .nets import PRESETS, CoderOutput, ModelConfig, ProgressiveCoder, make_config
+from .nets import (
+    LINK_INITS,
+    PRESETS,
+    CoderOutput,
+    ModelConfig,
+    ProgressiveCoder,
+    init_links,
+    make_config,
+)
 from .pack import DeviceSampler, drop_edges, load_pack
 from .rate import BitModel, RateAwareCoder, rate_term
 from .recover import is_bundle, state_from_bundle
@@ -61,6 +69,7 @@ class TrainOptions:
     resume: bool = False
     init_inpaint: str | None = None  # checkpoint to take a (pre-trained) inpainting net from
     init: str | None = None  # checkpoint to warm-start from (every tensor whose shape fits)
+    link_init: str = "zero"  # how the connection links start (nets.init_links)
     rate_weight: float = 0.0  # > 0: loss + rate_weight * estimated rate (rate.py)
     bit_model_lr_scale: float = 10.0  # the bit model's tables learn this much faster
 
@@ -357,6 +366,7 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
     random.seed(opts.seed + rank)
     # channels_last runs the small convolutions ~2-3x faster on CPU (oneDNN).
     model = ProgressiveCoder(cfg).to(device, memory_format=torch.channels_last)
+    init_links(model, opts.link_init)  # before any warm start, which may overwrite them
     fresh = None
     if opts.init and not (opts.resume and last_path.exists()):  # resuming restores it all
         fresh = warm_start(model, load_weights(opts.init, device))
@@ -551,6 +561,10 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
               help="torch.compile the MS-SSIM term of the msssim/mix losses: 5-30% faster CPU "
                    "steps in README's table, after 20-45 s of compiling at the start (needs a "
                    "C++ compiler).")
+@click.option("--link-init", type=click.Choice(LINK_INITS), default="zero", show_default=True,
+              help="How the connection links between stages start: zero (each stage an "
+                   "independent coder), identity (the previous stage's features passed on) "
+                   "or msra (the paper's He-normal).")
 @click.option("--rate-weight", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Rate in the loss: + this x the stage codes' estimated cost under a learned "
                    "twin of the entropy coder's context model (each stage's cost as a fraction "
