@@ -268,3 +268,25 @@ def test_default_bands_are_even_balanced_and_bounded(width, height, halo, worker
 def test_a_768x512_picture_filters_as_two_equal_bands():
     bounds = postfilter.band_bounds(512, postfilter.band_rows_for(768, 14, 512, 2))
     assert bounds == [(0, 256), (256, 512)]
+
+
+def test_export_can_take_another_bundles_filter(tmp_path, filtered_bundle, tiny_coder_model):
+    """A fine-tuned model starts with the filter of the model it came from (--postfilter-from):
+    the same file, its hash checked at load, and the new model's own digest."""
+    from click.testing import CliRunner
+
+    from ir2icodec.training.export import main as export_main
+
+    ckpt = tmp_path / "c.pt"
+    torch.save({"config": tiny_coder_model.cfg.to_dict(), "model": tiny_coder_model.state_dict(),
+                "step": 7}, ckpt)
+    out = tmp_path / "new"
+    r = CliRunner().invoke(export_main, [str(ckpt), str(out), "--name", "new-ir2i",
+                                         "--postfilter-from", str(filtered_bundle)])
+    assert r.exit_code == 0, r.output
+    assert (out / "postfilter.onnx").read_bytes() == \
+        (Path(filtered_bundle) / "postfilter.onnx").read_bytes()
+    model = load_model(str(out), device="cpu")
+    assert model.postfilter_spec is not None and model.name == "new-ir2i"
+    manifest = json.loads((out / "model.json").read_text())
+    assert manifest["postfilter"]["training"]["copied_from"] == Path(filtered_bundle).name

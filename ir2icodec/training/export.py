@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -146,15 +147,36 @@ def export_postfilter(net: PostFilter, bundle: str | Path, training: dict | None
     return spec
 
 
+def copy_postfilter(source: str | Path, bundle: str | Path) -> dict:
+    """Give ``bundle`` the post-filter of bundle ``source`` (file and manifest entry, as
+    they are): a stand-in until the new model's own filter is trained on its pictures."""
+    source, bundle = Path(source), Path(bundle)
+    spec = json.loads((source / MANIFEST_NAME).read_text()).get("postfilter")
+    if spec is None:
+        raise click.ClickException(f"{source} has no post-filter")
+    shutil.copyfile(source / spec["file"], bundle / spec["file"])
+    manifest_path = bundle / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text())
+    manifest["postfilter"] = {**spec, "training": {**spec.get("training", {}),
+                                                   "copied_from": source.name}}
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest["postfilter"]
+
+
 @click.command("export")
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--name", required=True, help="Model name stored in every .ir2i file it makes.")
-def main(checkpoint: str, out_dir: str, name: str) -> None:
+@click.option("--postfilter-from", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Copy this bundle's post-filter (e.g. the model it was fine-tuned from) "
+                   "until one is trained for the new model.")
+def main(checkpoint: str, out_dir: str, name: str, postfilter_from: str | None) -> None:
     """Export CHECKPOINT (a training .pt) to an ONNX model bundle in OUT_DIR."""
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
     extra = {"training": {"step": ckpt.get("step"), "elapsed_s": round(ckpt.get("elapsed", 0))}}
     manifest = export_bundle(load_checkpoint(checkpoint), out_dir, name, extra)
+    if postfilter_from:
+        copy_postfilter(postfilter_from, out_dir)
     click.echo(f"exported {name} ({manifest['digest']}) to {out_dir}")
 
 
