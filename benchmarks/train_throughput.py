@@ -49,6 +49,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from ir2icodec.training.batches import Draw, pack_draw, photos_draw
 from ir2icodec.training.data import PatchSampler, list_images, split_images
 from ir2icodec.training.nets import PRESETS, ModelConfig, ProgressiveCoder, make_config
 from ir2icodec.training.pack import DeviceSampler, load_pack
@@ -68,7 +69,6 @@ HEADER = ("| preset | loss | batch | sampler | processes | threads | precision |
           "windows/s | ms/step |\n|---|---|---:|---|---:|---:|---|---|---:|---:|")
 
 # draw(batch) -> (blocks, contexts), float32 NCHW on the CPU
-Draw = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -88,29 +88,22 @@ def model_config(preset: str) -> ModelConfig:
     return make_config(preset, inpaint_layers=4) if preset == "compact" else make_config(preset)
 
 
-def pack_draw(path: str, seed: int = 0) -> Draw:
-    """The trainer's ``--pack`` sampler, on the CPU."""
+def pack_source(path: str, seed: int = 0) -> Draw:
+    """The trainer's ``--pack`` batches, on the CPU."""
     sampler = DeviceSampler(load_pack(path).photos, torch.device("cpu"))
-    gen = torch.Generator().manual_seed(seed)
-    return lambda batch: sampler.sample(gen, batch)
+    return pack_draw(sampler, torch.Generator().manual_seed(seed))
 
 
-def photos_draw(data: str, holdout_percent: float, seed: int = 0) -> Draw:
-    """The trainer's ``--data`` sampler over the training photos of ``data``."""
+def photos_source(data: str, holdout_percent: float, seed: int = 0) -> Draw:
+    """The trainer's ``--data`` batches over the training photos of ``data``."""
     train_files, _ = split_images(list_images([data]), holdout_percent)
     if not train_files:
         raise click.ClickException(f"every photo under {data} is held out")
     sampler = PatchSampler(train_files)
-    # A long run keeps every decoded photo cached; decode them all now so the timed rows see
-    # the steady state, not JPEG decoding.
-    for i in range(len(train_files)):
-        sampler._image(i)
-    rng = np.random.default_rng(seed)
-
-    def draw(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        blocks, contexts = sampler.sample(rng, batch)
-        return torch.from_numpy(blocks), torch.from_numpy(contexts)
-    return draw
+    # A long run keeps every decoded photo cached: the timed rows see that steady state,
+    # not JPEG decoding.
+    sampler.preload()
+    return photos_draw(sampler, np.random.default_rng(seed))
 
 
 @dataclass(frozen=True)
@@ -124,8 +117,8 @@ class Source:
 
     def draw(self, seed: int) -> Draw:
         if self.sampler == "pack":
-            return pack_draw(self.pack_path, seed)
-        return photos_draw(self.data, self.holdout_percent, seed)
+            return pack_source(self.pack_path, seed)
+        return photos_source(self.data, self.holdout_percent, seed)
 
 
 def measure(setting: Setting, draw: Draw, seconds: float, warmup: int,
@@ -316,11 +309,11 @@ def main(presets: list[str], losses: list[str], batches: list[int], samplers: li
         if not Path(pack_path).is_file():
             raise click.UsageError(f"no pack at {pack_path}: build it with python -m "
                                    f"ir2icodec.training.pack --data {data} --out {pack_path}")
-        draws["pack"] = pack_draw(pack_path)
+        draws["pack"] = pack_source(pack_path)
     if "photos" in samplers:
         if not Path(data).is_dir():
             raise click.UsageError(f"--data {data} is not a folder")
-        draws["photos"] = photos_draw(data, holdout_percent)
+        draws["photos"] = photos_source(data, holdout_percent)
 
     cores = os.cpu_count() or 1
     settings = [Setting(preset, loss, batch, sampler, n, precision, procs, mode)

@@ -73,6 +73,12 @@ class PatchSampler:
             self._cache[i] = load_rgb(self.files[i])
         return self._cache[i]
 
+    def preload(self) -> None:
+        """Decode every photo now (a long run ends up with all of them cached; a benchmark
+        that measures the steady state starts there)."""
+        for i in range(len(self.files)):
+            self._image(i)
+
     def sample(self, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
         """Returns (blocks, contexts) as float32 NCHW: (B,3,32,32) and (B,3,64,64)."""
         windows = []
