@@ -19,7 +19,7 @@ import click
 import numpy as np
 import torch
 
-from ir2icodec.training.data import load_rgb
+from ir2icodec.imageio import load_rgb
 from ir2icodec.training.decoded_context import WINDOW, decoded_training_pair
 from ir2icodec.training.export import load_checkpoint
 from ir2icodec.training.nets import BLOCK, CONTEXT

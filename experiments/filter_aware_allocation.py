@@ -29,9 +29,10 @@ from tqdm import tqdm
 
 from ir2icodec import blocks as blk
 from ir2icodec.bdrate import bd_rate_of_averages, mean_bd_rate
-from ir2icodec.bench.rd import IR2I_QUALITIES, codec_registry, load_rgb
+from ir2icodec.bench.rd import IR2I_QUALITIES, codec_registry
 from ir2icodec.codec import StageAnalysis, analyse
 from ir2icodec.container import FIRST_CODE_STAGES
+from ir2icodec.imageio import load_rgb
 from ir2icodec.metrics import MS_SSIM_MIN_SIDE, psnr, ssim_and_ms_ssim
 from ir2icodec.postfilter import apply as apply_postfilter
 from ir2icodec.ratecontrol import allocate, block_distortion, quality_to_lambda

@@ -39,7 +39,8 @@ def proxy_bd(anchor: dict, entry: dict) -> tuple[float, float]:
 @click.option("--log", "log_path", required=True, type=click.Path(exists=True, dir_okay=False))
 def main(log_path: str) -> None:
     """One line per validation entry: its rate, quality and proxy BD-rates."""
-    entries = [e for e in map(json.loads, open(log_path)) if "rate" in e]
+    with open(log_path) as log:
+        entries = [e for e in map(json.loads, log) if "rate" in e]
     if not entries:
         raise click.ClickException(f"{log_path} has no rate-aware validation entries")
     click.echo("step  windows  objective  rate(8)  msssim(8)  psnr(8)  BD-msssim  BD-psnr")

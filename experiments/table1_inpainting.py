@@ -43,9 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ir2icodec import blocks as blk
+from ir2icodec.imageio import load_rgb
 from ir2icodec.metrics import ssim
 
 from .common import fmt, images_in, map_images, named_path, unique_names
@@ -167,11 +167,6 @@ class ImageBlocks:
     image: str
     coords: np.ndarray          # (N, 2) block row, column
     ssim: dict[str, np.ndarray]  # method name -> (N,)
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def evaluate_image(path: Path, methods: Sequence[Method],

@@ -358,11 +358,6 @@ def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
     return EncodeResult(analysis.write(counts), picture, counts.reshape(by, bx))
 
 
-def encode_array(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, **kw) -> bytes:
-    """Encode and return the .ir2i bytes."""
-    return encode(rgb, model, stages, keep_reconstruction=False, **kw).data
-
-
 def check_model(header: Header, model: OnnxModel) -> None:
     if header.model_digest != model.digest:
         made_by = f"model '{header.model_name}' ({header.model_digest.hex()[:12]})"
@@ -459,10 +454,6 @@ def decode_stage_counts(data: bytes, model: OnnxModel, *, max_stages: int | None
         pictures.append(_finish(padded.copy(), np.minimum(counts, k), container, k,
                                 notes if k == stages else [], model, postfilter))
     return pictures
-
-
-def decode_bytes(data: bytes, model: OnnxModel, max_stages: int | None = None, **kw) -> Decoded:
-    return decode(data, model, max_stages=max_stages, **kw)
 
 
 def _read_alpha(container: Container, header: Header) -> np.ndarray | None:

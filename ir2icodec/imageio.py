@@ -39,7 +39,7 @@ ALPHA_POLICIES: tuple[str, ...] = ("keep", "drop", "refuse")
 # comfortably above 50-100 MP camera photos, while an RGB buffer of that size (~805 MB)
 # still fits in memory on an ordinary machine.  Pillow's thresholds are bypassed for
 # the common formats (see _open) so that this limit, not Pillow's, is what users meet.
-DEFAULT_MAX_PIXELS = 2**28
+from .container.constants import DEFAULT_MAX_PIXELS  # noqa: E402 - one owner
 
 # Reading an input stops after this many bytes per allowed pixel (plus slack), so
 # `ir2i encode /dev/zero` or an endless pipe fails instead of eating all memory.
@@ -547,3 +547,10 @@ def _canonical_format(fmt: str) -> str:
     if key not in _WRITERS:
         raise UsageError(f"cannot write {fmt!r} images; use png, jpg, webp, bmp, tiff or ppm")
     return key
+
+
+def load_rgb(path: str | os.PathLike) -> np.ndarray:
+    """A picture file as stored, 8-bit RGB (no EXIF orientation, alpha dropped): what the
+    benchmarks and the training sampler read. Users' inputs go through ``read_image_file``."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))

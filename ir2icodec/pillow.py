@@ -29,11 +29,11 @@ from PIL import Image, ImageFile
 
 from . import api
 from .errors import Ir2iError, Ir2iWarning, LimitError, UsageError
+from .preview import FRAME_MS, LAST_FRAME_MS  # animation timing of the stage frames
 
 FORMAT = "IR2I"
 EXTENSION = ".ir2i"
 MIME = "image/x-ir2i"
-FRAME_MS, LAST_FRAME_MS = 700, 2000  # animation timing of the stage frames
 _SAVE_OPTIONS = ("stages", "quality", "target_bpp", "alpha", "max_pixels")
 
 _defaults: dict[str, Any] = {"model": None, "device": "cpu", "postfilter": True}

@@ -207,7 +207,7 @@ def _fake_ir2i(monkeypatch, load_model) -> None:
     jpeg = rd.codec_registry()["jpeg"].open()
     codec = types.ModuleType("ir2icodec.codec")
     codec.analyse = lambda rgb, model: None
-    codec.decode_bytes = lambda data, model: types.SimpleNamespace(rgb=jpeg.decode(data))
+    codec.decode = lambda data, model, **kw: types.SimpleNamespace(rgb=jpeg.decode(data))
     runtime = types.ModuleType("ir2icodec.runtime")
     runtime.load_model = load_model
     monkeypatch.setitem(sys.modules, "ir2icodec.codec", codec)

@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from ..bdrate import DEFAULT_BPP_WINDOW, bd_rate_in_window, mean_bd_rate
 from ..errors import Ir2iError, UsageError
+from ..imageio import load_rgb
 from ..metrics import MS_SSIM_MIN_SIDE, WIN_SIZE, psnr, ssim, ssim_and_ms_ssim
 
 Setting = int | float
@@ -119,7 +120,7 @@ class Ir2iSession:
 
     model: Any
     analyse: Callable[..., Any]
-    decode_bytes: Callable[..., Any]
+    decode_file: Callable[..., Any]  # codec.decode
     rate: str  # "quality" or "stages"
     distortion: str | None = None
     postfilter: bool = True
@@ -137,7 +138,7 @@ class Ir2iSession:
         return analysis.write(analysis.counts_for(**{self.rate: setting}))
 
     def decode(self, data: bytes) -> np.ndarray:
-        return np.asarray(self.decode_bytes(data, self.model, postfilter=self.postfilter).rgb)
+        return np.asarray(self.decode_file(data, self.model, postfilter=self.postfilter).rgb)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ class Ir2iCodec:
 
     def open(self, model_path: str | None = None) -> Ir2iSession:
         try:
-            from ir2icodec.codec import analyse, decode_bytes
+            from ir2icodec.codec import analyse, decode
             from ir2icodec.runtime import load_model
         except ImportError as exc:
             raise CodecUnavailable(f"ir2icodec.codec is not importable ({exc})") from exc
@@ -164,7 +165,7 @@ class Ir2iCodec:
             model = load_model(model_path)
         except Exception as exc:  # any failure to find/read a model means "skip ir2i"
             raise CodecUnavailable(f"no usable model ({type(exc).__name__}: {exc})") from exc
-        return Ir2iSession(model, analyse, decode_bytes, self.rate, self.distortion,
+        return Ir2iSession(model, analyse, decode, self.rate, self.distortion,
                            self.postfilter, self.costs)
 
 
@@ -239,11 +240,6 @@ class RDPoint:
 
 
 # ---------------------------------------------------------------- measuring
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def find_images(data_dir: Path, limit: int | None = None) -> tuple[list[Path], list[str]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..imageio import load_rgb  # noqa: F401 - also for the modules that import it from here
 from .nets import BLOCK, CONTEXT
 
 VALIDATION_SCALE = 0.65  # the middle of the training crops' downsampling range
@@ -38,11 +39,6 @@ def split_images(files: list[Path], holdout_percent: float) -> tuple[list[Path],
     held = [f for f in files if is_held_out(f, holdout_percent)]
     train = [f for f in files if not is_held_out(f, holdout_percent)]
     return train, held
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def rescale(img: np.ndarray, factor: float) -> np.ndarray:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..ratecontrol import MSSSIM_WEIGHTS  # MS-SSIM's first three scales, one owner
 from .nets import CoderOutput
 from .rate import rate_term
 
@@ -19,7 +20,6 @@ def _gaussian(size: int, sigma: float = 1.5) -> torch.Tensor:
     return g / g.sum()
 
 
-MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001)  # MS-SSIM's first three scales
 SSIM_C1, SSIM_C2 = 0.01**2, 0.03**2
 
 
