@@ -64,14 +64,17 @@ def _interleaved_median_seconds(fns: list[Callable[[], object]], repeat: int) ->
               help="Rounds of the alternating measurements (decode with and without the "
                    "post-filter and the filter alone; the decodes of rate-controlled and uniform "
                    "files): their differences are a few percent, so they need more than --repeat.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where onnxruntime runs the networks (cuda: onnxruntime-gpu).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the table here.")
 def main(image: str, model_path: str | None, threads: int | None, repeat: int,
-         target_bpp: float, decode_rounds: int, out: str | None) -> None:
-    model = load_model(model_path, device="cpu", threads=threads)
+         target_bpp: float, decode_rounds: int, device: str, out: str | None) -> None:
+    model = load_model(model_path, device=device, threads=threads)
     rgb = read_image_file(image).rgb
     h, w = rgb.shape[:2]
     rows = [f"Model `{model.name}`, image {Path(image).name} ({w}x{h}), onnxruntime "
-            f"{ort.__version__} CPU, threads: {threads or 'default'}, median of {repeat} "
+            f"{ort.__version__} {device.upper()}, threads: {threads or 'default'}, median of "
+            f"{repeat} "
             f"({decode_rounds} alternating rounds for the rows compared with each other).", "",
             "| operation | stages | seconds |", "|---|---|---|"]
     data8 = encode(rgb, model, 8).data

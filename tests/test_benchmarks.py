@@ -56,3 +56,29 @@ def test_speed_times_the_post_filter_beside_filtered_and_unfiltered_decodes(
     filtered = seconds["decode, alternating with the next two rows"]
     alone = next(v for k, v in seconds.items() if k.startswith("post-filter alone"))
     assert 0 < alone < filtered and 0 < seconds["decode --no-filter"] < filtered * 2
+
+
+def test_the_gpu_check_script_dry_runs_on_the_cpu(tmp_path):
+    """benchmarks/gpu_check.sh (CUDA speed and drift for a lent GPU) with DEVICE=cpu and one
+    round: every output is written; drift says there is no CUDA here."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    from PIL import Image
+
+    small = tmp_path / "small.png"
+    with Image.open(repo / "examples" / "kodim23.png") as im:
+        im.crop((200, 100, 296, 164)).save(small)  # 96 x 64
+    env = {**os.environ, "REPEAT": "1", "ROUNDS": "1", "SCALE": "2", "IMAGE": str(small),
+           "PYTHON": sys.executable}
+    out = tmp_path / "out"
+    r = subprocess.run(["bash", "benchmarks/gpu_check.sh", str(out), "cpu"], cwd=repo,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "192x128" in (out / "speed-4k.md").read_text()
+    assert "| decode | 8 |" in (out / "speed-768x512.md").read_text()
+    assert "no CUDA execution provider" in (out / "drift.md").read_text()
+    assert "onnxruntime" in (out / "env.txt").read_text()
