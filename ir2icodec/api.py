@@ -37,6 +37,7 @@ from .container import (
 )
 from .errors import Ir2iWarning, LimitError, UsageError
 from .imageio import AlphaPolicy, LoadedImage, convert_image, read_image_file, read_input, to_pil
+from .metadata import Metadata, Strip, from_chunks, pillow_info, to_chunks
 
 if TYPE_CHECKING:
     from .runtime import OnnxModel
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["encode", "decode", "info", "load_model", "progressive_prefixes", "truncate",
            "encode_with_warnings", "decode_with_warnings", "decode_stage_counts", "summary",
-           "Encoded", "Picture", "Summary", "load_image"]
+           "Encoded", "Picture", "Summary", "load_image", "pillow_info"]
 
 Device = Literal["auto", "cpu", "cuda"]
 # What encode() takes (a LoadedImage: what load_image() read, as the CLI passes it).
@@ -152,13 +153,13 @@ def encode_with_warnings(image: ImageLike, *, stages: int | None = None,
                          target_bytes: int | None = None, model: ModelLike = None,
                          device: Device = "cpu", threads: int | None = None,
                          alpha: AlphaPolicy = "keep", max_pixels: int = DEFAULT_MAX_PIXELS,
-                         progress: Progress | None = None) -> Encoded:
+                         progress: Progress | None = None, strip: Strip = "none") -> Encoded:
     """``encode``, with its notes returned instead of issued (every front end's way in)."""
     stages, quality = options.stage_count(stages), options.quality(quality)
     target_bpp, max_pixels = options.target_bpp(target_bpp), options.max_pixels(max_pixels)
     target_bytes = options.target_bytes(target_bytes)
     device, alpha = options.device(device), options.alpha(alpha)  # type: ignore[assignment]
-    threads = options.threads(threads)
+    threads, strip = options.threads(threads), options.strip(strip)  # type: ignore[assignment]
     coder = _model(model, device, threads)
     loaded = image if isinstance(image, LoadedImage) else load_image(
         image, alpha=alpha, max_pixels=max_pixels, model=coder if model is not None else None,
@@ -167,7 +168,8 @@ def encode_with_warnings(image: ImageLike, *, stages: int | None = None,
 
     result = encode_image(loaded.rgb, coder, stages, quality=quality,
                           target_bpp=target_bpp, target_bytes=target_bytes,
-                          alpha=loaded.alpha, progress=progress, keep_reconstruction=False)
+                          alpha=loaded.alpha, progress=progress, keep_reconstruction=False,
+                          extra_chunks=to_chunks(loaded.metadata.stripped(strip)))
     notes = list(loaded.warnings)
     if target_bytes is not None or target_bpp is not None:
         h, w = loaded.rgb.shape[:2]
@@ -182,7 +184,7 @@ def encode(image: ImageLike, *, stages: int | None = None, quality: float | None
            target_bpp: float | None = None, target_bytes: int | None = None,
            model: ModelLike = None, device: Device = "cpu", threads: int | None = None,
            alpha: AlphaPolicy = "keep", max_pixels: int = DEFAULT_MAX_PIXELS,
-           progress: Progress | None = None) -> bytes:
+           progress: Progress | None = None, strip: Strip = "none") -> bytes:
     """Encode a picture into the bytes of an ``.ir2i`` file.
 
     ``image``: a uint8 numpy array (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA; a PIL
@@ -197,12 +199,14 @@ def encode(image: ImageLike, *, stages: int | None = None, quality: float | None
     ``model``: a loaded model, a bundle directory or a shipped model's name (default: the
     shipped default, ``ir2icodec.runtime.DEFAULT_MODEL``), loaded once per process on ``device``
     with ``threads`` onnxruntime threads (default: all cores). Notes (e.g. an animated input,
-    a size target below the first code) are issued as ``Ir2iWarning``.
+    a size target below the first code) are issued as ``Ir2iWarning``. The input's colour
+    profile, EXIF and XMP are kept (``strip="metadata"`` drops EXIF and XMP, ``"all"`` the
+    profile too).
     """
     result = encode_with_warnings(image, stages=stages, quality=quality, target_bpp=target_bpp,
                                   target_bytes=target_bytes, model=model, device=device,
                                   threads=threads, alpha=alpha, max_pixels=max_pixels,
-                                  progress=progress)
+                                  progress=progress, strip=strip)
     _warn(result.warnings)
     return result.data
 
@@ -237,13 +241,17 @@ class Picture:
     alpha: np.ndarray | None
     stages: int
     warnings: list[str]
+    metadata: Metadata = Metadata()  # the colour profile, EXIF and XMP the file carries
 
     def array(self) -> np.ndarray:
         """(H, W, 3), or (H, W, 4) with the alpha plane."""
         return self.rgb if self.alpha is None else np.dstack([self.rgb, self.alpha])
 
     def pil(self) -> Image.Image:
-        return to_pil(self.rgb, self.alpha)
+        """A PIL image; the profile, EXIF and XMP in ``im.info`` (``getexif()`` reads them)."""
+        im = to_pil(self.rgb, self.alpha)
+        im.info.update(pillow_info(self.metadata))
+        return im
 
 
 def _decode_options(max_stages: Any, salvage: Any, postfilter: Any, max_pixels: Any,
@@ -268,7 +276,7 @@ def decode_with_warnings(data: DataLike, *, max_stages: int | None = None,
 
     d = decode_data(raw, coder, max_stages=max_stages, salvage=salvage, max_pixels=max_pixels,
                     progress=progress, postfilter=postfilter)
-    return Picture(d.rgb, d.alpha, d.stages, d.warnings)
+    return Picture(d.rgb, d.alpha, d.stages, d.warnings, d.metadata)
 
 
 def decode_stage_counts(data: DataLike, *, max_stages: int | None = None,
@@ -286,7 +294,7 @@ def decode_stage_counts(data: DataLike, *, max_stages: int | None = None,
                             threads)
     from .codec import decode_stage_counts as decode_all
 
-    return [Picture(d.rgb, d.alpha, d.stages, d.warnings)
+    return [Picture(d.rgb, d.alpha, d.stages, d.warnings, d.metadata)
             for d in decode_all(raw, coder, max_stages=max_stages, salvage=salvage,
                                 max_pixels=max_pixels, progress=progress,
                                 postfilter=postfilter)]
@@ -361,6 +369,7 @@ class Summary:
     has_alpha: bool
     model: str
     n_blocks: int
+    metadata: Metadata = Metadata()
 
 
 def summary(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -375,7 +384,8 @@ def summary(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                                codes=False, salvage=options.flag(salvage, "salvage"))
     h = container.header
     return Summary(h.width, h.height, h.first_code_stages, container.stages_found,
-                   ALPHA_CHUNK in container.ancillary, h.model_name, h.n_blocks)
+                   ALPHA_CHUNK in container.ancillary, h.model_name, h.n_blocks,
+                   from_chunks(container.ancillary))
 
 
 def progressive_prefixes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -428,4 +438,6 @@ def info(data: DataLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, A
         "progressive": progressive_prefixes(raw, max_pixels=max_pixels, layout=layout),
         "format_version": container.version, "stage_histogram": stage_histogram(container),
         "chunks": [c._asdict() for c in layout], "warnings": container.warnings,
+        # Only when the file carries any: the report of earlier files stays as it was.
+        **({"metadata": meta} if (meta := from_chunks(container.ancillary).summary()) else {}),
     }

@@ -129,11 +129,15 @@ def cli() -> None:
               help="Every block this many stages (2..8), or the cap with --quality/--size.")
 @click.option("--alpha", type=click.Choice(["keep", "drop", "refuse"]), default="keep",
               show_default=True, help="What to do with an alpha channel (kept losslessly).")
+@click.option("--strip", type=click.Choice(["none", "metadata", "all"]), default="none",
+              show_default=True,
+              help="Drop the input's EXIF and XMP (metadata: e.g. GPS, for privacy; the colour "
+                   "profile stays, the colours need it) or those and the profile (all).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output file.")
 @_max_pixels_option
 @_model_options
 def encode(source: str, output: str | None, quality: float | None, target_bpp: float | None,
-           target_size: str | None, stages: int | None, alpha: str, force: bool,
+           target_size: str | None, stages: int | None, alpha: str, strip: str, force: bool,
            max_pixels: int, model_path: str | None, device: str, threads: int | None,
            quiet: bool) -> None:
     """Encode an image (PNG, JPEG, ...; '-' = stdin) into a progressive .ir2i file."""
@@ -152,7 +156,7 @@ def encode(source: str, output: str | None, quality: float | None, target_bpp: f
         result = api.encode_with_warnings(image, stages=stages, quality=quality,
                                           target_bpp=target_bpp, target_bytes=target_bytes,
                                           model=model, max_pixels=max_pixels,
-                                          progress=progress)
+                                          progress=progress, strip=strip)  # type: ignore[arg-type]
     for note in result.warnings:
         _warn(note)
     write_output(output, result.data, force=force, protect=[source])
@@ -208,8 +212,8 @@ def decode(source: str, output: str | None, max_stages: int | None, salvage: boo
         _warn(note)
     if decoded.alpha is not None and not format_supports_alpha(fmt):
         _warn(f"{fmt.upper()} has no alpha channel: the file's alpha is not written")
-    write_output(output, encode_image(decoded.rgb, decoded.alpha, fmt), force=force,
-                 protect=[source])
+    write_output(output, encode_image(decoded.rgb, decoded.alpha, fmt, decoded.metadata),
+                 force=force, protect=[source])
 
 
 @cli.command()
@@ -268,6 +272,10 @@ def info(source: str, as_json: bool, max_pixels: int) -> None:
                f"{report['bits_per_stage']} bits per block per stage, band of "
                f"{report['band_rows']} rows")
     click.echo(f"format version {report['format_version']}")
+    if "metadata" in report:
+        parts = {"icc": "colour profile", "exif": "EXIF", "xmp": "XMP"}
+        click.echo("metadata: " + ", ".join(f"{parts[k]} {n} bytes"
+                                            for k, n in report["metadata"].items()))
     click.echo("progressive prefixes (file cut after each stage's chunk; that chunk's bytes):")
     before = None
     for p in prefixes:

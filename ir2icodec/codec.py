@@ -30,6 +30,7 @@ from .container import (
     write_container,
 )
 from .errors import CorruptDataError, ModelMismatchError, UsageError
+from .metadata import Metadata, from_chunks
 from .postfilter import apply as apply_postfilter
 from .ratecontrol import (
     DEFAULT_DISTORTION,
@@ -67,6 +68,11 @@ class Decoded:
     warnings: list[str] = field(default_factory=list)
     stage_map: np.ndarray | None = None  # (blocks_y, blocks_x): stages each block decoded
     filtered: bool = False           # the model's post-filter ran on ``rgb``
+
+    @property
+    def metadata(self) -> Metadata:
+        """The colour profile, EXIF and XMP the file carries."""
+        return from_chunks(self.container.ancillary)
 
 
 @dataclass
@@ -261,6 +267,7 @@ class StageAnalysis:
 
 def analyse(rgb: np.ndarray, model: OnnxModel, cap: int | None = None, *,
             distortion: Distortion = DEFAULT_DISTORTION, alpha: np.ndarray | None = None,
+            extra_chunks: dict[bytes, bytes] | None = None,
             band_rows: int = DEFAULT_BAND_ROWS, schedule: Schedule = "wavefront",
             progress: Progress | None = None, keep_pixels: bool = True,
             costs: StageCosts = DEFAULT_STAGE_COSTS) -> StageAnalysis:
@@ -300,7 +307,8 @@ def analyse(rgb: np.ndarray, model: OnnxModel, cap: int | None = None, *,
                     bits_per_stage=model.bits_per_stage, band_rows=band_rows)
     stage_bits = [(c.reshape(n_blocks, -1) > 0).astype(np.uint8) for c in codes]
     ancillary = {ALPHA_CHUNK: zlib.compress(np.ascontiguousarray(alpha).tobytes(), 9)} \
-        if alpha is not None else None
+        if alpha is not None else {}
+    ancillary = {**ancillary, **(extra_chunks or {})} or None
     stage_costs = coded_stage_costs(stage_bits, header) if costs == "coded" else None
     return StageAnalysis(header, stage_bits, dist, pixels, ancillary, distortion, stage_costs)
 
@@ -321,7 +329,8 @@ def coded_stage_costs(stage_bits: list[np.ndarray], header: Header) -> np.ndarra
 def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
            quality: float | None = None, target_bpp: float | None = None,
            target_bytes: int | None = None, distortion: Distortion = DEFAULT_DISTORTION,
-           alpha: np.ndarray | None = None, band_rows: int = DEFAULT_BAND_ROWS,
+           alpha: np.ndarray | None = None, extra_chunks: dict[bytes, bytes] | None = None,
+           band_rows: int = DEFAULT_BAND_ROWS,
            schedule: Schedule = "wavefront", progress: Progress | None = None,
            keep_reconstruction: bool = True,
            costs: StageCosts = DEFAULT_STAGE_COSTS) -> EncodeResult:
@@ -347,6 +356,7 @@ def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
     if target_bytes is not None and target_bytes < 1:
         raise UsageError(f"target_bytes must be at least 1 byte, got {target_bytes}")
     analysis = analyse(rgb, model, stages, distortion=distortion, alpha=alpha,
+                       extra_chunks=extra_chunks,
                        band_rows=band_rows, schedule=schedule, progress=progress,
                        keep_pixels=keep_reconstruction, costs=costs)
     if target_bpp is not None:

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, features
 
 from .errors import ImageInputError, Ir2iError, LimitError, OutputError, UsageError
+from .metadata import Metadata, from_pillow, save_options
 
 AlphaPolicy = Literal["keep", "drop", "refuse"]
 ALPHA_POLICIES: tuple[str, ...] = ("keep", "drop", "refuse")
@@ -84,6 +85,7 @@ class LoadedImage:
     source_format: str  # Pillow's format name, e.g. "PNG"
     source_mode: str  # Pillow mode of the source, e.g. "P", "I;16", "CMYK", "RGBA"
     warnings: list[str]  # one-line notes for stderr
+    metadata: Metadata = Metadata()  # colour profile, EXIF (orientation reset), XMP
 
     @property
     def width(self) -> int:
@@ -161,6 +163,7 @@ def read_image(
             _note_frames(im, fmt, notes)
             wide = _has_wide_samples(im)
             im.load()  # the only place the pixel data is decoded
+            meta = from_pillow(im)
             im = _apply_orientation(im, notes)
         except Ir2iError:
             raise
@@ -169,7 +172,7 @@ def read_image(
         except Exception as e:  # noqa: BLE001 - any failure inside the decoder is bad input
             raise _decode_error(e, name, fmt) from None
         rgb, alpha_plane = _to_rgb_alpha(im, name, wide, notes)
-    return _loaded(rgb, alpha_plane, alpha, name, fmt, source_mode, notes)
+    return _loaded(rgb, alpha_plane, alpha, name, fmt, source_mode, notes, meta)
 
 
 def convert_image(
@@ -188,16 +191,18 @@ def convert_image(
         try:
             wide = _has_wide_samples(im)
             im.load()
+            meta = from_pillow(im)
         except Ir2iError:
             raise
         except Exception as e:  # noqa: BLE001 - a lazily opened file can fail to decode here
             raise _decode_error(e, name, fmt) from None
         rgb, alpha_plane = _to_rgb_alpha(im, name, wide, notes)
-    return _loaded(rgb, alpha_plane, alpha, name, fmt, im.mode, notes)
+    return _loaded(rgb, alpha_plane, alpha, name, fmt, im.mode, notes, meta)
 
 
 def _loaded(rgb: np.ndarray, alpha_plane: np.ndarray | None, alpha: AlphaPolicy, name: str,
-            fmt: str, source_mode: str, notes: list[str]) -> LoadedImage:
+            fmt: str, source_mode: str, notes: list[str],
+            meta: Metadata | None = None) -> LoadedImage:
     """Apply the alpha policy and bundle the result."""
     if alpha_plane is not None:
         if alpha == "refuse":
@@ -213,6 +218,7 @@ def _loaded(rgb: np.ndarray, alpha_plane: np.ndarray | None, alpha: AlphaPolicy,
         source_format=fmt,
         source_mode=source_mode,
         warnings=_dedupe(notes),
+        metadata=meta or Metadata(),
     )
 
 
@@ -498,8 +504,10 @@ def format_supports_alpha(fmt: str) -> bool:
     return _canonical_format(fmt) not in _NO_ALPHA
 
 
-def encode_image(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str) -> bytes:
-    """Encode 8-bit RGB (+ optional alpha) as ``fmt``.
+def encode_image(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str,
+                 metadata: Metadata | None = None) -> bytes:
+    """Encode 8-bit RGB (+ optional alpha) as ``fmt``, with the colour profile, EXIF and XMP
+    of ``metadata`` where the format has a place for them (PNG, JPEG, WebP, TIFF).
 
     PNG/WebP/TIFF are lossless, JPEG is quality 95 4:4:4, BMP/PPM are uncompressed.
     JPEG, PPM and BMP do not keep alpha, so it is dropped there; check
@@ -523,7 +531,7 @@ def encode_image(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str) -> bytes:
             f"{pil_format} cannot store a {w} x {h} image (limit {side} per side); use .png"
         )
     im = to_pil(rgb, alpha if key not in _NO_ALPHA else None)
-    opts = dict(options)
+    opts = {**options, **save_options(metadata or Metadata(), pil_format)}
     if key == "tiff" and features.check("libtiff"):
         opts["compression"] = "tiff_deflate"  # lossless and much smaller than raw
     buf = io.BytesIO()

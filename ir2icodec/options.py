@@ -113,3 +113,11 @@ def threads(value: Any) -> int | None:
     if not _is_int(value) or not 1 <= int(value) <= 256:
         raise UsageError(f"threads must be a whole number from 1 to 256, got {value!r}")
     return int(value)
+
+
+def strip(value: Any) -> str:
+    from .metadata import STRIPS
+
+    if value not in STRIPS:
+        raise UsageError(f"strip must be one of {', '.join(STRIPS)}, got {value!r}")
+    return value

@@ -34,7 +34,8 @@ from .preview import FRAME_MS, LAST_FRAME_MS  # animation timing of the stage fr
 FORMAT = "IR2I"
 EXTENSION = ".ir2i"
 MIME = "image/x-ir2i"
-_SAVE_OPTIONS = ("stages", "quality", "target_bpp", "alpha", "max_pixels")
+_SAVE_OPTIONS = ("stages", "quality", "target_bpp", "target_bytes", "alpha", "max_pixels",
+                 "strip")
 
 _defaults: dict[str, Any] = {"model": None, "device": "cpu", "postfilter": True}
 
@@ -123,7 +124,8 @@ class Ir2iImageFile(ImageFile.ImageFile):
         self._mode = "RGBA" if look.has_alpha else "RGB"
         self.n_frames = look.stages_present - self._first + 1
         self.is_animated = self.n_frames > 1
-        self.info.update(stages=look.stages_present, model=look.model, loop=0)
+        self.info.update(stages=look.stages_present, model=look.model, loop=0,
+                         **api.pillow_info(look.metadata))
         self._frames: list[api.Picture] | None = None  # every frame, decoded on first load
         self._loaded = -1
         self.tile = []
