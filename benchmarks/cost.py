@@ -58,26 +58,42 @@ def postfilter_cost(cfg: PostFilterConfig, side: int = 256) -> dict[str, float]:
     net = PostFilter(cfg).eval()
     x = torch.zeros(1, 3, side, side)
     per_pixel = _flops(lambda: net(x, x)) / side**2
-    return {"params": count_parameters(net), "flops_per_pixel": per_pixel,
-            "mflops_per_block": per_pixel * 32 * 32 / 1e6}
+    return {
+        "params": count_parameters(net),
+        "flops_per_pixel": per_pixel,
+        "mflops_per_block": per_pixel * 32 * 32 / 1e6,
+    }
 
 
 @click.command()
-@click.option("--preset", "presets", multiple=True, default=sorted(PRESETS),
-              type=click.Choice(sorted(PRESETS)))
-@click.option("--postfilter", "postfilter_bundle", default=None,
-              help="Also count this bundle's post-filter (a directory or shipped name).")
+@click.option(
+    "--preset",
+    "presets",
+    multiple=True,
+    default=sorted(PRESETS),
+    type=click.Choice(sorted(PRESETS)),
+)
+@click.option(
+    "--postfilter",
+    "postfilter_bundle",
+    default=None,
+    help="Also count this bundle's post-filter (a directory or shipped name).",
+)
 def main(presets: tuple[str, ...], postfilter_bundle: str | None) -> None:
-    click.echo("| preset | inpainting params | stage params (8) | inpainting MFLOP/block | "
-               "8 encoders MFLOP/block | 8 decoders MFLOP/block | encode MFLOP/block | "
-               "decode MFLOP/block |")
+    click.echo(
+        "| preset | inpainting params | stage params (8) | inpainting MFLOP/block | "
+        "8 encoders MFLOP/block | 8 decoders MFLOP/block | encode MFLOP/block | "
+        "decode MFLOP/block |"
+    )
     click.echo("|---|---|---|---|---|---|---|---|")
     for name in presets:
         c = preset_cost(name)
-        click.echo(f"| {name} | {c['inpaint_params']:,} | {c['stage_params']:,} | "
-                   f"{c['inpaint_mflops']:.1f} | {c['encoder_mflops_8']:.1f} | "
-                   f"{c['decoder_mflops_8']:.1f} | {c['encode_mflops']:.1f} | "
-                   f"{c['decode_mflops']:.1f} |")
+        click.echo(
+            f"| {name} | {c['inpaint_params']:,} | {c['stage_params']:,} | "
+            f"{c['inpaint_mflops']:.1f} | {c['encoder_mflops_8']:.1f} | "
+            f"{c['decoder_mflops_8']:.1f} | {c['encode_mflops']:.1f} | "
+            f"{c['decode_mflops']:.1f} |"
+        )
     if postfilter_bundle:
         from ir2icodec.runtime import load_model
 
@@ -88,9 +104,11 @@ def main(presets: tuple[str, ...], postfilter_bundle: str | None) -> None:
         c = postfilter_cost(PostFilterConfig(**spec["config"]))
         click.echo(f"\n| post-filter of {model.name} | params | FLOP/pixel | MFLOP/block |")
         click.echo("|---|---|---|---|")
-        click.echo(f"| width {spec['config']['width']}, {spec['config']['layers']} layers | "
-                   f"{c['params']:,} | {c['flops_per_pixel']:,.0f} | "
-                   f"{c['mflops_per_block']:.1f} |")
+        click.echo(
+            f"| width {spec['config']['width']}, {spec['config']['layers']} layers | "
+            f"{c['params']:,} | {c['flops_per_pixel']:,.0f} | "
+            f"{c['mflops_per_block']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -29,21 +29,26 @@ DEFAULT_IMAGE = Path(__file__).resolve().parent.parent / "examples" / "kodim23.p
 @click.option("--model", "model_path", default=None)
 def main(image: str, model_path: str | None) -> None:
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        click.echo("no CUDA execution provider here (install onnxruntime-gpu on a GPU machine); "
-                   "nothing to measure")
+        click.echo(
+            "no CUDA execution provider here (install onnxruntime-gpu on a GPU machine); "
+            "nothing to measure"
+        )
         return
     cpu = load_model(model_path, device="cpu")
     cuda = load_model(model_path, device="cuda")
     rgb = read_image_file(image).rgb
     from_cpu = encode(rgb, cpu, 8).data
     from_cuda = encode(rgb, cuda, 8).data
-    click.echo("| stages | CPU file: CUDA vs CPU decode PSNR (dB) | CUDA file decoded on CPU vs "
-               "CUDA's own reconstruction PSNR (dB) |")
+    click.echo(
+        "| stages | CPU file: CUDA vs CPU decode PSNR (dB) | CUDA file decoded on CPU vs "
+        "CUDA's own reconstruction PSNR (dB) |"
+    )
     click.echo("|---|---|---|")
     for k in range(2, 9):
         a = psnr(decode(from_cpu, cpu, max_stages=k).rgb, decode(from_cpu, cuda, max_stages=k).rgb)
-        b = psnr(decode(from_cuda, cuda, max_stages=k).rgb,
-                 decode(from_cuda, cpu, max_stages=k).rgb)
+        b = psnr(
+            decode(from_cuda, cuda, max_stages=k).rgb, decode(from_cuda, cpu, max_stages=k).rgb
+        )
         click.echo(f"| {k} | {a:.2f} | {b:.2f} |")
 
 

@@ -28,35 +28,50 @@ def raw_and_coded(rgb: np.ndarray, model, stages: int) -> tuple[int, int]:
     coded = encode(rgb, model, stages).data
     container = read_container(coded)
     raw = write_container(container.header, container.stage_bits, container.ancillary)
-    if [b.tobytes() for b in read_container(raw).stage_bits] != \
-            [b.tobytes() for b in container.stage_bits]:
+    if [b.tobytes() for b in read_container(raw).stage_bits] != [
+        b.tobytes() for b in container.stage_bits
+    ]:
         raise click.ClickException("range-coded and raw files hold different bits")
     return len(raw), len(coded)
 
 
 @click.command()
-@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              required=True, help="Folder of images.")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Folder of images.",
+)
 @click.option("--stages", type=click.IntRange(2, 8), default=8, show_default=True)
 @click.option("--model", "model_path", default=None, help="Bundle (default: shipped model).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the markdown table here.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the markdown table here.",
+)
 def main(data: Path, stages: int, model_path: str | None, out: Path | None) -> None:
     """Bytes saved by range coding on uniform --stages files of every image in --data."""
     model = load_model(model_path, device="cpu")
     paths = sorted(p for p in data.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise click.ClickException(f"no images in {data}")
-    rows = [f"Model `{model.name}`, {len(paths)} images from {data.name}, every block "
-            f"{stages} stages; saving = 1 - range-coded / raw bytes (whole files).", "",
-            "| image | raw bytes | range-coded bytes | saving |", "|---|---:|---:|---:|"]
+    rows = [
+        f"Model `{model.name}`, {len(paths)} images from {data.name}, every block "
+        f"{stages} stages; saving = 1 - range-coded / raw bytes (whole files).",
+        "",
+        "| image | raw bytes | range-coded bytes | saving |",
+        "|---|---:|---:|---:|",
+    ]
     total_raw = total_coded = 0
     for path in tqdm(paths, desc="entropy", unit="image"):
         raw, coded = raw_and_coded(read_image_file(str(path)).rgb, model, stages)
         total_raw, total_coded = total_raw + raw, total_coded + coded
         rows.append(f"| {path.name} | {raw} | {coded} | {100 * (1 - coded / raw):.2f}% |")
-    rows.append(f"| **all** | {total_raw} | {total_coded} | "
-                f"**{100 * (1 - total_coded / total_raw):.2f}%** |")
+    rows.append(
+        f"| **all** | {total_raw} | {total_coded} | "
+        f"**{100 * (1 - total_coded / total_raw):.2f}%** |"
+    )
     text = "\n".join(rows)
     click.echo(text)
     if out:

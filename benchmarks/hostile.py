@@ -38,8 +38,16 @@ import click
 import numpy as np
 
 SIGNATURE = b"\x89IR2\r\n\x1a\n"
-DOORS = ("api.info", "api.decode", "pillow.open", "pillow.load", "pillow.seek", "cli.info",
-         "cli.decode", "cli.truncate")
+DOORS = (
+    "api.info",
+    "api.decode",
+    "pillow.open",
+    "pillow.load",
+    "pillow.seek",
+    "cli.info",
+    "cli.decode",
+    "cli.truncate",
+)
 LOOKING_DOORS = ("api.info", "pillow.open", "cli.info")
 
 
@@ -52,11 +60,36 @@ def chunk(ctype: bytes, data: bytes) -> bytes:
     return struct.pack(">I4s", len(data), ctype) + data + struct.pack(">I", crc)
 
 
-def head(*, width: int, height: int, digest: bytes, name: bytes, version: int = 2,
-         stages: int = 8, block_size: int = 32, bits_per_stage: int = 128,
-         band_rows: int = 16, flags: int = 0) -> bytes:
-    body = struct.pack(">BHIIHHBBH16sB", version, flags, width, height, block_size,
-                       bits_per_stage, stages, 2, band_rows, digest, len(name)) + name
+def head(
+    *,
+    width: int,
+    height: int,
+    digest: bytes,
+    name: bytes,
+    version: int = 2,
+    stages: int = 8,
+    block_size: int = 32,
+    bits_per_stage: int = 128,
+    band_rows: int = 16,
+    flags: int = 0,
+) -> bytes:
+    body = (
+        struct.pack(
+            ">BHIIHHBBH16sB",
+            version,
+            flags,
+            width,
+            height,
+            block_size,
+            bits_per_stage,
+            stages,
+            2,
+            band_rows,
+            digest,
+            len(name),
+        )
+        + name
+    )
     return chunk(b"HEAD", body)
 
 
@@ -65,7 +98,7 @@ def chunks_of(data: bytes) -> list[tuple[bytes, bytes]]:
     out, pos = [], len(SIGNATURE)
     while pos + 12 <= len(data):
         length, ctype = struct.unpack_from(">I4s", data, pos)
-        out.append((ctype, data[pos + 8:pos + 8 + length]))
+        out.append((ctype, data[pos + 8 : pos + 8 + length]))
         pos += 12 + length
     return out
 
@@ -90,19 +123,32 @@ def forged_corpus(valid: bytes, valid_alpha: bytes, max_pixels: int) -> dict[str
     zero_code = chunk(b"CODE", b"\x01\x02\x01")  # range coded, no payload word
     iend = chunk(b"IEND", b"")
     files = {
-        "zero-word first code at the limit": SIGNATURE + h(width=side, height=side, stages=2)
-        + raw_map + zero_code + iend,
+        "zero-word first code at the limit": SIGNATURE
+        + h(width=side, height=side, stages=2)
+        + raw_map
+        + zero_code
+        + iend,
         "one pixel high, limit wide": SIGNATURE + h(width=max_pixels, height=1) + iend,
         "one pixel wide, limit high": SIGNATURE + h(width=1, height=max_pixels) + iend,
         "32 wide, limit high, map coded": SIGNATURE
-        + h(width=32, height=max_pixels // 32, stages=8) + chunk(b"SMAP", b"\x01" + bytes(4))
+        + h(width=32, height=max_pixels // 32, stages=8)
+        + chunk(b"SMAP", b"\x01" + bytes(4))
         + iend,
         "8-pixel blocks of 4096 bits": SIGNATURE
-        + h(width=side, height=side, block_size=8, bits_per_stage=4096) + iend,
-        "4000 tiny ancillary chunks": SIGNATURE + h(width=64, height=64)
-        + chunk(b"tEXt", b"x") * 4000 + iend,
-        "stage pair 00 00": assemble([p if p[0] != b"CODE" or p[1][:2] != b"\x01\x02"
-                                      else (b"CODE", b"\x00\x00" + p[1][2:]) for p in parts]),
+        + h(width=side, height=side, block_size=8, bits_per_stage=4096)
+        + iend,
+        "4000 tiny ancillary chunks": SIGNATURE
+        + h(width=64, height=64)
+        + chunk(b"tEXt", b"x") * 4000
+        + iend,
+        "stage pair 00 00": assemble(
+            [
+                p
+                if p[0] != b"CODE" or p[1][:2] != b"\x01\x02"
+                else (b"CODE", b"\x00\x00" + p[1][2:])
+                for p in parts
+            ]
+        ),
         "version 2 labelled 1": assemble([(b"HEAD", b"\x01" + hbody[1:]), *parts[1:]]),
         "newer version": assemble([(b"HEAD", b"\x09" + hbody[1:]), *parts[1:]]),
     }
@@ -116,7 +162,8 @@ def forged_corpus(valid: bytes, valid_alpha: bytes, max_pixels: int) -> dict[str
     first = [i for i, p in enumerate(parts) if p[0] == b"CODE"][0]
     fake = b"".join(struct.pack(">I4s", 10**6, b"CODE") + bytes([3, 1]) for _ in range(20000))
     files["fake chunk headers to resync on"] = (
-        assemble(parts[:first + 1]) + b"\x00\x00\x00\x10CODE\x03\x01" + fake)
+        assemble(parts[: first + 1]) + b"\x00\x00\x00\x10CODE\x03\x01" + fake
+    )
     files["valid"] = valid
     return files
 
@@ -139,7 +186,7 @@ def mutations(valid: bytes, count: int, seed: int) -> dict[str, bytes]:
                 j = rng.randrange(len(b))
                 b[j] ^= 1 << rng.randrange(8)
             elif action == "cut" and b:
-                del b[rng.randrange(len(b)):]
+                del b[rng.randrange(len(b)) :]
             elif action == "grow":
                 b.extend(rng.randbytes(rng.randint(1, 64)))
             elif action == "drop" and len(ps) > 2:
@@ -151,15 +198,16 @@ def mutations(valid: bytes, count: int, seed: int) -> dict[str, bytes]:
                 ps[k], ps[j] = ps[j], ps[k]
             elif action == "int" and len(b) >= 4:  # a large or small 32-bit field
                 j = rng.randrange(len(b) - 3)
-                b[j:j + 4] = struct.pack(">I", rng.choice([0, 1, 2**16, 2**24, 2**31 - 1,
-                                                           2**32 - 1]))
+                b[j : j + 4] = struct.pack(
+                    ">I", rng.choice([0, 1, 2**16, 2**24, 2**31 - 1, 2**32 - 1])
+                )
         data = assemble([(t, bytes(b)) for t, b in ps])
         if rng.random() < 0.5:  # break a CRC or cut the file as well
             buf = bytearray(data)
             if rng.random() < 0.5:
                 buf[rng.randrange(8, len(buf))] ^= 0x40
             else:
-                del buf[rng.randrange(8, len(buf)):]
+                del buf[rng.randrange(8, len(buf)) :]
             data = bytes(buf)
         out[f"mutation {i}"] = data
     return out
@@ -188,8 +236,9 @@ def _padded_pixels(data: bytes) -> int:
     return -(-width // block) * -(-height // block) * block * block
 
 
-def _call(door: str, data: bytes, path: Path, work: Path, model, model_dir: str,
-          max_pixels: int) -> str:
+def _call(
+    door: str, data: bytes, path: Path, work: Path, model, model_dir: str, max_pixels: int
+) -> str:
     """Run one door on one file; returns "ok", the error's class name, or "MISHANDLED ..."."""
     from PIL import Image
 
@@ -224,11 +273,28 @@ def _cli(door: str, path: Path, work: Path, model_dir: str, max_pixels: int) -> 
 
     from ir2icodec.cli import cli
 
-    args = {"cli.info": ["info", str(path)],
-            "cli.decode": ["decode", str(path), "-o", str(work / "out.png"), "--force",
-                           "--model", model_dir, "--quiet"],
-            "cli.truncate": ["truncate", str(path), "-o", str(work / "t.ir2i"), "--force",
-                             "--stages", "2"]}[door]
+    args = {
+        "cli.info": ["info", str(path)],
+        "cli.decode": [
+            "decode",
+            str(path),
+            "-o",
+            str(work / "out.png"),
+            "--force",
+            "--model",
+            model_dir,
+            "--quiet",
+        ],
+        "cli.truncate": [
+            "truncate",
+            str(path),
+            "-o",
+            str(work / "t.ir2i"),
+            "--force",
+            "--stages",
+            "2",
+        ],
+    }[door]
     r = CliRunner().invoke(cli, [*args, "--max-pixels", str(max_pixels)])
     if r.exit_code == 0:
         return "ok"
@@ -247,8 +313,9 @@ def _cap_address_space(extra_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def run_doors(corpus: Path, model_dir: str, max_pixels: int, memory_mb: int,
-              look_s: float) -> list[Outcome]:
+def run_doors(
+    corpus: Path, model_dir: str, max_pixels: int, memory_mb: int, look_s: float
+) -> list[Outcome]:
     """Every door on every file of ``corpus`` (a folder of .ir2i files), in this process."""
     from PIL import Image
 
@@ -272,15 +339,19 @@ def run_doors(corpus: Path, model_dir: str, max_pixels: int, memory_mb: int,
     for path in files:
         data = path.read_bytes()
         for door in DOORS:
-            allowance = look_s if door in LOOKING_DOORS \
+            allowance = (
+                look_s
+                if door in LOOKING_DOORS
                 else look_s + 3 * per_pixel * min(_padded_pixels(data), 2 * max_pixels)
+            )
             start = time.perf_counter()
             result = _call(door, data, path, work, model, model_dir, max_pixels)
             seconds = time.perf_counter() - start
             if seconds > allowance and not result.startswith("MISHANDLED"):
                 result = f"MISHANDLED slow ({result})"
-            outcomes.append(Outcome(path.stem, door, result, round(seconds, 4),
-                                    round(allowance, 3)))
+            outcomes.append(
+                Outcome(path.stem, door, result, round(seconds, 4), round(allowance, 3))
+            )
     return outcomes
 
 
@@ -290,14 +361,30 @@ def write_corpus(files: dict[str, bytes], folder: Path) -> None:
         (folder / f"{name}.ir2i").write_bytes(data)
 
 
-def run_in_child(corpus: Path, model_dir: str, max_pixels: int, memory_mb: int,
-                 look_s: float, timeout_s: float) -> tuple[list[Outcome], int]:
+def run_in_child(
+    corpus: Path, model_dir: str, max_pixels: int, memory_mb: int, look_s: float, timeout_s: float
+) -> tuple[list[Outcome], int]:
     """``run_doors`` in a fresh interpreter (its address space capped); returns the outcomes
     and the child's peak resident memory in MiB."""
     out = corpus / "outcomes.json"
-    cmd = [sys.executable, "-m", "benchmarks.hostile", "doors", "--corpus", str(corpus),
-           "--model", model_dir, "--max-pixels", str(max_pixels), "--memory-mb",
-           str(memory_mb), "--look-s", str(look_s), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.hostile",
+        "doors",
+        "--corpus",
+        str(corpus),
+        "--model",
+        model_dir,
+        "--max-pixels",
+        str(max_pixels),
+        "--memory-mb",
+        str(memory_mb),
+        "--look-s",
+        str(look_s),
+        "--out",
+        str(out),
+    ]
     repo = Path(__file__).resolve().parent.parent
     r = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=timeout_s)
     if r.returncode:
@@ -321,28 +408,47 @@ def main() -> None:
 @click.option("--memory-mb", type=int, default=1024, show_default=True)
 @click.option("--look-s", type=float, default=0.2, show_default=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
-def doors(corpus: str, model_dir: str, max_pixels: int, memory_mb: int, look_s: float,
-          out: str) -> None:
+def doors(
+    corpus: str, model_dir: str, max_pixels: int, memory_mb: int, look_s: float, out: str
+) -> None:
     """(Child process) run every door on every file of CORPUS; write the outcomes as JSON."""
     outcomes = run_doors(Path(corpus), model_dir, max_pixels, memory_mb, look_s)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    Path(out).write_text(json.dumps({"outcomes": [asdict(o) for o in outcomes],
-                                     "peak_rss_mb": peak}))
+    Path(out).write_text(
+        json.dumps({"outcomes": [asdict(o) for o in outcomes], "peak_rss_mb": peak})
+    )
 
 
 @main.command("run")
 @click.option("--model", "model_dir", default="models/ir2i-compact-3", show_default=True)
-@click.option("--image", default="examples/kodim23.png", show_default=True,
-              help="The picture the valid file (and its mutations) is made from.")
+@click.option(
+    "--image",
+    default="examples/kodim23.png",
+    show_default=True,
+    help="The picture the valid file (and its mutations) is made from.",
+)
 @click.option("--mutations", "n_mutations", type=int, default=2000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--max-pixels", type=int, default=2**22, show_default=True,
-              help="The limit the doors run with (what a server would set).")
+@click.option(
+    "--max-pixels",
+    type=int,
+    default=2**22,
+    show_default=True,
+    help="The limit the doors run with (what a server would set).",
+)
 @click.option("--memory-mb", type=int, default=1024, show_default=True)
 @click.option("--look-s", type=float, default=0.2, show_default=True)
 @click.option("--out", default=None, help="Markdown report.")
-def run(model_dir: str, image: str, n_mutations: int, seed: int, max_pixels: int,
-        memory_mb: int, look_s: float, out: str | None) -> None:
+def run(
+    model_dir: str,
+    image: str,
+    n_mutations: int,
+    seed: int,
+    max_pixels: int,
+    memory_mb: int,
+    look_s: float,
+    out: str | None,
+) -> None:
     """Forge a corpus from IMAGE, run every door on it, report."""
     from PIL import Image
 
@@ -356,8 +462,9 @@ def run(model_dir: str, image: str, n_mutations: int, seed: int, max_pixels: int
     files.update(mutations(valid, n_mutations, seed))
     with tempfile.TemporaryDirectory() as tmp:
         write_corpus(files, Path(tmp))
-        outcomes, peak = run_in_child(Path(tmp), model_dir, max_pixels, memory_mb, look_s,
-                                      timeout_s=3600)
+        outcomes, peak = run_in_child(
+            Path(tmp), model_dir, max_pixels, memory_mb, look_s, timeout_s=3600
+        )
     report = summary(outcomes, peak, files)
     click.echo(report)
     if out:
@@ -366,15 +473,21 @@ def run(model_dir: str, image: str, n_mutations: int, seed: int, max_pixels: int
 
 def summary(outcomes: list[Outcome], peak_mb: int, files: dict[str, bytes]) -> str:
     bad = [o for o in outcomes if o.result.startswith("MISHANDLED")]
-    lines = [f"{len(files)} files (largest {max(map(len, files.values()))} bytes) x "
-             f"{len(DOORS)} doors = {len(outcomes)} calls; mishandled: {len(bad)}; "
-             f"peak resident memory of the harness {peak_mb} MiB", "",
-             "| door | calls | ok | refused | slowest s |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"{len(files)} files (largest {max(map(len, files.values()))} bytes) x "
+        f"{len(DOORS)} doors = {len(outcomes)} calls; mishandled: {len(bad)}; "
+        f"peak resident memory of the harness {peak_mb} MiB",
+        "",
+        "| door | calls | ok | refused | slowest s |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for door in DOORS:
         mine = [o for o in outcomes if o.door == door]
         ok = sum(o.result == "ok" for o in mine)
-        lines.append(f"| {door} | {len(mine)} | {ok} | {len(mine) - ok} | "
-                     f"{max(o.seconds for o in mine):.3f} |")
+        lines.append(
+            f"| {door} | {len(mine)} | {ok} | {len(mine) - ok} | "
+            f"{max(o.seconds for o in mine):.3f} |"
+        )
     for o in bad[:50]:
         lines.append(f"- MISHANDLED: {o.file} / {o.door}: {o.result} ({o.seconds} s)")
     return "\n".join(lines) + "\n"

@@ -40,8 +40,14 @@ def ms_per_block(layers: int, batch: int, seconds: float = 1.5) -> tuple[int, fl
 
 
 @click.command()
-@click.option("--layers", "depths", type=click.IntRange(1, 64), multiple=True,
-              default=(8, 4), show_default=True)
+@click.option(
+    "--layers",
+    "depths",
+    type=click.IntRange(1, 64),
+    multiple=True,
+    default=(8, 4),
+    show_default=True,
+)
 @click.option("--batch", type=click.IntRange(1), default=8, show_default=True)
 def main(depths: tuple[int, ...], batch: int) -> None:
     """Time the compact inpainting network at several depths."""

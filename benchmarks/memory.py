@@ -37,19 +37,24 @@ Image.fromarray(img).save(sys.argv[3], compress_level=1)
 @click.option("--height", type=int, default=6144, show_default=True)
 @click.option("--model", "model_path", default=None)
 @click.option("--stages", type=int, default=8, show_default=True)
-@click.option("--bound-mb", type=float, default=2048, show_default=True,
-              help="Fail if encode or decode peaks above this.")
+@click.option(
+    "--bound-mb",
+    type=float,
+    default=2048,
+    show_default=True,
+    help="Fail if encode or decode peaks above this.",
+)
 def main(width: int, height: int, model_path: str | None, stages: int, bound_mb: float) -> None:
     model = ["--model", model_path] if model_path else []
     ir2i = [sys.executable, "-m", "ir2icodec"]
     with tempfile.TemporaryDirectory() as tmp:
         src, enc, dec = Path(tmp, "big.png"), Path(tmp, "big.ir2i"), Path(tmp, "big-out.png")
-        subprocess.run([sys.executable, "-c", MAKE, str(height), str(width), str(src)],
-                       check=True)
+        subprocess.run([sys.executable, "-c", MAKE, str(height), str(width), str(src)], check=True)
         pixels = width * height
         # One process per measurement so that each ru_maxrss is that step's own peak.
-        enc_s, enc_mb = _measure([*ir2i, "encode", str(src), "-o", str(enc), "--stages",
-                                  str(stages), *model])
+        enc_s, enc_mb = _measure(
+            [*ir2i, "encode", str(src), "-o", str(enc), "--stages", str(stages), *model]
+        )
         dec_s, dec_mb = _measure([*ir2i, "decode", str(enc), "-o", str(dec), *model])
         with Image.open(dec) as im:
             assert im.size == (width, height)
@@ -63,12 +68,15 @@ def main(width: int, height: int, model_path: str | None, stages: int, bound_mb:
 
 def _measure(cmd: list[str]) -> tuple[float, float]:
     """Peak RSS of one command, measured by a wrapper process that runs only it."""
-    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-               "subprocess.run(sys.argv[1:], check=True); "
-               "print(time.perf_counter() - t, "
-               "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
-    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], check=True,
-                         capture_output=True, text=True).stdout.split()
+    wrapper = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True); "
+        "print(time.perf_counter() - t, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *cmd], check=True, capture_output=True, text=True
+    ).stdout.split()
     return float(out[-2]), float(out[-1])
 
 

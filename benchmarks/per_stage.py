@@ -66,11 +66,20 @@ def measure(path: Path, model, jpeg) -> list[Row]:
         if model.postfilter_spec is not None:  # a pure function of what the decoder has
             picture = apply_postfilter(result.reconstruction, result.stage_map, model)
             filtered = (psnr(rgb, picture), ssim_and_ms_ssim(rgb, picture)[1])
-        rows.append(Row(path.name, stages, 8 * len(result.data) / pixels,
-                        psnr(rgb, result.reconstruction),
-                        ssim_and_ms_ssim(rgb, result.reconstruction)[1],
-                        q, 8 * len(jdata) / pixels, psnr(rgb, jrgb),
-                        ssim_and_ms_ssim(rgb, jrgb)[1], *filtered))
+        rows.append(
+            Row(
+                path.name,
+                stages,
+                8 * len(result.data) / pixels,
+                psnr(rgb, result.reconstruction),
+                ssim_and_ms_ssim(rgb, result.reconstruction)[1],
+                q,
+                8 * len(jdata) / pixels,
+                psnr(rgb, jrgb),
+                ssim_and_ms_ssim(rgb, jrgb)[1],
+                *filtered,
+            )
+        )
     return rows
 
 
@@ -79,23 +88,30 @@ def markdown(rows: list[Row], model_name: str, n_images: int) -> str:
     head = "| stages | ir2i bpp | ir2i PSNR | ir2i MS-SSIM |"
     if filtered:
         head += " filtered PSNR | filtered MS-SSIM |"
-    out = [f"Model `{model_name}` on {n_images} images (means); ir2i = the bit-exact "
-           "reconstruction (`--no-filter`)" + (", filtered = what `ir2i decode` shows."
-                                               if filtered else "."), "",
-           head + " JPEG bpp | JPEG PSNR | JPEG MS-SSIM |",
-           "|---" * (head.count("|") + 2) + "|"]
+    out = [
+        f"Model `{model_name}` on {n_images} images (means); ir2i = the bit-exact "
+        "reconstruction (`--no-filter`)"
+        + (", filtered = what `ir2i decode` shows." if filtered else "."),
+        "",
+        head + " JPEG bpp | JPEG PSNR | JPEG MS-SSIM |",
+        "|---" * (head.count("|") + 2) + "|",
+    ]
     for stages in sorted({r.stages for r in rows}):
         sel = [r for r in rows if r.stages == stages]
 
         def mean(attr: str, sel=sel) -> float:
             return float(np.mean([getattr(r, attr) for r in sel]))
 
-        line = (f"| {stages} | {mean('ir2i_bpp'):.3f} | {mean('ir2i_psnr'):.2f} | "
-                f"{mean('ir2i_ms_ssim'):.4f} |")
+        line = (
+            f"| {stages} | {mean('ir2i_bpp'):.3f} | {mean('ir2i_psnr'):.2f} | "
+            f"{mean('ir2i_ms_ssim'):.4f} |"
+        )
         if filtered:
             line += f" {mean('filtered_psnr'):.2f} | {mean('filtered_ms_ssim'):.4f} |"
-        out.append(line + f" {mean('jpeg_bpp'):.3f} | {mean('jpeg_psnr'):.2f} | "
-                   f"{mean('jpeg_ms_ssim'):.4f} |")
+        out.append(
+            line + f" {mean('jpeg_bpp'):.3f} | {mean('jpeg_psnr'):.2f} | "
+            f"{mean('jpeg_ms_ssim'):.4f} |"
+        )
     return "\n".join(out) + "\n"
 
 

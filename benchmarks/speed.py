@@ -53,30 +53,61 @@ def _interleaved_median_seconds(fns: list[Callable[[], object]], repeat: int) ->
 
 
 @click.command()
-@click.option("--image", type=click.Path(exists=True, dir_okay=False), default=str(DEFAULT_IMAGE),
-              show_default=True)
+@click.option(
+    "--image",
+    type=click.Path(exists=True, dir_okay=False),
+    default=str(DEFAULT_IMAGE),
+    show_default=True,
+)
 @click.option("--model", "model_path", default=None, help="Bundle (default: shipped model).")
 @click.option("--threads", type=int, default=None, help="onnxruntime threads (default: all).")
 @click.option("--repeat", type=int, default=3, show_default=True)
-@click.option("--target-bpp", type=float, default=0.5, show_default=True,
-              help="Size of the rate-controlled file.")
-@click.option("--decode-rounds", type=click.IntRange(min=1), default=11, show_default=True,
-              help="Rounds of the alternating measurements (decode with and without the "
-                   "post-filter and the filter alone; the decodes of rate-controlled and uniform "
-                   "files): their differences are a few percent, so they need more than --repeat.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
-              help="Where onnxruntime runs the networks (cuda: onnxruntime-gpu).")
+@click.option(
+    "--target-bpp",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Size of the rate-controlled file.",
+)
+@click.option(
+    "--decode-rounds",
+    type=click.IntRange(min=1),
+    default=11,
+    show_default=True,
+    help="Rounds of the alternating measurements (decode with and without the "
+    "post-filter and the filter alone; the decodes of rate-controlled and uniform "
+    "files): their differences are a few percent, so they need more than --repeat.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where onnxruntime runs the networks (cuda: onnxruntime-gpu).",
+)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the table here.")
-def main(image: str, model_path: str | None, threads: int | None, repeat: int,
-         target_bpp: float, decode_rounds: int, device: str, out: str | None) -> None:
+def main(
+    image: str,
+    model_path: str | None,
+    threads: int | None,
+    repeat: int,
+    target_bpp: float,
+    decode_rounds: int,
+    device: str,
+    out: str | None,
+) -> None:
     model = load_model(model_path, device=device, threads=threads)
     rgb = read_image_file(image).rgb
     h, w = rgb.shape[:2]
-    rows = [f"Model `{model.name}`, image {Path(image).name} ({w}x{h}), onnxruntime "
-            f"{ort.__version__} {device.upper()}, threads: {threads or 'default'}, median of "
-            f"{repeat} "
-            f"({decode_rounds} alternating rounds for the rows compared with each other).", "",
-            "| operation | stages | seconds |", "|---|---|---|"]
+    rows = [
+        f"Model `{model.name}`, image {Path(image).name} ({w}x{h}), onnxruntime "
+        f"{ort.__version__} {device.upper()}, threads: {threads or 'default'}, median of "
+        f"{repeat} "
+        f"({decode_rounds} alternating rounds for the rows compared with each other).",
+        "",
+        "| operation | stages | seconds |",
+        "|---|---|---|",
+    ]
     data8 = encode(rgb, model, 8).data
     for stages in (2, 4, 8):
         enc = _median_seconds(lambda s=stages: encode(rgb, model, s), repeat)
@@ -86,35 +117,52 @@ def main(image: str, model_path: str | None, threads: int | None, repeat: int,
         raw8 = decode(data8, model, postfilter=False)
         # Alternating with a filtered decode, so that the three rows add up on this machine.
         filtered, unfiltered, alone = _interleaved_median_seconds(
-            [lambda: decode(data8, model), lambda: decode(data8, model, postfilter=False),
-             lambda: apply_postfilter(raw8.rgb, raw8.stage_map, model)], decode_rounds)
-        rows += [f"| decode, alternating with the next two rows | 8 | {filtered:.3f} |",
-                 f"| decode --no-filter | 8 | {unfiltered:.3f} |",
-                 f"| post-filter alone ({alone / (unfiltered + alone):.0%} of decoding 8 "
-                 f"stages) | 8 | {alone:.3f} |"]
+            [
+                lambda: decode(data8, model),
+                lambda: decode(data8, model, postfilter=False),
+                lambda: apply_postfilter(raw8.rgb, raw8.stage_map, model),
+            ],
+            decode_rounds,
+        )
+        rows += [
+            f"| decode, alternating with the next two rows | 8 | {filtered:.3f} |",
+            f"| decode --no-filter | 8 | {unfiltered:.3f} |",
+            f"| post-filter alone ({alone / (unfiltered + alone):.0%} of decoding 8 "
+            f"stages) | 8 | {alone:.3f} |",
+        ]
     uniform4 = encode(rgb, model, 4).data
     controlled = encode(rgb, model, target_bpp=target_bpp).data
     enc = _median_seconds(lambda: encode(rgb, model, target_bpp=target_bpp), repeat)
     bpp, bpp4 = 8 * len(controlled) / (w * h), 8 * len(uniform4) / (w * h)
     same_size = encode(rgb, model, target_bpp=bpp4).data
     dec, dec4, dec_same = _interleaved_median_seconds(
-        [lambda f=f: decode(f, model) for f in (controlled, uniform4, same_size)], decode_rounds)
-    rows += [f"| encode, rate control to {target_bpp:g} bpp ({bpp:.3f} reached) | per block "
-             f"| {enc:.3f} |",
-             f"| decode of that file | per block | {dec:.3f} |",
-             f"| decode of the uniform 4-stage file ({bpp4:.3f} bpp) | 4 | {dec4:.3f} |",
-             f"| decode of a rate-controlled file of that size ({8 * len(same_size) / (w * h):.3f}"
-             f" bpp) | per block | {dec_same:.3f} |"]
+        [lambda f=f: decode(f, model) for f in (controlled, uniform4, same_size)], decode_rounds
+    )
+    rows += [
+        f"| encode, rate control to {target_bpp:g} bpp ({bpp:.3f} reached) | per block "
+        f"| {enc:.3f} |",
+        f"| decode of that file | per block | {dec:.3f} |",
+        f"| decode of the uniform 4-stage file ({bpp4:.3f} bpp) | 4 | {dec4:.3f} |",
+        f"| decode of a rate-controlled file of that size ({8 * len(same_size) / (w * h):.3f}"
+        f" bpp) | per block | {dec_same:.3f} |",
+    ]
     first = {"max_stages": 2, "postfilter": False}
     wave = _median_seconds(lambda: decode(data8, model, **first), repeat)
-    raster = _median_seconds(lambda: decode(data8, model, **first, schedule="raster"),
-                             max(1, repeat // 2))
-    same = np.abs(decode(data8, model, **first).rgb.astype(int)
-                  - decode(data8, model, **first, schedule="raster").rgb.astype(int)).max()
-    rows += ["", "| first code (stages 1-2) decode | seconds |", "|---|---|",
-             f"| diagonal wavefront (one batch per anti-diagonal) | {wave:.3f} |",
-             f"| raster, one block at a time | {raster:.3f} |",
-             f"| speed-up | {raster / wave:.1f}x (max pixel difference {same}) |"]
+    raster = _median_seconds(
+        lambda: decode(data8, model, **first, schedule="raster"), max(1, repeat // 2)
+    )
+    same = np.abs(
+        decode(data8, model, **first).rgb.astype(int)
+        - decode(data8, model, **first, schedule="raster").rgb.astype(int)
+    ).max()
+    rows += [
+        "",
+        "| first code (stages 1-2) decode | seconds |",
+        "|---|---|",
+        f"| diagonal wavefront (one batch per anti-diagonal) | {wave:.3f} |",
+        f"| raster, one block at a time | {raster:.3f} |",
+        f"| speed-up | {raster / wave:.1f}x (max pixel difference {same}) |",
+    ]
     text = "\n".join(rows)
     click.echo(text)
     if out:

@@ -65,8 +65,10 @@ from ir2icodec.training.train import (
 SAMPLERS = ("pack", "photos")
 PRECISIONS = ("fp32", "bf16")
 MSSSIM_MODES = ("eager", "compiled")
-HEADER = ("| preset | loss | batch | sampler | processes | threads | precision | MS-SSIM term | "
-          "windows/s | ms/step |\n|---|---|---:|---|---:|---:|---|---|---:|---:|")
+HEADER = (
+    "| preset | loss | batch | sampler | processes | threads | precision | MS-SSIM term | "
+    "windows/s | ms/step |\n|---|---|---:|---|---:|---:|---|---|---:|---:|"
+)
 
 # draw(batch) -> (blocks, contexts), float32 NCHW on the CPU
 
@@ -121,8 +123,9 @@ class Source:
         return photos_source(self.data, self.holdout_percent, seed)
 
 
-def measure(setting: Setting, draw: Draw, seconds: float, warmup: int,
-            compile_model: bool = False) -> tuple[float, float]:
+def measure(
+    setting: Setting, draw: Draw, seconds: float, warmup: int, compile_model: bool = False
+) -> tuple[float, float]:
     """(windows/s, ms/step) of training steps as ``train.py`` runs them on the CPU; inside a
     gloo process group, as one of its data-parallel processes (the rate counts them all)."""
     torch.set_num_threads(setting.threads)
@@ -135,8 +138,7 @@ def measure(setting: Setting, draw: Draw, seconds: float, warmup: int,
     net = torch.compile(model) if compile_model else model
     if distributed:
         net = data_parallel(net)
-    optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
-                             lr=TrainOptions.lr)
+    optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=TrainOptions.lr)
     joint = cfg.inpainting == "joint"
     msssim = compiled_msssim() if setting.msssim == "compiled" else block_msssim
 
@@ -146,8 +148,9 @@ def measure(setting: Setting, draw: Draw, seconds: float, warmup: int,
         b, c = draw(setting.batch)
         b = b.to(device, memory_format=torch.channels_last)
         c = c.to(device, memory_format=torch.channels_last)
-        train_step(net, optim, b, c, setting.loss, joint, bf16=setting.precision == "bf16",
-                   msssim=msssim)
+        train_step(
+            net, optim, b, c, setting.loss, joint, bf16=setting.precision == "bf16", msssim=msssim
+        )
 
     def done(steps: int, start: float) -> bool:
         stop = steps > 0 and time.perf_counter() - start >= seconds
@@ -175,11 +178,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _process(rank: int, setting: Setting, source: Source, seconds: float, warmup: int,
-             compile_model: bool, port: int, results: mp.SimpleQueue) -> None:
+def _process(
+    rank: int,
+    setting: Setting,
+    source: Source,
+    seconds: float,
+    warmup: int,
+    compile_model: bool,
+    port: int,
+    results: mp.SimpleQueue,
+) -> None:
     """One data-parallel process of ``measure_processes`` (spawned)."""
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=setting.processes)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=setting.processes
+    )
     measured = measure(setting, source.draw(seed=rank), seconds, warmup, compile_model)
     if rank == 0:
         results.put(measured)
@@ -191,8 +203,9 @@ def _process(rank: int, setting: Setting, source: Source, seconds: float, warmup
     os._exit(0)
 
 
-def measure_processes(setting: Setting, source: Source, seconds: float, warmup: int,
-                      compile_model: bool = False) -> tuple[float, float]:
+def measure_processes(
+    setting: Setting, source: Source, seconds: float, warmup: int, compile_model: bool = False
+) -> tuple[float, float]:
     """``measure`` in ``setting.processes`` spawned processes trained data-parallel."""
     context = mp.get_context("spawn")
     results = context.SimpleQueue()
@@ -202,9 +215,12 @@ def measure_processes(setting: Setting, source: Source, seconds: float, warmup: 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        mp.start_processes(_process, args=(setting, source, seconds, warmup, compile_model,
-                                           _free_port(), results),
-                           nprocs=setting.processes, start_method="spawn")
+        mp.start_processes(
+            _process,
+            args=(setting, source, seconds, warmup, compile_model, _free_port(), results),
+            nprocs=setting.processes,
+            start_method="spawn",
+        )
     finally:
         for k, v in saved.items():
             if v is None:
@@ -221,18 +237,29 @@ def one_line(error: BaseException) -> str:
     return text.replace("|", "/")[:120]
 
 
-def _row(setting: Setting, measured: list[tuple[float, float]], error: str | None,
-         repeat: int) -> str:
+def _row(
+    setting: Setting, measured: list[tuple[float, float]], error: str | None, repeat: int
+) -> str:
     """A table row: the median rate and step time, every round's rate when there are several."""
     s = setting
-    cells = [s.preset, s.loss, str(s.batch), s.sampler, str(s.processes), str(s.threads),
-             s.precision, s.msssim]
+    cells = [
+        s.preset,
+        s.loss,
+        str(s.batch),
+        s.sampler,
+        str(s.processes),
+        str(s.threads),
+        s.precision,
+        s.msssim,
+    ]
     if error is not None:
         cells += [f"failed: {error}", "-"] + (["-"] if repeat > 1 else [])
     else:
         rates = [rate for rate, _ in measured]
-        cells += [f"{float(np.median(rates)):.1f}",
-                  f"{float(np.median([ms for _, ms in measured])):.1f}"]
+        cells += [
+            f"{float(np.median(rates)):.1f}",
+            f"{float(np.median([ms for _, ms in measured])):.1f}",
+        ]
         if repeat > 1:
             cells.append(", ".join(f"{r:.0f}" for r in rates))
     return "| " + " | ".join(cells) + " |"
@@ -240,12 +267,14 @@ def _row(setting: Setting, measured: list[tuple[float, float]], error: str | Non
 
 def _split(choices: tuple[str, ...] | None = None) -> Callable:
     """A click callback for comma-separated lists, checked against ``choices``."""
+
     def parse(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
         items = [v.strip() for v in value.split(",") if v.strip()]
         bad = [v for v in items if choices is not None and v not in choices]
         if not items or bad:
             raise click.BadParameter(f"comma-separated, of {', '.join(choices or ('...',))}")
         return items
+
     return parse
 
 
@@ -260,55 +289,141 @@ def _positive_ints(ctx: click.Context, param: click.Parameter, value: str) -> li
 
 
 @click.command()
-@click.option("--presets", default="compact", show_default=True,
-              callback=_split(tuple(sorted(PRESETS))), help="Comma-separated presets.")
-@click.option("--losses", default="mix", show_default=True, callback=_split(LOSSES),
-              help=f"Comma-separated, of {', '.join(LOSSES)}.")
-@click.option("--batches", default="32,64,128,256", show_default=True,
-              callback=_positive_ints)
-@click.option("--samplers", default="pack,photos", show_default=True,
-              callback=_split(SAMPLERS), help="pack: DeviceSampler; photos: PatchSampler.")
-@click.option("--threads", default="2", show_default=True, callback=_positive_ints,
-              help="torch CPU threads (comma-separated counts).")
-@click.option("--precisions", default="fp32", show_default=True, callback=_split(PRECISIONS),
-              help="fp32, and/or bf16 (autocast, as train --precision bf16).")
-@click.option("--msssim", "msssim_modes", default="eager", show_default=True,
-              callback=_split(MSSSIM_MODES),
-              help="eager, and/or compiled (the MS-SSIM term under torch.compile, as train "
-                   "--compile-loss).")
-@click.option("--processes", default="1", show_default=True, callback=_positive_ints,
-              help="Data-parallel processes (comma-separated counts), each with --threads "
-                   "threads and its own batch, as torchrun --nproc_per_node N runs train.py; "
-                   "layouts with more threads in all than cores are skipped.")
-@click.option("--pack", "pack_path", type=click.Path(dir_okay=False), default=".gpu/train.npz",
-              show_default=True,
-              help="Packed photos (python -m ir2icodec.training.pack --data ../shared/data/train "
-                   "--out .gpu/train.npz).")
-@click.option("--data", type=click.Path(file_okay=False), default="../shared/data/train",
-              show_default=True, help="Photo folder for the photos sampler.")
-@click.option("--holdout-percent", type=float, default=TrainOptions.holdout_percent,
-              show_default=True, help="Photos held out of --data, as the trainer does.")
-@click.option("--seconds", type=click.FloatRange(0, min_open=True), default=20.0,
-              show_default=True, help="Timed wall clock per row.")
-@click.option("--warmup", type=click.IntRange(0), default=5, show_default=True,
-              help="Untimed steps per row first.")
-@click.option("--repeat", type=click.IntRange(1), default=1, show_default=True,
-              help="Rounds over all settings, interleaved; each row reports the median.")
-@click.option("--compile", "compile_model", is_flag=True,
-              help="Wrap the model in torch.compile (compiled during the warm-up).")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Also write the table to this file.")
-def main(presets: list[str], losses: list[str], batches: list[int], samplers: list[str],
-         threads: list[int], precisions: list[str], msssim_modes: list[str],
-         processes: list[int], pack_path: str,
-         data: str, holdout_percent: float, seconds: float, warmup: int, repeat: int,
-         compile_model: bool, out: str | None) -> None:
+@click.option(
+    "--presets",
+    default="compact",
+    show_default=True,
+    callback=_split(tuple(sorted(PRESETS))),
+    help="Comma-separated presets.",
+)
+@click.option(
+    "--losses",
+    default="mix",
+    show_default=True,
+    callback=_split(LOSSES),
+    help=f"Comma-separated, of {', '.join(LOSSES)}.",
+)
+@click.option("--batches", default="32,64,128,256", show_default=True, callback=_positive_ints)
+@click.option(
+    "--samplers",
+    default="pack,photos",
+    show_default=True,
+    callback=_split(SAMPLERS),
+    help="pack: DeviceSampler; photos: PatchSampler.",
+)
+@click.option(
+    "--threads",
+    default="2",
+    show_default=True,
+    callback=_positive_ints,
+    help="torch CPU threads (comma-separated counts).",
+)
+@click.option(
+    "--precisions",
+    default="fp32",
+    show_default=True,
+    callback=_split(PRECISIONS),
+    help="fp32, and/or bf16 (autocast, as train --precision bf16).",
+)
+@click.option(
+    "--msssim",
+    "msssim_modes",
+    default="eager",
+    show_default=True,
+    callback=_split(MSSSIM_MODES),
+    help="eager, and/or compiled (the MS-SSIM term under torch.compile, as train --compile-loss).",
+)
+@click.option(
+    "--processes",
+    default="1",
+    show_default=True,
+    callback=_positive_ints,
+    help="Data-parallel processes (comma-separated counts), each with --threads "
+    "threads and its own batch, as torchrun --nproc_per_node N runs train.py; "
+    "layouts with more threads in all than cores are skipped.",
+)
+@click.option(
+    "--pack",
+    "pack_path",
+    type=click.Path(dir_okay=False),
+    default=".gpu/train.npz",
+    show_default=True,
+    help="Packed photos (python -m ir2icodec.training.pack --data ../shared/data/train "
+    "--out .gpu/train.npz).",
+)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False),
+    default="../shared/data/train",
+    show_default=True,
+    help="Photo folder for the photos sampler.",
+)
+@click.option(
+    "--holdout-percent",
+    type=float,
+    default=TrainOptions.holdout_percent,
+    show_default=True,
+    help="Photos held out of --data, as the trainer does.",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(0, min_open=True),
+    default=20.0,
+    show_default=True,
+    help="Timed wall clock per row.",
+)
+@click.option(
+    "--warmup",
+    type=click.IntRange(0),
+    default=5,
+    show_default=True,
+    help="Untimed steps per row first.",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Rounds over all settings, interleaved; each row reports the median.",
+)
+@click.option(
+    "--compile",
+    "compile_model",
+    is_flag=True,
+    help="Wrap the model in torch.compile (compiled during the warm-up).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the table to this file.",
+)
+def main(
+    presets: list[str],
+    losses: list[str],
+    batches: list[int],
+    samplers: list[str],
+    threads: list[int],
+    precisions: list[str],
+    msssim_modes: list[str],
+    processes: list[int],
+    pack_path: str,
+    data: str,
+    holdout_percent: float,
+    seconds: float,
+    warmup: int,
+    repeat: int,
+    compile_model: bool,
+    out: str | None,
+) -> None:
     """Training windows per second per setting, as a markdown table on stdout."""
     draws: dict[str, Draw] = {}
     if "pack" in samplers:
         if not Path(pack_path).is_file():
-            raise click.UsageError(f"no pack at {pack_path}: build it with python -m "
-                                   f"ir2icodec.training.pack --data {data} --out {pack_path}")
+            raise click.UsageError(
+                f"no pack at {pack_path}: build it with python -m "
+                f"ir2icodec.training.pack --data {data} --out {pack_path}"
+            )
         draws["pack"] = pack_source(pack_path)
     if "photos" in samplers:
         if not Path(data).is_dir():
@@ -316,11 +431,13 @@ def main(presets: list[str], losses: list[str], batches: list[int], samplers: li
         draws["photos"] = photos_source(data, holdout_percent)
 
     cores = os.cpu_count() or 1
-    settings = [Setting(preset, loss, batch, sampler, n, precision, procs, mode)
-                for preset, loss, batch, sampler, procs, n, precision, mode in itertools.product(
-                    presets, losses, batches, samplers, processes, threads, precisions,
-                    msssim_modes)
-                if procs == 1 or procs * n <= cores]  # more threads than cores: contention only
+    settings = [
+        Setting(preset, loss, batch, sampler, n, precision, procs, mode)
+        for preset, loss, batch, sampler, procs, n, precision, mode in itertools.product(
+            presets, losses, batches, samplers, processes, threads, precisions, msssim_modes
+        )
+        if procs == 1 or procs * n <= cores
+    ]  # more threads than cores: contention only
     if not settings:
         raise click.UsageError(f"every --processes x --threads layout exceeds the {cores} cores")
     # Rounds interleave the settings, so that a shared machine's drift in speed (on this
@@ -334,23 +451,29 @@ def main(presets: list[str], losses: list[str], batches: list[int], samplers: li
             source = Source(setting.sampler, pack_path, data, holdout_percent)
             try:
                 if setting.processes == 1:
-                    measured = measure(setting, draws[setting.sampler], seconds, warmup,
-                                       compile_model)
+                    measured = measure(
+                        setting, draws[setting.sampler], seconds, warmup, compile_model
+                    )
                 else:
-                    measured = measure_processes(setting, source, seconds, warmup,
-                                                 compile_model)
+                    measured = measure_processes(setting, source, seconds, warmup, compile_model)
                 results[setting].append(measured)
             except Exception as e:  # one failed row (e.g. compile) keeps the rest
                 traceback.print_exc()
                 errors[setting] = one_line(e)
-            click.echo(_row(setting, results[setting], errors.get(setting), repeat),
-                       err=True)  # progress: rows take --seconds
+            click.echo(
+                _row(setting, results[setting], errors.get(setting), repeat), err=True
+            )  # progress: rows take --seconds
     rows = [_row(s, results[s], errors.get(s), repeat) for s in settings]
     rounds = f", median of {repeat} interleaved rounds" if repeat > 1 else ""
-    title = (f"Training throughput (torch {torch.__version__}, {seconds:g} s per row after "
-             f"{warmup} warm-up steps{rounds}{', torch.compile' if compile_model else ''})")
-    header = HEADER if repeat == 1 else HEADER.replace(
-        " ms/step |\n", " ms/step | windows/s, all rounds |\n") + "---|"
+    title = (
+        f"Training throughput (torch {torch.__version__}, {seconds:g} s per row after "
+        f"{warmup} warm-up steps{rounds}{', torch.compile' if compile_model else ''})"
+    )
+    header = (
+        HEADER
+        if repeat == 1
+        else HEADER.replace(" ms/step |\n", " ms/step | windows/s, all rounds |\n") + "---|"
+    )
     table = "\n".join([title, "", header, *rows]) + "\n"
     click.echo(table, nl=False)
     if out:

@@ -49,29 +49,43 @@ def read_budget(run: Path) -> Budget:
     key = selection_metric(config["options"]["loss"], config["model"]["stages"])
     best = max(log, key=lambda row: row[key])
     inpaints = config["model"]["inpainting"] != "none"
-    return Budget(run.name, log[-1]["step"], config["options"]["batch"],
-                  config.get("world_size", 1), log[-1]["elapsed"], best["step"], key, best[key],
-                  best["psnr"][-1] if best["psnr"] else math.nan,
-                  best["inpaint_psnr"] if inpaints else math.nan)
+    return Budget(
+        run.name,
+        log[-1]["step"],
+        config["options"]["batch"],
+        config.get("world_size", 1),
+        log[-1]["elapsed"],
+        best["step"],
+        key,
+        best[key],
+        best["psnr"][-1] if best["psnr"] else math.nan,
+        best["inpaint_psnr"] if inpaints else math.nan,
+    )
 
 
 def markdown(budgets: Sequence[Budget]) -> str:
-    lines = [f"Machine: {platform.machine()}, {platform.system()}; wall time as logged by "
-             "training (other jobs may have shared the cores).", "",
-             "| run | steps | batch x procs | wall time | samples/s | selected step "
-             "(held-out metric) | score | last-stage PSNR | inpainting PSNR |",
-             "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
+    lines = [
+        f"Machine: {platform.machine()}, {platform.system()}; wall time as logged by "
+        "training (other jobs may have shared the cores).",
+        "",
+        "| run | steps | batch x procs | wall time | samples/s | selected step "
+        "(held-out metric) | score | last-stage PSNR | inpainting PSNR |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
     for b in budgets:
-        lines.append(f"| {b.name} | {b.steps} | {b.batch} x {b.processes} | "
-                     f"{b.seconds / 60:.1f} min | {fmt(b.samples_per_second, 0)} | "
-                     f"{b.selected_step} ({b.selected_by}) | {fmt(b.selected_score, 4)} | "
-                     f"{fmt(b.last_stage_psnr, 2)} | {fmt(b.inpaint_psnr, 2)} |")
+        lines.append(
+            f"| {b.name} | {b.steps} | {b.batch} x {b.processes} | "
+            f"{b.seconds / 60:.1f} min | {fmt(b.samples_per_second, 0)} | "
+            f"{b.selected_step} ({b.selected_by}) | {fmt(b.selected_score, 4)} | "
+            f"{fmt(b.last_stage_psnr, 2)} | {fmt(b.inpaint_psnr, 2)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m experiments.budgets", description=__doc__
-                                     .splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.budgets", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("runs", nargs="+", type=Path, help="training run directories")
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)

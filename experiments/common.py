@@ -46,22 +46,30 @@ def fmt(value: float | None, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-def map_images(images: Sequence[Path], local: Callable[[Path], T],
-               in_worker: Callable[..., T], worker_args: tuple, jobs: int, desc: str,
-               progress: bool | None = None) -> list[T]:
+def map_images(
+    images: Sequence[Path],
+    local: Callable[[Path], T],
+    in_worker: Callable[..., T],
+    worker_args: tuple,
+    jobs: int,
+    desc: str,
+    progress: bool | None = None,
+) -> list[T]:
     """Results for every image, in input order: ``local(path)`` in this process when
     ``jobs`` is 1, else ``in_worker(path, *worker_args)`` in ``jobs`` processes (spawned, not
     forked: the parent may have run torch or onnxruntime threads, which a fork can hang)."""
-    with tqdm(total=len(images), unit="img", desc=desc,
-              disable=None if progress is None else not progress) as bar:
+    with tqdm(
+        total=len(images), unit="img", desc=desc, disable=None if progress is None else not progress
+    ) as bar:
         results: list[T] = []
         if jobs == 1:
             for path in images:
                 results.append(local(path))
                 bar.update(1)
             return results
-        with ProcessPoolExecutor(max_workers=jobs,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=jobs, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
             futures = [pool.submit(in_worker, p, *worker_args) for p in images]
             try:
                 for f in futures:

@@ -54,13 +54,15 @@ def _known_gradient(lum: np.ndarray, known: np.ndarray, axis: int) -> np.ndarray
     fwd_ok = np.zeros_like(known_a)
     back_ok[1:] = known_a[1:] & known_a[:-1]
     fwd_ok[:-1] = known_a[1:] & known_a[:-1]
-    grad = np.where(back_ok & fwd_ok, (back + fwd) / 2,
-                    np.where(fwd_ok, fwd, np.where(back_ok, back, 0.0)))
+    grad = np.where(
+        back_ok & fwd_ok, (back + fwd) / 2, np.where(fwd_ok, fwd, np.where(back_ok, back, 0.0))
+    )
     return np.moveaxis(grad, 0, axis)
 
 
-def inpaint_criminisi(image: np.ndarray, mask: np.ndarray, patch_size: int = PATCH_SIZE
-                      ) -> np.ndarray:
+def inpaint_criminisi(
+    image: np.ndarray, mask: np.ndarray, patch_size: int = PATCH_SIZE
+) -> np.ndarray:
     """Fill ``mask`` (True = unknown) of an (H, W) or (H, W, C) image; returns a new array
     of the input's dtype whose known pixels are untouched.
 
@@ -82,8 +84,11 @@ def inpaint_criminisi(image: np.ndarray, mask: np.ndarray, patch_size: int = PAT
 
     # Source patches: fully known in the original image, fixed for the whole fill.
     clean = np.where(mask[..., None], 0.0, img3.astype(np.float64))  # unknown never read
-    source_ok = (sliding_window_view(~mask, (ps, ps)).all(axis=(-2, -1))
-                 if h >= ps and w >= ps else np.zeros((0, 0), bool))
+    source_ok = (
+        sliding_window_view(~mask, (ps, ps)).all(axis=(-2, -1))
+        if h >= ps and w >= ps
+        else np.zeros((0, 0), bool)
+    )
     sy, sx = np.nonzero(source_ok)
     if sy.size == 0:
         raise ValueError(f"no fully known {ps}x{ps} patch to copy from")
@@ -99,8 +104,8 @@ def inpaint_criminisi(image: np.ndarray, mask: np.ndarray, patch_size: int = PAT
     inside_p = np.pad(np.ones((h, w), bool), pad, constant_values=False)
     conf_p = np.pad((~mask).astype(np.float64), pad)
     area = sliding_window_view(inside_p, (ps, ps)).sum(axis=(-2, -1)).astype(np.float64)
-    img = img_p[half:half + h, half:half + w]      # views into the padded state
-    known = known_p[half:half + h, half:half + w]
+    img = img_p[half : half + h, half : half + w]  # views into the padded state
+    known = known_p[half : half + h, half : half + w]
 
     while not known.all():
         unknown = ~known
@@ -126,18 +131,18 @@ def inpaint_criminisi(image: np.ndarray, mask: np.ndarray, patch_size: int = PAT
         k = int(np.argmax(conf * (data + DATA_FLOOR)))
         y, x = int(fy[k]), int(fx[k])  # patch = padded [y:y+ps, x:x+ps]
 
-        tk = known_p[y:y + ps, x:x + ps]
+        tk = known_p[y : y + ps, x : x + ps]
         weight = np.repeat(tk.reshape(-1), ch).astype(np.float64)
-        target = img_p[y:y + ps, x:x + ps].reshape(-1) * weight
+        target = img_p[y : y + ps, x : x + ps].reshape(-1) * weight
         # SSD over the known pixels, vectorised over all candidates:
         # sum w (c - t)^2 = c^2 . w - 2 c . (w t) + const.
         ssd = cand_sq @ weight - 2.0 * (cand @ target)
         src = cand[int(np.argmin(ssd))].reshape(ps, ps, ch)
 
-        fill = ~tk & inside_p[y:y + ps, x:x + ps]
-        img_p[y:y + ps, x:x + ps][fill] = src[fill]
-        conf_p[y:y + ps, x:x + ps][fill] = conf[k]
-        known_p[y:y + ps, x:x + ps][fill] = True
+        fill = ~tk & inside_p[y : y + ps, x : x + ps]
+        img_p[y : y + ps, x : x + ps][fill] = src[fill]
+        conf_p[y : y + ps, x : x + ps][fill] = conf[k]
+        known_p[y : y + ps, x : x + ps][fill] = True
 
     filled = img[..., 0] if gray else img
     if np.issubdtype(result.dtype, np.integer):

@@ -38,7 +38,7 @@ def held_out_windows(data: Path, per_image: int = 4, seed: int = 1234) -> torch.
             continue
         for _ in range(per_image):
             y, x = int(rng.integers(h - WINDOW + 1)), int(rng.integers(w - WINDOW + 1))
-            windows.append(img[y:y + WINDOW, x:x + WINDOW])
+            windows.append(img[y : y + WINDOW, x : x + WINDOW])
     return torch.from_numpy(np.stack(windows)).permute(0, 3, 1, 2).float() / 255 - 0.5
 
 
@@ -62,27 +62,40 @@ def scores(checkpoint: str, windows: torch.Tensor) -> dict[str, float]:
 
 
 @click.command()
-@click.option("--checkpoint", "checkpoints", multiple=True, required=True,
-              help="NAME=PATH of a training checkpoint; repeat.")
-@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Held-out photos (python -m ir2icodec.training.holdout).")
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    required=True,
+    help="NAME=PATH of a training checkpoint; repeat.",
+)
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Held-out photos (python -m ir2icodec.training.holdout).",
+)
 @click.option("--out", type=click.Path(dir_okay=False), default=None)
 def main(checkpoints: tuple[str, ...], data: str, out: str | None) -> None:
     """Inpainting and 2-stage PSNR of the last block of 96x96 windows, per context kind."""
     torch.manual_seed(0)
     windows = held_out_windows(Path(data))
-    lines = [f"{len(windows)} windows of 96x96 from {data}; PSNR (dB) of the bottom-right "
-             "block.", "",
-             "| model | inpainting, original context | inpainting, decoded context | "
-             "2 stages, original context | 2 stages, decoded context |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"{len(windows)} windows of 96x96 from {data}; PSNR (dB) of the bottom-right block.",
+        "",
+        "| model | inpainting, original context | inpainting, decoded context | "
+        "2 stages, original context | 2 stages, decoded context |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for item in checkpoints:
         name, sep, path = item.partition("=")
         if not sep:
             raise click.UsageError(f"--checkpoint wants NAME=PATH, got {item!r}")
         s = scores(path, windows)
-        lines.append(f"| {name} | {s['inpaint_original']:.2f} | {s['inpaint_decoded']:.2f} | "
-                     f"{s['stage2_original']:.2f} | {s['stage2_decoded']:.2f} |")
+        lines.append(
+            f"| {name} | {s['inpaint_original']:.2f} | {s['inpaint_decoded']:.2f} | "
+            f"{s['stage2_original']:.2f} | {s['stage2_decoded']:.2f} |"
+        )
     text = "\n".join(lines) + "\n"
     click.echo(text)
     if out:

@@ -55,34 +55,49 @@ def filtered_distortion(analysis: StageAnalysis, rgb: np.ndarray, model: OnnxMod
     for j in range(table.shape[1]):
         counts = np.full(by * bx, FIRST_CODE_STAGES + j, np.uint8)
         shown = apply_postfilter(analysis.reconstruction(counts), counts.reshape(by, bx), model)
-        table[:, j] = block_distortion(originals, blk.image_blocks(shown, b), inside,
-                                       analysis.kind)
+        table[:, j] = block_distortion(originals, blk.image_blocks(shown, b), inside, analysis.kind)
     return table
 
 
-def rd_points(analysis: StageAnalysis, table: np.ndarray, rgb: np.ndarray,
-              model: OnnxModel) -> list[tuple[float, float, float]]:
+def rd_points(
+    analysis: StageAnalysis, table: np.ndarray, rgb: np.ndarray, model: OnnxModel
+) -> list[tuple[float, float, float]]:
     """(bpp, PSNR, MS-SSIM) of what the user sees, at every --quality setting."""
     header = analysis.header
     points = []
     for quality in IR2I_QUALITIES:
-        counts = allocate(table, quality_to_lambda(quality, analysis.kind),
-                          header.bits_per_stage, FIRST_CODE_STAGES)
+        counts = allocate(
+            table,
+            quality_to_lambda(quality, analysis.kind),
+            header.bits_per_stage,
+            FIRST_CODE_STAGES,
+        )
         size = len(analysis.write(counts))
-        shown = apply_postfilter(analysis.reconstruction(counts),
-                                 counts.reshape(header.blocks_y, header.blocks_x), model)
-        points.append((8 * size / (header.width * header.height), psnr(rgb, shown),
-                       ssim_and_ms_ssim(rgb, shown)[1]))
+        shown = apply_postfilter(
+            analysis.reconstruction(counts), counts.reshape(header.blocks_y, header.blocks_x), model
+        )
+        points.append(
+            (
+                8 * size / (header.width * header.height),
+                psnr(rgb, shown),
+                ssim_and_ms_ssim(rgb, shown)[1],
+            )
+        )
     return points
 
 
 @click.command()
-@click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
-              help="Photos (held-out ones: python -m ir2icodec.training.holdout).")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False),
+    required=True,
+    help="Photos (held-out ones: python -m ir2icodec.training.holdout).",
+)
 @click.option("--model", default=None, help="Bundle with a post-filter (default: shipped).")
 @click.option("--limit", type=int, default=None, help="Only the first N images.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Also write the table here.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here."
+)
 def main(data: str, model: str | None, limit: int | None, out: str | None) -> None:
     """BD-rate of filter-aware rate control against today's, on --data."""
     net = load_model(model)
@@ -96,8 +111,10 @@ def main(data: str, model: str | None, limit: int | None, out: str | None) -> No
         if min(rgb.shape[:2]) < MS_SSIM_MIN_SIDE:
             continue
         analysis = analyse(rgb, net)
-        tables = {"reconstruction": analysis.distortion,
-                  "filtered": filtered_distortion(analysis, rgb, net)}
+        tables = {
+            "reconstruction": analysis.distortion,
+            "filtered": filtered_distortion(analysis, rgb, net),
+        }
         for arm in ARMS:
             points = np.array(rd_points(analysis, tables[arm], rgb, net))
             curves[arm].append(points)
@@ -105,21 +122,32 @@ def main(data: str, model: str | None, limit: int | None, out: str | None) -> No
         for setting in jpeg.settings:
             data_jpeg = jpeg.encode(rgb, setting)
             shown = jpeg.decode(data_jpeg)
-            anchor.append((8 * len(data_jpeg) / (rgb.shape[0] * rgb.shape[1]),
-                           psnr(rgb, shown), ssim_and_ms_ssim(rgb, shown)[1]))
+            anchor.append(
+                (
+                    8 * len(data_jpeg) / (rgb.shape[0] * rgb.shape[1]),
+                    psnr(rgb, shown),
+                    ssim_and_ms_ssim(rgb, shown)[1],
+                )
+            )
         curves[ANCHOR].append(np.array(anchor))
-    lines = [f"Filter-aware rate control, model `{net.name}`, {len(curves['filtered'])} images "
-             f"of `{data}`, --quality {IR2I_QUALITIES[0]}..{IR2I_QUALITIES[-1]}, post-filtered "
-             f"pictures; BD-rate against {ANCHOR} over 0.125-1 bpp. `reconstruction`: today's "
-             "allocation (block distortion of the reconstruction); `filtered`: block distortion "
-             "of the post-filtered uniform pictures.", "",
-             "| allocation | MS-SSIM BD-rate, per image | avg curve | PSNR BD-rate, per image "
-             "| avg curve | n |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Filter-aware rate control, model `{net.name}`, {len(curves['filtered'])} images "
+        f"of `{data}`, --quality {IR2I_QUALITIES[0]}..{IR2I_QUALITIES[-1]}, post-filtered "
+        f"pictures; BD-rate against {ANCHOR} over 0.125-1 bpp. `reconstruction`: today's "
+        "allocation (block distortion of the reconstruction); `filtered`: block distortion "
+        "of the post-filtered uniform pictures.",
+        "",
+        "| allocation | MS-SSIM BD-rate, per image | avg curve | PSNR BD-rate, per image "
+        "| avg curve | n |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for arm in ARMS:
         cells = []
         for column in (2, 1):
-            pairs = [((a[:, 0], a[:, column]), (t[:, 0], t[:, column]))
-                     for a, t in zip(curves[ANCHOR], curves[arm])]
+            pairs = [
+                ((a[:, 0], a[:, column]), (t[:, 0], t[:, column]))
+                for a, t in zip(curves[ANCHOR], curves[arm])
+            ]
             per_image, n = mean_bd_rate(pairs)
             avg = bd_rate_of_averages([p[0] for p in pairs], [p[1] for p in pairs])
             cells += [f"{per_image:+.1f}%", f"{avg:+.1f}%"]  # bdrate gives percent
@@ -127,8 +155,10 @@ def main(data: str, model: str | None, limit: int | None, out: str | None) -> No
     for arm in ARMS:
         mean = np.mean(np.stack(curves[arm]), axis=0)
         lines.append("")
-        lines.append(f"Mean over images, {arm} allocation: " + ", ".join(
-            f"q{q} {p[0]:.3f} bpp {p[2]:.4f}" for q, p in zip(IR2I_QUALITIES, mean)))
+        lines.append(
+            f"Mean over images, {arm} allocation: "
+            + ", ".join(f"q{q} {p[0]:.3f} bpp {p[2]:.4f}" for q, p in zip(IR2I_QUALITIES, mean))
+        )
     table = "\n".join(lines) + "\n"
     click.echo(table, nl=False)
     if out:

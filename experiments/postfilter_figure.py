@@ -28,8 +28,7 @@ from ir2icodec.runtime import load_model
 GAP = 6
 
 
-def tile(picture: np.ndarray, box: tuple[int, int, int, int], zoom: int, text: str
-         ) -> Image.Image:
+def tile(picture: np.ndarray, box: tuple[int, int, int, int], zoom: int, text: str) -> Image.Image:
     left, top, right, bottom = box
     crop = Image.fromarray(picture[top:bottom, left:right])
     crop = crop.resize((crop.width * zoom, crop.height * zoom), Image.Resampling.NEAREST)
@@ -38,8 +37,7 @@ def tile(picture: np.ndarray, box: tuple[int, int, int, int], zoom: int, text: s
 
 def grid(rows: list[list[Image.Image]]) -> Image.Image:
     w, h = rows[0][0].size
-    out = Image.new("RGB", (len(rows[0]) * (w + GAP) - GAP, len(rows) * (h + GAP) - GAP),
-                    "white")
+    out = Image.new("RGB", (len(rows[0]) * (w + GAP) - GAP, len(rows) * (h + GAP) - GAP), "white")
     for r, row in enumerate(rows):
         for c, im in enumerate(row):
             out.paste(im, (c * (w + GAP), r * (h + GAP)))
@@ -48,14 +46,16 @@ def grid(rows: list[list[Image.Image]]) -> Image.Image:
 
 @click.command()
 @click.option("--image", type=click.Path(exists=True, dir_okay=False), required=True)
-@click.option("--box", default="256,40,480,232", show_default=True,
-              help="Crop: left,top,right,bottom.")
+@click.option(
+    "--box", default="256,40,480,232", show_default=True, help="Crop: left,top,right,bottom."
+)
 @click.option("--stages", "stage_counts", default="2,4", show_default=True)
 @click.option("--zoom", type=int, default=2, show_default=True)
 @click.option("--model", "model_path", default=None, help="Bundle (default: shipped model).")
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
-def main(image: str, box: str, stage_counts: str, zoom: int, model_path: str | None,
-         out: str) -> None:
+def main(
+    image: str, box: str, stage_counts: str, zoom: int, model_path: str | None, out: str
+) -> None:
     """Crops at each stage count: --no-filter, filtered, JPEG at the same size."""
     model = load_model(model_path)
     if model.postfilter_spec is None:
@@ -77,10 +77,15 @@ def main(image: str, box: str, stage_counts: str, zoom: int, model_path: str | N
             # MS-SSIM of the whole image, not of the crop
             return f"{name}  {size:.3f} bpp  {ssim_and_ms_ssim(rgb, picture)[1]:.4f}"
 
-        rows.append([tile(raw, crop_box, zoom, caption(f"{k} st. raw", raw, bpp)),
-                     tile(shown, crop_box, zoom, caption(f"{k} st. filtered", shown, bpp)),
-                     tile(jrgb, crop_box, zoom,
-                          caption(f"JPEG q{quality}", jrgb, 8 * len(jdata) / pixels))])
+        rows.append(
+            [
+                tile(raw, crop_box, zoom, caption(f"{k} st. raw", raw, bpp)),
+                tile(shown, crop_box, zoom, caption(f"{k} st. filtered", shown, bpp)),
+                tile(
+                    jrgb, crop_box, zoom, caption(f"JPEG q{quality}", jrgb, 8 * len(jdata) / pixels)
+                ),
+            ]
+        )
     grid(rows).save(out, optimize=True)
     click.echo(f"wrote {out}")
 

@@ -46,9 +46,13 @@ def main(log_path: str) -> None:
     click.echo("step  windows  objective  rate(8)  msssim(8)  psnr(8)  BD-msssim  BD-psnr")
     for e in entries:
         bd_m, bd_p = proxy_bd(entries[0], e)
-        click.echo(f"{e['step']:5d} {e['windows']:8d} {e['objective']:10.5f} "
-                   f"{sum(e['rate']):8.3f} {e['msssim'][-1]:10.4f} {e['psnr'][-1]:8.2f} "
-                   f"{bd_m:+9.2f}% {bd_p:+7.2f}%" if not math.isnan(bd_m) else "n/a")
+        click.echo(
+            f"{e['step']:5d} {e['windows']:8d} {e['objective']:10.5f} "
+            f"{sum(e['rate']):8.3f} {e['msssim'][-1]:10.4f} {e['psnr'][-1]:8.2f} "
+            f"{bd_m:+9.2f}% {bd_p:+7.2f}%"
+            if not math.isnan(bd_m)
+            else "n/a"
+        )
 
 
 if __name__ == "__main__":

@@ -54,15 +54,18 @@ from ir2icodec.runtime import OnnxModel, load_model
 from .common import fmt, images_in, map_images, named_path, unique_names
 
 METRICS = {"SSIM": "ssim", "MS-SSIM": "ms_ssim"}  # table name -> RDPoint attribute
-PER_IMAGE_NAME, SUMMARY_NAME, PLOT_NAME = "bdrate_per_image.csv", "rd_variants.csv", \
-    "rd_variants.png"
+PER_IMAGE_NAME, SUMMARY_NAME, PLOT_NAME = (
+    "bdrate_per_image.csv",
+    "rd_variants.csv",
+    "rd_variants.png",
+)
 
 
 @dataclass(frozen=True)
 class PaperRow:
     label: str
     aliases: tuple[str, ...]  # bundle names (lower case) that stand for this row
-    ssim: float               # rate savings (%) against the residual encoder
+    ssim: float  # rate savings (%) against the residual encoder
     ms_ssim: float
 
 
@@ -76,8 +79,9 @@ PAPER_TABLES: dict[str, tuple[PaperRow, ...]] = {
     "fig5a": (
         _DECODING,
         PaperRow("R2I Decoding Sep-Inp", ("sep-inp", "sepinp", "separate"), 27.379, 27.794),
-        PaperRow("R2I Decoding Joint-Inp", ("joint-inp", "jointinp", "joint", "ir2i"),
-                 63.353, 60.446),
+        PaperRow(
+            "R2I Decoding Joint-Inp", ("joint-inp", "jointinp", "joint", "ir2i"), 63.353, 60.446
+        ),
     ),
 }
 
@@ -109,9 +113,18 @@ def measure_image(path: Path, models: dict[str, OnnxModel]) -> list[RDPoint]:
             data = truncate_stages(full, stages)
             decoded = decode(data, model).rgb
             s, ms = _structural(rgb, decoded)
-            points.append(RDPoint(image=path.name, codec=name, setting=str(stages),
-                                  bytes=len(data), bpp=8 * len(data) / (w * h),
-                                  psnr=psnr(rgb, decoded), ssim=s, ms_ssim=ms))
+            points.append(
+                RDPoint(
+                    image=path.name,
+                    codec=name,
+                    setting=str(stages),
+                    bytes=len(data),
+                    bpp=8 * len(data) / (w * h),
+                    psnr=psnr(rgb, decoded),
+                    ssim=s,
+                    ms_ssim=ms,
+                )
+            )
     return points
 
 
@@ -119,18 +132,29 @@ def load_models(bundles: dict[str, str], threads: int | None) -> dict[str, OnnxM
     return {name: load_model(path, threads=threads) for name, path in bundles.items()}
 
 
-def _measure_in_worker(path: Path, bundles: dict[str, str], threads: int | None
-                       ) -> list[RDPoint]:
+def _measure_in_worker(path: Path, bundles: dict[str, str], threads: int | None) -> list[RDPoint]:
     # Workers load their own sessions (onnxruntime sessions are not shared across processes).
     return measure_image(path, load_models(bundles, threads))
 
 
-def run(images: Sequence[Path], bundles: dict[str, str], jobs: int = 1,
-        threads: int | None = 1, progress: bool | None = None) -> list[RDPoint]:
+def run(
+    images: Sequence[Path],
+    bundles: dict[str, str],
+    jobs: int = 1,
+    threads: int | None = 1,
+    progress: bool | None = None,
+) -> list[RDPoint]:
     """Measure every image, in ``jobs`` processes of ``threads`` onnxruntime threads each."""
     models = load_models(bundles, threads) if jobs == 1 else {}
-    per_image = map_images(images, lambda p: measure_image(p, models), _measure_in_worker,
-                           (bundles, threads), jobs, "rd_variants", progress)
+    per_image = map_images(
+        images,
+        lambda p: measure_image(p, models),
+        _measure_in_worker,
+        (bundles, threads),
+        jobs,
+        "rd_variants",
+        progress,
+    )
     return [point for points in per_image for point in points]
 
 
@@ -142,13 +166,14 @@ class Savings:
     bundle: str
     metric: str
     per_image: dict[str, float]  # image -> savings (%), nan where undefined
-    per_image_mean: float        # mean over images where defined
+    per_image_mean: float  # mean over images where defined
     n_images: int
     on_average_curve: float
 
 
-def savings(points: Sequence[RDPoint], anchor: str,
-            window: tuple[float, float] | None) -> list[Savings]:
+def savings(
+    points: Sequence[RDPoint], anchor: str, window: tuple[float, float] | None
+) -> list[Savings]:
     """Savings (= -BD-rate, %) of every bundle against ``anchor``, per metric."""
     bundles = list(dict.fromkeys(p.codec for p in points))
     if anchor not in bundles:
@@ -161,17 +186,33 @@ def savings(points: Sequence[RDPoint], anchor: str,
             common = [i for i in anchor_curves if i in test_curves]
             # "+ 0.0" turns -0.0 (a bundle against itself) into 0.0 for the tables.
             per_image = {
-                i: -bd_rate_in_window(image_curve(anchor_curves[i], np.asarray),
-                                      image_curve(test_curves[i], np.asarray), window) + 0.0
+                i: -bd_rate_in_window(
+                    image_curve(anchor_curves[i], np.asarray),
+                    image_curve(test_curves[i], np.asarray),
+                    window,
+                )
+                + 0.0
                 for i in common
             }
             defined = [v for v in per_image.values() if not math.isnan(v)]
-            avg = -bd_rate_in_window(average_curve_over(anchor_curves, common, np.asarray),
-                                     average_curve_over(test_curves, common, np.asarray),
-                                     window) + 0.0
-            out.append(Savings(bundle, metric, per_image,
-                               float(np.mean(defined)) if defined else math.nan,
-                               len(defined), avg))
+            avg = (
+                -bd_rate_in_window(
+                    average_curve_over(anchor_curves, common, np.asarray),
+                    average_curve_over(test_curves, common, np.asarray),
+                    window,
+                )
+                + 0.0
+            )
+            out.append(
+                Savings(
+                    bundle,
+                    metric,
+                    per_image,
+                    float(np.mean(defined)) if defined else math.nan,
+                    len(defined),
+                    avg,
+                )
+            )
     return out
 
 
@@ -187,14 +228,29 @@ def write_per_image_csv(rows: Sequence[Savings], path: Path) -> None:
 def write_summary_csv(rows: Sequence[Savings], path: Path, paper_table: str) -> None:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["bundle", "metric", "savings_per_image_mean", "n_images",
-                         "savings_average_curve", f"paper_{paper_table}"])
+        writer.writerow(
+            [
+                "bundle",
+                "metric",
+                "savings_per_image_mean",
+                "n_images",
+                "savings_average_curve",
+                f"paper_{paper_table}",
+            ]
+        )
         for r in rows:
             paper = paper_row(paper_table, r.bundle)
-            value = None if paper is None else (paper.ssim if r.metric == "SSIM"
-                                                else paper.ms_ssim)
-            writer.writerow([r.bundle, r.metric, f"{r.per_image_mean:.4f}", r.n_images,
-                             f"{r.on_average_curve:.4f}", "" if value is None else value])
+            value = None if paper is None else (paper.ssim if r.metric == "SSIM" else paper.ms_ssim)
+            writer.writerow(
+                [
+                    r.bundle,
+                    r.metric,
+                    f"{r.per_image_mean:.4f}",
+                    r.n_images,
+                    f"{r.on_average_curve:.4f}",
+                    "" if value is None else value,
+                ]
+            )
 
 
 def _pct(value: float | None) -> str:
@@ -208,15 +264,24 @@ def average_curves_markdown(points: Sequence[RDPoint]) -> list[str]:
         mine = [p for p in points if p.codec == bundle]
         for setting in dict.fromkeys(p.setting for p in mine):
             at = [p for p in mine if p.setting == setting]
-            mean = {a: float(np.mean([getattr(p, a) for p in at]))
-                    for a in ("bpp", "ssim", "ms_ssim", "psnr")}
-            lines.append(f"| {bundle} | {setting} | {mean['bpp']:.4f} | {fmt(mean['ssim'], 4)} "
-                         f"| {fmt(mean['ms_ssim'], 4)} | {mean['psnr']:.2f} |")
+            mean = {
+                a: float(np.mean([getattr(p, a) for p in at]))
+                for a in ("bpp", "ssim", "ms_ssim", "psnr")
+            }
+            lines.append(
+                f"| {bundle} | {setting} | {mean['bpp']:.4f} | {fmt(mean['ssim'], 4)} "
+                f"| {fmt(mean['ms_ssim'], 4)} | {mean['psnr']:.2f} |"
+            )
     return lines
 
 
-def table_markdown(points: Sequence[RDPoint], rows: Sequence[Savings], anchor: str,
-                   paper_table: str, window: tuple[float, float] | None) -> str:
+def table_markdown(
+    points: Sequence[RDPoint],
+    rows: Sequence[Savings],
+    anchor: str,
+    paper_table: str,
+    window: tuple[float, float] | None,
+) -> str:
     images = sorted({p.image for p in points})
     by_key = {(r.bundle, r.metric): r for r in rows}
     window_text = "whole curves" if window is None else f"{window[0]:g}-{window[1]:g} bpp"
@@ -239,20 +304,30 @@ def table_markdown(points: Sequence[RDPoint], rows: Sequence[Savings], anchor: s
     for bundle in dict.fromkeys(p.codec for p in points):
         s, ms = by_key[(bundle, "SSIM")], by_key[(bundle, "MS-SSIM")]
         paper = paper_row(paper_table, bundle)
-        name = bundle + (" (anchor)" if bundle == anchor else "") + \
-            (f" = {paper.label}" if paper else "")
+        name = (
+            bundle
+            + (" (anchor)" if bundle == anchor else "")
+            + (f" = {paper.label}" if paper else "")
+        )
         lines.append(
             f"| {name} | {_pct(s.per_image_mean)} | {_pct(s.on_average_curve)} "
             f"| {_pct(ms.per_image_mean)} | {_pct(ms.on_average_curve)} "
             f"| {s.n_images}/{ms.n_images} "
             f"| {_pct(paper.ssim if paper else None)} "
-            f"| {_pct(paper.ms_ssim if paper else None)} |")
+            f"| {_pct(paper.ms_ssim if paper else None)} |"
+        )
     lines += ["", "## Average curves", "", *average_curves_markdown(points)]
     return "\n".join(lines) + "\n"
 
 
-def write_reports(points: Sequence[RDPoint], out: Path, anchor: str, paper_table: str,
-                  window: tuple[float, float] | None, plot: bool = True) -> Path:
+def write_reports(
+    points: Sequence[RDPoint],
+    out: Path,
+    anchor: str,
+    paper_table: str,
+    window: tuple[float, float] | None,
+    plot: bool = True,
+) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     rows = savings(points, anchor, window)
     write_per_image_csv(rows, out / PER_IMAGE_NAME)
@@ -280,24 +355,47 @@ def _window(text: str) -> tuple[float, float] | None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m experiments.rd_variants",
-        description="Paper Figs. 3(a)/5(a): BD-rate savings of model bundles against an anchor.")
+        description="Paper Figs. 3(a)/5(a): BD-rate savings of model bundles against an anchor.",
+    )
     parser.add_argument("--data", type=Path, help="folder of images (not with --report-only)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--bundle", type=named_path, action="append", default=[],
-                        metavar="NAME=DIR", help="an exported model bundle (repeatable)")
-    parser.add_argument("--anchor", required=True,
-                        help="bundle name to compare against (the residual encoder)")
-    parser.add_argument("--paper-table", choices=sorted(PAPER_TABLES), default="fig3a",
-                        help="which paper table to print beside ours (default fig3a)")
-    parser.add_argument("--window", type=_window, default=None,
-                        help="BD-rate bpp window LO,HI or 'none' (default: whole curves)")
+    parser.add_argument(
+        "--bundle",
+        type=named_path,
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="an exported model bundle (repeatable)",
+    )
+    parser.add_argument(
+        "--anchor", required=True, help="bundle name to compare against (the residual encoder)"
+    )
+    parser.add_argument(
+        "--paper-table",
+        choices=sorted(PAPER_TABLES),
+        default="fig3a",
+        help="which paper table to print beside ours (default fig3a)",
+    )
+    parser.add_argument(
+        "--window",
+        type=_window,
+        default=None,
+        help="BD-rate bpp window LO,HI or 'none' (default: whole curves)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument("--jobs", type=int, default=1, help="images encoded in parallel")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="onnxruntime threads per process (default 1: the machine is "
-                             "shared; 0 = onnxruntime's default)")
-    parser.add_argument("--report-only", action="store_true",
-                        help=f"no encoding: rebuild the tables from --out/{CSV_NAME}")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="onnxruntime threads per process (default 1: the machine is "
+        "shared; 0 = onnxruntime's default)",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help=f"no encoding: rebuild the tables from --out/{CSV_NAME}",
+    )
     return parser
 
 

@@ -40,8 +40,9 @@ FLOORS = (0, 1, 2)
 OCTAVES = np.arange(-3.5, 6.51, 0.5)
 
 
-def floor_table(analysis: StageAnalysis, rgb: np.ndarray, model: OnnxModel
-                ) -> tuple[np.ndarray, np.ndarray]:
+def floor_table(
+    analysis: StageAnalysis, rgb: np.ndarray, model: OnnxModel
+) -> tuple[np.ndarray, np.ndarray]:
     """Each block's distortion (n_blocks, S + 1) and 8-bit pixels (S + 1, n_blocks, b, b, 3)
     after n = 0..S stages; n = 0 is the inpainting, from the stage-2 context picture."""
     header = analysis.header
@@ -58,12 +59,15 @@ def floor_table(analysis: StageAnalysis, rgb: np.ndarray, model: OnnxModel
     originals = blk.image_blocks(rgb, b)
     inside = blk.inside_blocks(header.height, header.width, b)
     low_distortion = [block_distortion(originals, p, inside, analysis.kind) for p in low]
-    return (np.column_stack([*low_distortion, analysis.distortion]),
-            np.concatenate([low, analysis.pixels]))
+    return (
+        np.column_stack([*low_distortion, analysis.distortion]),
+        np.concatenate([low, analysis.pixels]),
+    )
 
 
-def floor_curve(table: np.ndarray, pixels: np.ndarray, header: Header, rgb: np.ndarray,
-                floor: int, kind: str) -> np.ndarray:
+def floor_curve(
+    table: np.ndarray, pixels: np.ndarray, header: Header, rgb: np.ndarray, floor: int, kind: str
+) -> np.ndarray:
     """(len(OCTAVES), 3): raw bpp, PSNR and MS-SSIM of the picture of each multiplier's
     allocation, every block's count in floor..S."""
     b, by, bx = header.block_size, header.blocks_y, header.blocks_x
@@ -75,19 +79,24 @@ def floor_curve(table: np.ndarray, pixels: np.ndarray, header: Header, rgb: np.n
         lam = default * 2.0**octave
         counts = allocate(table[:, floor:], lam, header.bits_per_stage, floor).astype(np.intp)
         blk.place_blocks(picture, coords, pixels[counts, np.arange(len(counts))], b)
-        shown = picture[:header.height, :header.width]
+        shown = picture[: header.height, : header.width]
         bpp = header.bits_per_stage * counts.sum() / (header.width * header.height)
         points.append((bpp, psnr(rgb, shown), ssim_and_ms_ssim(rgb, shown)[1]))
     return np.array(points)
 
 
 @click.command()
-@click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
-              help="Photos (held-out ones: python -m ir2icodec.training.holdout).")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False),
+    required=True,
+    help="Photos (held-out ones: python -m ir2icodec.training.holdout).",
+)
 @click.option("--model", default=None, help="Model bundle (default: the shipped one).")
 @click.option("--limit", type=int, default=None, help="Only the first N images.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Also write the table here.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here."
+)
 def main(data: str, model: str | None, limit: int | None, out: str | None) -> None:
     """Upper bound of per-block stage counts below 2, as BD-rate against today's floor."""
     net = load_model(model)
@@ -100,28 +109,43 @@ def main(data: str, model: str | None, limit: int | None, out: str | None) -> No
             continue
         analysis = analyse(rgb, net)
         table, pixels = floor_table(analysis, rgb, net)
-        curves = {floor: floor_curve(table, pixels, analysis.header, rgb, floor, analysis.kind)
-                  for floor in FLOORS}
+        curves = {
+            floor: floor_curve(table, pixels, analysis.header, rgb, floor, analysis.kind)
+            for floor in FLOORS
+        }
         today = curves[FIRST_CODE_STAGES]
         for floor in FLOORS[:-1]:
             c = curves[floor]
-            bds[floor].append((bd_rate(today[:, 0], today[:, 2], c[:, 0], c[:, 2]),
-                               bd_rate(today[:, 0], today[:, 1], c[:, 0], c[:, 1])))
-        counts = allocate(table, quality_to_lambda(50, analysis.kind),
-                          analysis.header.bits_per_stage, 0)
+            bds[floor].append(
+                (
+                    bd_rate(today[:, 0], today[:, 2], c[:, 0], c[:, 2]),
+                    bd_rate(today[:, 0], today[:, 1], c[:, 0], c[:, 1]),
+                )
+            )
+        counts = allocate(
+            table, quality_to_lambda(50, analysis.kind), analysis.header.bits_per_stage, 0
+        )
         below_two.append(float(np.mean(counts < FIRST_CODE_STAGES)))
-    lines = [f"Per-block stage counts below 2, an upper bound (contexts stay stage-2, raw bits): "
-             f"model `{net.name}`, {len(below_two)} images of `{data}`, BD-rate against "
-             "today's floor of 2 stages (negative = fewer bits), mean over images of each "
-             "image's BD-rate on the common range, unfiltered pictures.", "",
-             "| floor | MS-SSIM BD-rate | PSNR BD-rate | images |", "|---|---:|---:|---:|"]
+    lines = [
+        f"Per-block stage counts below 2, an upper bound (contexts stay stage-2, raw bits): "
+        f"model `{net.name}`, {len(below_two)} images of `{data}`, BD-rate against "
+        "today's floor of 2 stages (negative = fewer bits), mean over images of each "
+        "image's BD-rate on the common range, unfiltered pictures.",
+        "",
+        "| floor | MS-SSIM BD-rate | PSNR BD-rate | images |",
+        "|---|---:|---:|---:|",
+    ]
     for floor in FLOORS[:-1]:
         values = np.array(bds[floor], dtype=float)
         ms, ps = (np.nanmean(values[:, i]) for i in (0, 1))
-        lines.append(f"| {floor} | {ms:+.1f}% | {ps:+.1f}% | "
-                     f"{int(np.isfinite(values[:, 0]).sum())} |")
-    lines += ["", f"At today's --quality 50 multiplier, floor 0 would code "
-              f"{100 * np.mean(below_two):.1f}% of the blocks with fewer than 2 stages."]
+        lines.append(
+            f"| {floor} | {ms:+.1f}% | {ps:+.1f}% | {int(np.isfinite(values[:, 0]).sum())} |"
+        )
+    lines += [
+        "",
+        f"At today's --quality 50 multiplier, floor 0 would code "
+        f"{100 * np.mean(below_two):.1f}% of the blocks with fewer than 2 stages.",
+    ]
     text = "\n".join(lines) + "\n"
     click.echo(text, nl=False)
     if out:

@@ -51,7 +51,7 @@ from ir2icodec.metrics import ssim
 from .common import fmt, images_in, map_images, named_path, unique_names
 from .criminisi import PATCH_SIZE, inpaint_criminisi
 
-BLOCK = 32    # the networks' block and context sizes (ir2icodec.training.nets BLOCK/CONTEXT)
+BLOCK = 32  # the networks' block and context sizes (ir2icodec.training.nets BLOCK/CONTEXT)
 CONTEXT = 64
 PDE_RADIUS = 3  # OpenCV's inpaintRadius: neighbourhood of each boundary pixel (its usual value)
 CLASSICAL = ("pde", "exemplar")
@@ -80,21 +80,28 @@ class Method:
         if self.checkpoint is None:
             return PAPER_SSIM[self.name]
         key = self.name.lower().replace("multi-scale", "multiscale")
-        return next((v for k, v in PAPER_SSIM.items()
-                     if k in ("vanilla", "multiscale") and key.startswith(k)), None)
+        return next(
+            (
+                v
+                for k, v in PAPER_SSIM.items()
+                if k in ("vanilla", "multiscale") and key.startswith(k)
+            ),
+            None,
+        )
 
 
 def block_grid(height: int, width: int) -> np.ndarray:
     """(row, col) of every full block with top, left and top-left neighbours, raster order."""
     rows, cols = height // BLOCK, width // BLOCK
-    return np.array([(r, c) for r in range(1, rows) for c in range(1, cols)],
-                    dtype=np.int64).reshape(-1, 2)
+    return np.array(
+        [(r, c) for r in range(1, rows) for c in range(1, cols)], dtype=np.int64
+    ).reshape(-1, 2)
 
 
 def block_mask() -> np.ndarray:
     """(64, 64) bool, True on the block to inpaint (the bottom-right quarter)."""
     mask = np.zeros((CONTEXT, CONTEXT), bool)
-    mask[CONTEXT - BLOCK:, CONTEXT - BLOCK:] = True
+    mask[CONTEXT - BLOCK :, CONTEXT - BLOCK :] = True
     return mask
 
 
@@ -104,7 +111,7 @@ def partial_contexts(rgb: np.ndarray, coords: np.ndarray) -> np.ndarray:
     out = np.empty((len(coords), CONTEXT, CONTEXT, 3), np.uint8)
     for k, (r, c) in enumerate(coords):
         y, x = (r + 1) * BLOCK - CONTEXT, (c + 1) * BLOCK - CONTEXT
-        out[k] = rgb[y:y + CONTEXT, x:x + CONTEXT]
+        out[k] = rgb[y : y + CONTEXT, x : x + CONTEXT]
     out[:, block_mask()] = 0
     return out
 
@@ -113,15 +120,21 @@ def pde_inpaint(contexts: np.ndarray) -> np.ndarray:
     import cv2  # opencv-python-headless; imported here so the rest runs without it
 
     mask = block_mask().astype(np.uint8) * 255
-    return np.stack([cv2.inpaint(np.ascontiguousarray(ctx), mask, PDE_RADIUS,
-                                 cv2.INPAINT_NS)[CONTEXT - BLOCK:, CONTEXT - BLOCK:]
-                     for ctx in contexts])
+    return np.stack(
+        [
+            cv2.inpaint(np.ascontiguousarray(ctx), mask, PDE_RADIUS, cv2.INPAINT_NS)[
+                CONTEXT - BLOCK :, CONTEXT - BLOCK :
+            ]
+            for ctx in contexts
+        ]
+    )
 
 
 def exemplar_inpaint(contexts: np.ndarray) -> np.ndarray:
     mask = block_mask()
-    return np.stack([inpaint_criminisi(ctx, mask)[CONTEXT - BLOCK:, CONTEXT - BLOCK:]
-                     for ctx in contexts])
+    return np.stack(
+        [inpaint_criminisi(ctx, mask)[CONTEXT - BLOCK :, CONTEXT - BLOCK :] for ctx in contexts]
+    )
 
 
 class NetworkInpainter:
@@ -135,8 +148,10 @@ class NetworkInpainter:
         assert (NET_BLOCK, NET_CONTEXT) == (BLOCK, CONTEXT)
         coder = load_checkpoint(checkpoint)
         if coder.inpaint is None:
-            raise ValueError(f"{checkpoint}: this model has no inpainting network "
-                             f"(inpainting={coder.cfg.inpainting!r})")
+            raise ValueError(
+                f"{checkpoint}: this model has no inpainting network "
+                f"(inpainting={coder.cfg.inpainting!r})"
+            )
         self.net = coder.inpaint.eval()
         self.kind = coder.cfg.inpaint.kind
         self.parameters = sum(p.numel() for p in self.net.parameters())
@@ -145,13 +160,14 @@ class NetworkInpainter:
         import torch
 
         unit = blk.to_unit(contexts)  # (N, 3, 64, 64) in [-0.5, 0.5]
-        unit[:, :, CONTEXT - BLOCK:, CONTEXT - BLOCK:] = 0.0  # mid-grey, as in training
+        unit[:, :, CONTEXT - BLOCK :, CONTEXT - BLOCK :] = 0.0  # mid-grey, as in training
         outs = []
         with torch.no_grad():
             for i in range(0, len(unit), NETWORK_BATCH):
-                outs.append(self.net(torch.from_numpy(unit[i:i + NETWORK_BATCH])).numpy())
-        return blk.to_uint8(np.concatenate(outs)) if outs else \
-            np.zeros((0, BLOCK, BLOCK, 3), np.uint8)
+                outs.append(self.net(torch.from_numpy(unit[i : i + NETWORK_BATCH])).numpy())
+        return (
+            blk.to_uint8(np.concatenate(outs)) if outs else np.zeros((0, BLOCK, BLOCK, 3), np.uint8)
+        )
 
 
 def make_inpainter(method: Method) -> Inpainter:
@@ -165,12 +181,13 @@ class ImageBlocks:
     """Per-block SSIM of every method on one image."""
 
     image: str
-    coords: np.ndarray          # (N, 2) block row, column
+    coords: np.ndarray  # (N, 2) block row, column
     ssim: dict[str, np.ndarray]  # method name -> (N,)
 
 
-def evaluate_image(path: Path, methods: Sequence[Method],
-                   inpainters: dict[str, Inpainter]) -> ImageBlocks:
+def evaluate_image(
+    path: Path, methods: Sequence[Method], inpainters: dict[str, Inpainter]
+) -> ImageBlocks:
     rgb = load_rgb(path)
     coords = block_grid(*rgb.shape[:2])
     contexts = partial_contexts(rgb, coords)
@@ -193,12 +210,20 @@ def _evaluate_in_worker(path: Path, methods: Sequence[Method]) -> ImageBlocks:
     return evaluate_image(path, methods, {m.name: make_inpainter(m) for m in methods})
 
 
-def run(images: Sequence[Path], methods: Sequence[Method], jobs: int = 1,
-        progress: bool | None = None) -> list[ImageBlocks]:
+def run(
+    images: Sequence[Path], methods: Sequence[Method], jobs: int = 1, progress: bool | None = None
+) -> list[ImageBlocks]:
     """Evaluate every image (in parallel processes when ``jobs`` > 1), in input order."""
     inpainters = {m.name: make_inpainter(m) for m in methods} if jobs == 1 else {}
-    return map_images(images, lambda p: evaluate_image(p, methods, inpainters),
-                      _evaluate_in_worker, (methods,), jobs, "table1", progress)
+    return map_images(
+        images,
+        lambda p: evaluate_image(p, methods, inpainters),
+        _evaluate_in_worker,
+        (methods,),
+        jobs,
+        "table1",
+        progress,
+    )
 
 
 # ---------------------------------------------------------------- reports
@@ -209,12 +234,13 @@ class Summary:
     method: Method
     label: str
     mean: float
-    sem: float   # standard error over blocks (blocks are not independent: indicative only)
+    sem: float  # standard error over blocks (blocks are not independent: indicative only)
     blocks: int
 
 
-def summarize(results: Sequence[ImageBlocks], methods: Sequence[Method],
-              labels: dict[str, str]) -> list[Summary]:
+def summarize(
+    results: Sequence[ImageBlocks], methods: Sequence[Method], labels: dict[str, str]
+) -> list[Summary]:
     out = []
     for m in methods:
         values = np.concatenate([r.ssim[m.name] for r in results]) if results else np.array([])
@@ -225,27 +251,36 @@ def summarize(results: Sequence[ImageBlocks], methods: Sequence[Method],
     return out
 
 
-def write_block_csv(results: Sequence[ImageBlocks], methods: Sequence[Method],
-                    path: Path) -> None:
+def write_block_csv(results: Sequence[ImageBlocks], methods: Sequence[Method], path: Path) -> None:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["image", "block_row", "block_col", *(m.name for m in methods)])
         for r in results:
             for k, (row, col) in enumerate(r.coords):
-                writer.writerow([r.image, int(row), int(col),
-                                 *(f"{r.ssim[m.name][k]:.6f}" for m in methods)])
+                writer.writerow(
+                    [r.image, int(row), int(col), *(f"{r.ssim[m.name][k]:.6f}" for m in methods)]
+                )
 
 
 def write_summary_csv(summaries: Sequence[Summary], path: Path) -> None:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["method", "label", "checkpoint", "mean_ssim", "sem", "blocks",
-                         "paper_ssim"])
+        writer.writerow(
+            ["method", "label", "checkpoint", "mean_ssim", "sem", "blocks", "paper_ssim"]
+        )
         for s in summaries:
             paper = s.method.paper
-            writer.writerow([s.method.name, s.label, s.method.checkpoint or "",
-                             f"{s.mean:.6f}", f"{s.sem:.6f}", s.blocks,
-                             "" if paper is None else f"{paper:.4f}"])
+            writer.writerow(
+                [
+                    s.method.name,
+                    s.label,
+                    s.method.checkpoint or "",
+                    f"{s.mean:.6f}",
+                    f"{s.sem:.6f}",
+                    s.blocks,
+                    "" if paper is None else f"{paper:.4f}",
+                ]
+            )
 
 
 def table_markdown(summaries: Sequence[Summary], n_images: int, data: str) -> str:
@@ -265,8 +300,9 @@ def table_markdown(summaries: Sequence[Summary], n_images: int, data: str) -> st
         "|---|---:|---:|---:|",
     ]
     for s in summaries:
-        lines.append(f"| {s.label} | {fmt(s.mean, 4)} | {fmt(s.sem, 4)} "
-                     f"| {fmt(s.method.paper, 4)} |")
+        lines.append(
+            f"| {s.label} | {fmt(s.mean, 4)} | {fmt(s.sem, 4)} | {fmt(s.method.paper, 4)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -277,17 +313,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m experiments.table1_inpainting",
         description="Paper Table 1: partial-context inpainting SSIM of PDE, exemplar and "
-                    "network inpainting.")
+        "network inpainting.",
+    )
     parser.add_argument("--data", type=Path, required=True, help="folder of images")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--network", type=named_path, action="append", default=[],
-                        metavar="NAME=CKPT",
-                        help="a training checkpoint whose inpainting network to evaluate "
-                             "(repeatable); names starting with 'vanilla' or 'multiscale' "
-                             "are shown beside the paper's values for those networks")
-    parser.add_argument("--methods", default=",".join(CLASSICAL),
-                        help="comma-separated classical methods among pde,exemplar "
-                             "(default: both; '' for networks only)")
+    parser.add_argument(
+        "--network",
+        type=named_path,
+        action="append",
+        default=[],
+        metavar="NAME=CKPT",
+        help="a training checkpoint whose inpainting network to evaluate "
+        "(repeatable); names starting with 'vanilla' or 'multiscale' "
+        "are shown beside the paper's values for those networks",
+    )
+    parser.add_argument(
+        "--methods",
+        default=",".join(CLASSICAL),
+        help="comma-separated classical methods among pde,exemplar "
+        "(default: both; '' for networks only)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument("--jobs", type=int, default=1, help="images evaluated in parallel")
     return parser

@@ -44,9 +44,23 @@ if TYPE_CHECKING:
 
     ModelLike = OnnxModel | str | os.PathLike | None  # a loaded model, a bundle or a name
 
-__all__ = ["encode", "decode", "info", "load_model", "progressive_prefixes", "truncate",
-           "encode_with_warnings", "decode_with_warnings", "decode_stage_counts", "summary",
-           "Encoded", "Picture", "Summary", "load_image", "pillow_info"]
+__all__ = [
+    "encode",
+    "decode",
+    "info",
+    "load_model",
+    "progressive_prefixes",
+    "truncate",
+    "encode_with_warnings",
+    "decode_with_warnings",
+    "decode_stage_counts",
+    "summary",
+    "Encoded",
+    "Picture",
+    "Summary",
+    "load_image",
+    "pillow_info",
+]
 
 Device = Literal["auto", "cpu", "cuda"]
 # What encode() takes (a LoadedImage: what load_image() read, as the CLI passes it).
@@ -61,8 +75,9 @@ def max_file_bytes(max_pixels: int) -> int:
     return max_pixels // 8 + 2**20
 
 
-def load_model(name_or_dir: str | os.PathLike | None = None, device: Device = "cpu",
-               threads: int | None = None) -> OnnxModel:
+def load_model(
+    name_or_dir: str | os.PathLike | None = None, device: Device = "cpu", threads: int | None = None
+) -> OnnxModel:
     """Load a model bundle: a directory, a shipped model's name, or None for the default.
 
     ``device`` is ``"cpu"``, ``"cuda"`` (needs ``pip install 'ir2i[gpu]'``) or ``"auto"``;
@@ -88,8 +103,9 @@ def _model(model: ModelLike, device: Device, threads: int | None = None) -> Onnx
     return _cached_model(None if model is None else os.fspath(model), device, threads)
 
 
-def _model_for_file(model: ModelLike, header_name: str, device: Device,
-                    threads: int | None) -> OnnxModel:
+def _model_for_file(
+    model: ModelLike, header_name: str, device: Device, threads: int | None
+) -> OnnxModel:
     """The model to decode a file with: the one given, else the shipped model the file
     names, else the default (which the decoder then checks against the file)."""
     from .runtime import OnnxModel, model_for_file
@@ -110,23 +126,33 @@ def _as_image(image: ImageLike, alpha: AlphaPolicy, max_pixels: int) -> LoadedIm
         return read_image_file(os.fspath(image), max_pixels=max_pixels, alpha=alpha)
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or not (
-                image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
-            raise UsageError(f"the image must be a uint8 array of shape (H, W), (H, W, 3) or "
-                             f"(H, W, 4), got {image.shape} {image.dtype}")
-        image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1
-                                else image)
+            image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))
+        ):
+            raise UsageError(
+                f"the image must be a uint8 array of shape (H, W), (H, W, 3) or "
+                f"(H, W, 4), got {image.shape} {image.dtype}"
+            )
+        image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
     if not isinstance(image, Image.Image):
-        raise UsageError(f"cannot encode a {type(image).__name__}: pass a numpy array, "
-                         "a PIL image or a path")
+        raise UsageError(
+            f"cannot encode a {type(image).__name__}: pass a numpy array, a PIL image or a path"
+        )
     if image.width * image.height > max_pixels:
-        raise UsageError(f"{image.width} x {image.height} = {image.width * image.height} "
-                         f"pixels is above the limit of {max_pixels}; pass max_pixels")
+        raise UsageError(
+            f"{image.width} x {image.height} = {image.width * image.height} "
+            f"pixels is above the limit of {max_pixels}; pass max_pixels"
+        )
     return convert_image(image, alpha=alpha)
 
 
-def load_image(image: ImageLike, *, alpha: AlphaPolicy = "keep",
-               max_pixels: int = DEFAULT_MAX_PIXELS, model: ModelLike = None,
-               device: Device = "cpu") -> LoadedImage:
+def load_image(
+    image: ImageLike,
+    *,
+    alpha: AlphaPolicy = "keep",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    model: ModelLike = None,
+    device: Device = "cpu",
+) -> LoadedImage:
     """The picture ``encode`` codes, as 8-bit RGB (+ alpha) with the notes of reading it.
     An ``.ir2i`` file gives its whole picture (every stage present), decoded with ``model``
     when that model made it, else with the shipped one the file names."""
@@ -135,8 +161,12 @@ def load_image(image: ImageLike, *, alpha: AlphaPolicy = "keep",
     if isinstance(image, str | os.PathLike) and _is_ir2i_file(image):
         digest = read_header(_read_data(image, max_pixels), max_pixels=max_pixels).model_digest
         coder = _model(model, device) if model is not None else None
-        image = decode(image, model=coder if coder is not None and coder.digest == digest
-                       else None, device=device, max_pixels=max_pixels)
+        image = decode(
+            image,
+            model=coder if coder is not None and coder.digest == digest else None,
+            device=device,
+            max_pixels=max_pixels,
+        )
     return _as_image(image, alpha, max_pixels)
 
 
@@ -148,12 +178,21 @@ class Encoded:
     warnings: list[str]
 
 
-def encode_with_warnings(image: ImageLike, *, stages: int | None = None,
-                         quality: float | None = None, target_bpp: float | None = None,
-                         target_bytes: int | None = None, model: ModelLike = None,
-                         device: Device = "cpu", threads: int | None = None,
-                         alpha: AlphaPolicy = "keep", max_pixels: int = DEFAULT_MAX_PIXELS,
-                         progress: Progress | None = None, strip: Strip = "none") -> Encoded:
+def encode_with_warnings(
+    image: ImageLike,
+    *,
+    stages: int | None = None,
+    quality: float | None = None,
+    target_bpp: float | None = None,
+    target_bytes: int | None = None,
+    model: ModelLike = None,
+    device: Device = "cpu",
+    threads: int | None = None,
+    alpha: AlphaPolicy = "keep",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Progress | None = None,
+    strip: Strip = "none",
+) -> Encoded:
     """``encode``, with its notes returned instead of issued (every front end's way in)."""
     stages, quality = options.stage_count(stages), options.quality(quality)
     target_bpp, max_pixels = options.target_bpp(target_bpp), options.max_pixels(max_pixels)
@@ -161,30 +200,58 @@ def encode_with_warnings(image: ImageLike, *, stages: int | None = None,
     device, alpha = options.device(device), options.alpha(alpha)  # type: ignore[assignment]
     threads, strip = options.threads(threads), options.strip(strip)  # type: ignore[assignment]
     coder = _model(model, device, threads)
-    loaded = image if isinstance(image, LoadedImage) else load_image(
-        image, alpha=alpha, max_pixels=max_pixels, model=coder if model is not None else None,
-        device=device)
+    loaded = (
+        image
+        if isinstance(image, LoadedImage)
+        else load_image(
+            image,
+            alpha=alpha,
+            max_pixels=max_pixels,
+            model=coder if model is not None else None,
+            device=device,
+        )
+    )
     from .codec import encode as encode_image
 
-    result = encode_image(loaded.rgb, coder, stages, quality=quality,
-                          target_bpp=target_bpp, target_bytes=target_bytes,
-                          alpha=loaded.alpha, progress=progress, keep_reconstruction=False,
-                          extra_chunks=to_chunks(loaded.metadata.stripped(strip)))
+    result = encode_image(
+        loaded.rgb,
+        coder,
+        stages,
+        quality=quality,
+        target_bpp=target_bpp,
+        target_bytes=target_bytes,
+        alpha=loaded.alpha,
+        progress=progress,
+        keep_reconstruction=False,
+        extra_chunks=to_chunks(loaded.metadata.stripped(strip)),
+    )
     notes = list(loaded.warnings)
     if target_bytes is not None or target_bpp is not None:
         h, w = loaded.rgb.shape[:2]
         budget = target_bytes if target_bytes is not None else target_bpp * h * w / 8
         if len(result.data) > budget:
-            notes.append(f"even the first code alone takes {len(result.data)} bytes, above "
-                         f"the target of {int(budget)}")
+            notes.append(
+                f"even the first code alone takes {len(result.data)} bytes, above "
+                f"the target of {int(budget)}"
+            )
     return Encoded(result.data, notes)
 
 
-def encode(image: ImageLike, *, stages: int | None = None, quality: float | None = None,
-           target_bpp: float | None = None, target_bytes: int | None = None,
-           model: ModelLike = None, device: Device = "cpu", threads: int | None = None,
-           alpha: AlphaPolicy = "keep", max_pixels: int = DEFAULT_MAX_PIXELS,
-           progress: Progress | None = None, strip: Strip = "none") -> bytes:
+def encode(
+    image: ImageLike,
+    *,
+    stages: int | None = None,
+    quality: float | None = None,
+    target_bpp: float | None = None,
+    target_bytes: int | None = None,
+    model: ModelLike = None,
+    device: Device = "cpu",
+    threads: int | None = None,
+    alpha: AlphaPolicy = "keep",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Progress | None = None,
+    strip: Strip = "none",
+) -> bytes:
     """Encode a picture into the bytes of an ``.ir2i`` file.
 
     ``image``: a uint8 numpy array (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA; a PIL
@@ -203,10 +270,20 @@ def encode(image: ImageLike, *, stages: int | None = None, quality: float | None
     profile, EXIF and XMP are kept (``strip="metadata"`` drops EXIF and XMP, ``"all"`` the
     profile too).
     """
-    result = encode_with_warnings(image, stages=stages, quality=quality, target_bpp=target_bpp,
-                                  target_bytes=target_bytes, model=model, device=device,
-                                  threads=threads, alpha=alpha, max_pixels=max_pixels,
-                                  progress=progress, strip=strip)
+    result = encode_with_warnings(
+        image,
+        stages=stages,
+        quality=quality,
+        target_bpp=target_bpp,
+        target_bytes=target_bytes,
+        model=model,
+        device=device,
+        threads=threads,
+        alpha=alpha,
+        max_pixels=max_pixels,
+        progress=progress,
+        strip=strip,
+    )
     _warn(result.warnings)
     return result.data
 
@@ -227,8 +304,10 @@ def _read_data(data: DataLike, max_pixels: int) -> bytes:
     if isinstance(got, str):
         return read_input(got, limit=limit, kind="an .ir2i file")
     if len(got) > limit:
-        raise LimitError(f"the data is {len(got)} bytes, more than an .ir2i file of "
-                         f"{max_pixels} pixels can be ({limit})")
+        raise LimitError(
+            f"the data is {len(got)} bytes, more than an .ir2i file of "
+            f"{max_pixels} pixels can be ({limit})"
+        )
     return got
 
 
@@ -254,71 +333,136 @@ class Picture:
         return im
 
 
-def _decode_options(max_stages: Any, salvage: Any, postfilter: Any, max_pixels: Any,
-                    device: Any, threads: Any) -> tuple:
-    return (options.stage_count(max_stages, "max_stages"), options.flag(salvage, "salvage"),
-            options.flag(postfilter, "postfilter"), options.max_pixels(max_pixels),
-            options.device(device), options.threads(threads))
+def _decode_options(
+    max_stages: Any, salvage: Any, postfilter: Any, max_pixels: Any, device: Any, threads: Any
+) -> tuple:
+    return (
+        options.stage_count(max_stages, "max_stages"),
+        options.flag(salvage, "salvage"),
+        options.flag(postfilter, "postfilter"),
+        options.max_pixels(max_pixels),
+        options.device(device),
+        options.threads(threads),
+    )
 
 
-def decode_with_warnings(data: DataLike, *, max_stages: int | None = None,
-                         model: ModelLike = None, device: Device = "cpu",
-                         threads: int | None = None, salvage: bool = False,
-                         max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None,
-                         postfilter: bool = True) -> Picture:
+def decode_with_warnings(
+    data: DataLike,
+    *,
+    max_stages: int | None = None,
+    model: ModelLike = None,
+    device: Device = "cpu",
+    threads: int | None = None,
+    salvage: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Progress | None = None,
+    postfilter: bool = True,
+) -> Picture:
     """``decode``, with the notes returned in the ``Picture`` instead of issued."""
     max_stages, salvage, postfilter, max_pixels, device, threads = _decode_options(
-        max_stages, salvage, postfilter, max_pixels, device, threads)
+        max_stages, salvage, postfilter, max_pixels, device, threads
+    )
     raw = _read_data(data, max_pixels)
-    coder = _model_for_file(model, read_header(raw, max_pixels=max_pixels).model_name, device,
-                            threads)
+    coder = _model_for_file(
+        model, read_header(raw, max_pixels=max_pixels).model_name, device, threads
+    )
     from .codec import decode as decode_data
 
-    d = decode_data(raw, coder, max_stages=max_stages, salvage=salvage, max_pixels=max_pixels,
-                    progress=progress, postfilter=postfilter)
+    d = decode_data(
+        raw,
+        coder,
+        max_stages=max_stages,
+        salvage=salvage,
+        max_pixels=max_pixels,
+        progress=progress,
+        postfilter=postfilter,
+    )
     return Picture(d.rgb, d.alpha, d.stages, d.warnings, d.metadata)
 
 
-def decode_stage_counts(data: DataLike, *, max_stages: int | None = None,
-                        model: ModelLike = None, device: Device = "cpu",
-                        threads: int | None = None, salvage: bool = False,
-                        max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None,
-                        postfilter: bool = True) -> list[Picture]:
+def decode_stage_counts(
+    data: DataLike,
+    *,
+    max_stages: int | None = None,
+    model: ModelLike = None,
+    device: Device = "cpu",
+    threads: int | None = None,
+    salvage: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Progress | None = None,
+    postfilter: bool = True,
+) -> list[Picture]:
     """The picture of every stage count from the first code (2) up to ``max_stages``
     (default: all present), decoded in one pass over the stages: each is what
     ``decode(data, max_stages=k)`` gives. The decoder's notes ride on the last picture."""
     max_stages, salvage, postfilter, max_pixels, device, threads = _decode_options(
-        max_stages, salvage, postfilter, max_pixels, device, threads)
+        max_stages, salvage, postfilter, max_pixels, device, threads
+    )
     raw = _read_data(data, max_pixels)
-    coder = _model_for_file(model, read_header(raw, max_pixels=max_pixels).model_name, device,
-                            threads)
+    coder = _model_for_file(
+        model, read_header(raw, max_pixels=max_pixels).model_name, device, threads
+    )
     from .codec import decode_stage_counts as decode_all
 
-    return [Picture(d.rgb, d.alpha, d.stages, d.warnings, d.metadata)
-            for d in decode_all(raw, coder, max_stages=max_stages, salvage=salvage,
-                                max_pixels=max_pixels, progress=progress,
-                                postfilter=postfilter)]
+    return [
+        Picture(d.rgb, d.alpha, d.stages, d.warnings, d.metadata)
+        for d in decode_all(
+            raw,
+            coder,
+            max_stages=max_stages,
+            salvage=salvage,
+            max_pixels=max_pixels,
+            progress=progress,
+            postfilter=postfilter,
+        )
+    ]
 
 
 @overload
-def decode(data: DataLike, *, max_stages: int | None = ..., model: ModelLike = ...,
-           device: Device = ..., threads: int | None = ..., salvage: bool = ...,
-           max_pixels: int = ..., output: Literal["pil"] = ...,
-           progress: Progress | None = None, postfilter: bool = ...) -> Image.Image: ...
+def decode(
+    data: DataLike,
+    *,
+    max_stages: int | None = ...,
+    model: ModelLike = ...,
+    device: Device = ...,
+    threads: int | None = ...,
+    salvage: bool = ...,
+    max_pixels: int = ...,
+    output: Literal["pil"] = ...,
+    progress: Progress | None = None,
+    postfilter: bool = ...,
+) -> Image.Image: ...
 
 
 @overload
-def decode(data: DataLike, *, max_stages: int | None = ..., model: ModelLike = ...,
-           device: Device = ..., threads: int | None = ..., salvage: bool = ...,
-           max_pixels: int = ..., output: Literal["numpy"],
-           progress: Progress | None = None, postfilter: bool = ...) -> np.ndarray: ...
+def decode(
+    data: DataLike,
+    *,
+    max_stages: int | None = ...,
+    model: ModelLike = ...,
+    device: Device = ...,
+    threads: int | None = ...,
+    salvage: bool = ...,
+    max_pixels: int = ...,
+    output: Literal["numpy"],
+    progress: Progress | None = None,
+    postfilter: bool = ...,
+) -> np.ndarray: ...
 
 
-def decode(data: DataLike, *, max_stages: int | None = None, model: ModelLike = None,
-           device: Device = "cpu", threads: int | None = None, salvage: bool = False,
-           max_pixels: int = DEFAULT_MAX_PIXELS, output: Literal["pil", "numpy"] = "pil",
-           progress: Progress | None = None, postfilter: bool = True
-           ) -> Image.Image | np.ndarray:
+def decode(
+    data: DataLike,
+    *,
+    max_stages: int | None = None,
+    model: ModelLike = None,
+    device: Device = "cpu",
+    threads: int | None = None,
+    salvage: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    output: Literal["pil", "numpy"] = "pil",
+    progress: Progress | None = None,
+    postfilter: bool = True,
+) -> Image.Image | np.ndarray:
     """Decode ``.ir2i`` bytes (or a file's path, "-" for standard input) to a picture.
 
     ``max_stages`` decodes at most that many stages (2..8), as a partial download would;
@@ -331,9 +475,17 @@ def decode(data: DataLike, *, max_stages: int | None = None, model: ModelLike = 
     """
     if output not in ("pil", "numpy"):
         raise UsageError(f"output must be 'pil' or 'numpy', not {output!r}")
-    picture = decode_with_warnings(data, max_stages=max_stages, model=model, device=device,
-                                   threads=threads, salvage=salvage, max_pixels=max_pixels,
-                                   progress=progress, postfilter=postfilter)
+    picture = decode_with_warnings(
+        data,
+        max_stages=max_stages,
+        model=model,
+        device=device,
+        threads=threads,
+        salvage=salvage,
+        max_pixels=max_pixels,
+        progress=progress,
+        postfilter=postfilter,
+    )
     _warn(picture.warnings)
     return picture.array() if output == "numpy" else picture.pil()
 
@@ -372,24 +524,35 @@ class Summary:
     metadata: Metadata = Metadata()
 
 
-def summary(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-            salvage: bool = False) -> Summary:
+def summary(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, salvage: bool = False) -> Summary:
     """The header and chunk structure of ``data`` (``info``'s cost: the CRCs, never the
     codes); raises the codec's errors for what does not parse (``salvage``: as
     ``decode(salvage=True)`` reads it)."""
     max_pixels = options.max_pixels(max_pixels)
     from .codec import ALPHA_CHUNK
 
-    container = read_container(_read_data(data, max_pixels), max_pixels=max_pixels,
-                               codes=False, salvage=options.flag(salvage, "salvage"))
+    container = read_container(
+        _read_data(data, max_pixels),
+        max_pixels=max_pixels,
+        codes=False,
+        salvage=options.flag(salvage, "salvage"),
+    )
     h = container.header
-    return Summary(h.width, h.height, h.first_code_stages, container.stages_found,
-                   ALPHA_CHUNK in container.ancillary, h.model_name, h.n_blocks,
-                   from_chunks(container.ancillary))
+    return Summary(
+        h.width,
+        h.height,
+        h.first_code_stages,
+        container.stages_found,
+        ALPHA_CHUNK in container.ancillary,
+        h.model_name,
+        h.n_blocks,
+        from_chunks(container.ancillary),
+    )
 
 
-def progressive_prefixes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-                         layout: list[ChunkInfo] | None = None) -> list[dict[str, Any]]:
+def progressive_prefixes(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, layout: list[ChunkInfo] | None = None
+) -> list[dict[str, Any]]:
     """For each complete stage count: the size of the file cut after it (what a progressive
     download needs to show that many stages), ``{"stages", "bytes", "bpp"}``. ``layout``:
     ``chunk_layout(data)``, if the caller has it already."""
@@ -427,17 +590,26 @@ def info(data: DataLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, A
     layout = chunk_layout(raw)
     pixels = header.width * header.height
     return {
-        "file_bytes": len(raw), "width": header.width, "height": header.height,
-        "block_size": header.block_size, "blocks": [header.blocks_y, header.blocks_x],
-        "stages": header.stages, "stages_present": container.stages_found,
-        "complete": container.complete, "first_code_stages": header.first_code_stages,
-        "bits_per_stage": header.bits_per_stage, "band_rows": header.band_rows,
-        "flags": header.flags, "model": header.model_name,
+        "file_bytes": len(raw),
+        "width": header.width,
+        "height": header.height,
+        "block_size": header.block_size,
+        "blocks": [header.blocks_y, header.blocks_x],
+        "stages": header.stages,
+        "stages_present": container.stages_found,
+        "complete": container.complete,
+        "first_code_stages": header.first_code_stages,
+        "bits_per_stage": header.bits_per_stage,
+        "band_rows": header.band_rows,
+        "flags": header.flags,
+        "model": header.model_name,
         "model_digest": header.model_digest.hex(),
         "bpp": round(8 * len(raw) / pixels, 4),
         "progressive": progressive_prefixes(raw, max_pixels=max_pixels, layout=layout),
-        "format_version": container.version, "stage_histogram": stage_histogram(container),
-        "chunks": [c._asdict() for c in layout], "warnings": container.warnings,
+        "format_version": container.version,
+        "stage_histogram": stage_histogram(container),
+        "chunks": [c._asdict() for c in layout],
+        "warnings": container.warnings,
         # Only when the file carries any: the report of earlier files stays as it was.
         **({"metadata": meta} if (meta := from_chunks(container.ancillary).summary()) else {}),
     }

@@ -88,7 +88,7 @@ def contexts(decoded: np.ndarray, coords: np.ndarray, block: int) -> np.ndarray:
         rr, cc = coords[:, 0] + dr, coords[:, 1] + dc
         inside = (rr >= 0) & (cc >= 0)
         y, x = (dr + 1) * block, (dc + 1) * block
-        out[inside, :, y:y + block, x:x + block] = to_unit(grid[rr[inside], :, cc[inside]])
+        out[inside, :, y : y + block, x : x + block] = to_unit(grid[rr[inside], :, cc[inside]])
     return out
 
 

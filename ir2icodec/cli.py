@@ -44,16 +44,24 @@ def _progress_bar(what: str, total: int, quiet: bool) -> Iterator[Callable[[int]
     from tqdm import tqdm
 
     disable = quiet or not sys.stderr.isatty()
-    with tqdm(total=total, desc=what, unit="block", unit_scale=True, leave=False,
-              disable=disable) as bar:
+    with tqdm(
+        total=total, desc=what, unit="block", unit_scale=True, leave=False, disable=disable
+    ) as bar:
         yield bar.update
 
 
 # The library names its options as the API spells them; the command line says its flags.
-_FLAGS = {"max_stages": "--max-stages", "stages": "--stages", "quality": "--quality",
-          "target_bpp": "--target-bpp", "target_bytes": "--size", "max_pixels": "--max-pixels"}
-_OPTION_NAME = re.compile(r"(?:^|(?<=, )|(?<=and ))(" + "|".join(_FLAGS)
-                          + r")\b(?= must| and| are|,)")
+_FLAGS = {
+    "max_stages": "--max-stages",
+    "stages": "--stages",
+    "quality": "--quality",
+    "target_bpp": "--target-bpp",
+    "target_bytes": "--size",
+    "max_pixels": "--max-pixels",
+}
+_OPTION_NAME = re.compile(
+    r"(?:^|(?<=, )|(?<=and ))(" + "|".join(_FLAGS) + r")\b(?= must| and| are|,)"
+)
 
 
 def flag_names(message: str) -> str:
@@ -86,27 +94,49 @@ class _Ir2iGroup(click.Group):
         except Exception as e:
             if os.environ.get(_DEBUG_ENV):
                 raise
-            click.echo(f"ir2i: internal error: {type(e).__name__}: {e} "
-                       f"(set {_DEBUG_ENV}=1 for a traceback)", err=True)
+            click.echo(
+                f"ir2i: internal error: {type(e).__name__}: {e} "
+                f"(set {_DEBUG_ENV}=1 for a traceback)",
+                err=True,
+            )
             ctx.exit(70)
 
 
 def _model_options(f):
     f = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")(f)
-    f = click.option("--threads", type=click.IntRange(1, 256), default=None,
-                     help="onnxruntime threads (default: all cores).")(f)
-    f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-                     show_default=True, help="Where onnxruntime runs the networks.")(f)
-    f = click.option("--model", "model_path", default=None, metavar="DIR|NAME",
-                     help="Model bundle (default: the shipped default model to encode, "
-                          "ir2icodec.runtime.DEFAULT_MODEL; to decode, the shipped model the "
-                          "file names).")(f)
+    f = click.option(
+        "--threads",
+        type=click.IntRange(1, 256),
+        default=None,
+        help="onnxruntime threads (default: all cores).",
+    )(f)
+    f = click.option(
+        "--device",
+        type=click.Choice(["auto", "cpu", "cuda"]),
+        default="auto",
+        show_default=True,
+        help="Where onnxruntime runs the networks.",
+    )(f)
+    f = click.option(
+        "--model",
+        "model_path",
+        default=None,
+        metavar="DIR|NAME",
+        help="Model bundle (default: the shipped default model to encode, "
+        "ir2icodec.runtime.DEFAULT_MODEL; to decode, the shipped model the "
+        "file names).",
+    )(f)
     return f
 
 
 def _max_pixels_option(f):
-    return click.option("--max-pixels", type=click.IntRange(1), default=DEFAULT_MAX_PIXELS,
-                        show_default=True, help="Refuse larger images (decompression bombs).")(f)
+    return click.option(
+        "--max-pixels",
+        type=click.IntRange(1),
+        default=DEFAULT_MAX_PIXELS,
+        show_default=True,
+        help="Refuse larger images (decompression bombs).",
+    )(f)
 
 
 @click.group(cls=_Ir2iGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -118,28 +148,67 @@ def cli() -> None:
 @cli.command()
 @click.argument("source", metavar="INPUT")
 @click.option("-o", "--output", default=None, help="Output .ir2i file ('-' = stdout).")
-@click.option("--quality", type=float, default=None,
-              help=f"0..100, higher = better and larger; each block gets the stages that buy "
-                   f"the most quality (default {DEFAULT_QUALITY:g}).")
-@click.option("--target-bpp", type=float, default=None,
-              help="The best quality whose file fits this many bits per pixel.")
-@click.option("--size", "target_size", default=None, metavar="BYTES",
-              help="The best quality whose file fits this size: 20000, 20k (x1000), 2M.")
-@click.option("-s", "--stages", type=int, default=None,
-              help="Every block this many stages (2..8), or the cap with --quality/--size.")
-@click.option("--alpha", type=click.Choice(["keep", "drop", "refuse"]), default="keep",
-              show_default=True, help="What to do with an alpha channel (kept losslessly).")
-@click.option("--strip", type=click.Choice(["none", "metadata", "all"]), default="none",
-              show_default=True,
-              help="Drop the input's EXIF and XMP (metadata: e.g. GPS, for privacy; the colour "
-                   "profile stays, the colours need it) or those and the profile (all).")
+@click.option(
+    "--quality",
+    type=float,
+    default=None,
+    help=f"0..100, higher = better and larger; each block gets the stages that buy "
+    f"the most quality (default {DEFAULT_QUALITY:g}).",
+)
+@click.option(
+    "--target-bpp",
+    type=float,
+    default=None,
+    help="The best quality whose file fits this many bits per pixel.",
+)
+@click.option(
+    "--size",
+    "target_size",
+    default=None,
+    metavar="BYTES",
+    help="The best quality whose file fits this size: 20000, 20k (x1000), 2M.",
+)
+@click.option(
+    "-s",
+    "--stages",
+    type=int,
+    default=None,
+    help="Every block this many stages (2..8), or the cap with --quality/--size.",
+)
+@click.option(
+    "--alpha",
+    type=click.Choice(["keep", "drop", "refuse"]),
+    default="keep",
+    show_default=True,
+    help="What to do with an alpha channel (kept losslessly).",
+)
+@click.option(
+    "--strip",
+    type=click.Choice(["none", "metadata", "all"]),
+    default="none",
+    show_default=True,
+    help="Drop the input's EXIF and XMP (metadata: e.g. GPS, for privacy; the colour "
+    "profile stays, the colours need it) or those and the profile (all).",
+)
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output file.")
 @_max_pixels_option
 @_model_options
-def encode(source: str, output: str | None, quality: float | None, target_bpp: float | None,
-           target_size: str | None, stages: int | None, alpha: str, strip: str, force: bool,
-           max_pixels: int, model_path: str | None, device: str, threads: int | None,
-           quiet: bool) -> None:
+def encode(
+    source: str,
+    output: str | None,
+    quality: float | None,
+    target_bpp: float | None,
+    target_size: str | None,
+    stages: int | None,
+    alpha: str,
+    strip: str,
+    force: bool,
+    max_pixels: int,
+    model_path: str | None,
+    device: str,
+    threads: int | None,
+    quiet: bool,
+) -> None:
     """Encode an image (PNG, JPEG, ...; '-' = stdin) into a progressive .ir2i file."""
     from .output import write_output
 
@@ -148,15 +217,27 @@ def encode(source: str, output: str | None, quality: float | None, target_bpp: f
     target_bytes = parse_size(target_size) if target_size is not None else None
     options.stage_count(stages)  # before reading the image: the API's check and words
     model = api.load_model(model_path, device=device, threads=threads)  # type: ignore[arg-type]
-    image = api.load_image(source, alpha=alpha, max_pixels=max_pixels,  # type: ignore[arg-type]
-                           model=model, device=device)  # type: ignore[arg-type]
+    image = api.load_image(
+        source,
+        alpha=alpha,
+        max_pixels=max_pixels,  # type: ignore[arg-type]
+        model=model,
+        device=device,
+    )  # type: ignore[arg-type]
     h, w = image.rgb.shape[:2]
     blocks = -(-h // model.block_size) * -(-w // model.block_size)
     with _progress_bar("encoding", blocks * (stages or model.stages), quiet) as progress:
-        result = api.encode_with_warnings(image, stages=stages, quality=quality,
-                                          target_bpp=target_bpp, target_bytes=target_bytes,
-                                          model=model, max_pixels=max_pixels,
-                                          progress=progress, strip=strip)  # type: ignore[arg-type]
+        result = api.encode_with_warnings(
+            image,
+            stages=stages,
+            quality=quality,
+            target_bpp=target_bpp,
+            target_bytes=target_bytes,
+            model=model,
+            max_pixels=max_pixels,
+            progress=progress,
+            strip=strip,
+        )  # type: ignore[arg-type]
     for note in result.warnings:
         _warn(note)
     write_output(output, result.data, force=force, protect=[source])
@@ -164,25 +245,53 @@ def encode(source: str, output: str | None, quality: float | None, target_bpp: f
 
 @cli.command()
 @click.argument("source", metavar="INPUT")
-@click.option("-o", "--output", default=None,
-              help="Output image; format from the extension (PNG by default, '-' = stdout).")
-@click.option("-k", "--max-stages", type=int, default=None,
-              help="Decode at most this many stages (2..8), as a partial download would.")
-@click.option("--salvage", is_flag=True,
-              help="Decode the stages before a damaged chunk instead of failing.")
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    help="Output image; format from the extension (PNG by default, '-' = stdout).",
+)
+@click.option(
+    "-k",
+    "--max-stages",
+    type=int,
+    default=None,
+    help="Decode at most this many stages (2..8), as a partial download would.",
+)
+@click.option(
+    "--salvage", is_flag=True, help="Decode the stages before a damaged chunk instead of failing."
+)
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output file.")
-@click.option("--progressive", type=click.Choice(["animation", "strip"]), is_flag=False,
-              flag_value="animation", default=None,
-              help="Every stage count from 2 up, labelled with its bpp: an animated PNG/WebP "
-              "(the default) or a strip.")
-@click.option("--no-filter", is_flag=True,
-              help="Skip the model's post-filter: the bit-exact reconstruction, block seams "
-              "and all.")
+@click.option(
+    "--progressive",
+    type=click.Choice(["animation", "strip"]),
+    is_flag=False,
+    flag_value="animation",
+    default=None,
+    help="Every stage count from 2 up, labelled with its bpp: an animated PNG/WebP "
+    "(the default) or a strip.",
+)
+@click.option(
+    "--no-filter",
+    is_flag=True,
+    help="Skip the model's post-filter: the bit-exact reconstruction, block seams and all.",
+)
 @_max_pixels_option
 @_model_options
-def decode(source: str, output: str | None, max_stages: int | None, salvage: bool, force: bool,
-           progressive: str | None, no_filter: bool, max_pixels: int, model_path: str | None,
-           device: str, threads: int | None, quiet: bool) -> None:
+def decode(
+    source: str,
+    output: str | None,
+    max_stages: int | None,
+    salvage: bool,
+    force: bool,
+    progressive: str | None,
+    no_filter: bool,
+    max_pixels: int,
+    model_path: str | None,
+    device: str,
+    threads: int | None,
+    quiet: bool,
+) -> None:
     """Decode an .ir2i file ('-' = stdin) to an image."""
     from .imageio import encode_image, format_for_path, format_supports_alpha, read_input
     from .output import write_output
@@ -193,15 +302,20 @@ def decode(source: str, output: str | None, max_stages: int | None, salvage: boo
     data = read_input(source, limit=api.max_file_bytes(max_pixels), kind="an .ir2i file")
     look = api.summary(data, max_pixels=max_pixels, salvage=salvage)
     stages = min(max_stages or look.stages_present, look.stages_present)
-    settings = {"max_stages": max_stages, "model": model_path, "device": device,
-                "threads": threads, "salvage": salvage, "max_pixels": max_pixels,
-                "postfilter": not no_filter}
+    settings = {
+        "max_stages": max_stages,
+        "model": model_path,
+        "device": device,
+        "threads": threads,
+        "salvage": salvage,
+        "max_pixels": max_pixels,
+        "postfilter": not no_filter,
+    }
     if progressive:  # every stage count in one picture: ir2icodec/preview.py
         from .preview import progressive_file, work
 
         with _progress_bar("decoding", work(look.n_blocks, stages), quiet) as progress:
-            picture, notes = progressive_file(data, progressive, fmt, progress=progress,
-                                              **settings)
+            picture, notes = progressive_file(data, progressive, fmt, progress=progress, **settings)
         for note in notes:
             _warn(note)
         write_output(output, picture, force=force, protect=[source])
@@ -212,15 +326,20 @@ def decode(source: str, output: str | None, max_stages: int | None, salvage: boo
         _warn(note)
     if decoded.alpha is not None and not format_supports_alpha(fmt):
         _warn(f"{fmt.upper()} has no alpha channel: the file's alpha is not written")
-    write_output(output, encode_image(decoded.rgb, decoded.alpha, fmt, decoded.metadata),
-                 force=force, protect=[source])
+    write_output(
+        output,
+        encode_image(decoded.rgb, decoded.alpha, fmt, decoded.metadata),
+        force=force,
+        protect=[source],
+    )
 
 
 @cli.command()
 @click.argument("source", metavar="INPUT")
 @click.option("-o", "--output", default=None, help="Output .ir2i file ('-' = stdout).")
-@click.option("-s", "--stages", type=int, required=True,
-              help="Stages to keep (2..stages in the file).")
+@click.option(
+    "-s", "--stages", type=int, required=True, help="Stages to keep (2..stages in the file)."
+)
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output file.")
 @_max_pixels_option
 def truncate(source: str, output: str | None, stages: int, force: bool, max_pixels: int) -> None:
@@ -231,8 +350,9 @@ def truncate(source: str, output: str | None, stages: int, force: bool, max_pixe
     output = output or _default_output(source, f".s{stages}.ir2i")
     _check_terminal(output)
     data = read_input(source, limit=api.max_file_bytes(max_pixels), kind="an .ir2i file")
-    write_output(output, api.truncate(data, stages, max_pixels=max_pixels), force=force,
-                 protect=[source])
+    write_output(
+        output, api.truncate(data, stages, max_pixels=max_pixels), force=force, protect=[source]
+    )
 
 
 def parse_size(text: str) -> int:
@@ -242,8 +362,9 @@ def parse_size(text: str) -> int:
     try:
         value = float(digits) * factor
     except ValueError:
-        raise UsageError(f"--size must be a byte count like 20000, 20k or 2M, got {text!r}") \
-            from None
+        raise UsageError(
+            f"--size must be a byte count like 20000, 20k or 2M, got {text!r}"
+        ) from None
     if not 1 <= value < 2**63:
         raise UsageError(f"--size must be at least 1 byte, got {text!r}")
     return int(value)
@@ -263,29 +384,37 @@ def info(source: str, as_json: bool, max_pixels: int) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"{source}: ir2i, {report['width']} x {report['height']}, "
-               f"{report['stages']} stages ({report['stages_present']} present), "
-               f"{len(data)} bytes, {report['bpp']} bpp")
+    click.echo(
+        f"{source}: ir2i, {report['width']} x {report['height']}, "
+        f"{report['stages']} stages ({report['stages_present']} present), "
+        f"{len(data)} bytes, {report['bpp']} bpp"
+    )
     click.echo(f"model: {report['model']} ({report['model_digest']})")
     blocks_y, blocks_x = report["blocks"]
-    click.echo(f"blocks: {blocks_y} x {blocks_x} of {report['block_size']}px, "
-               f"{report['bits_per_stage']} bits per block per stage, band of "
-               f"{report['band_rows']} rows")
+    click.echo(
+        f"blocks: {blocks_y} x {blocks_x} of {report['block_size']}px, "
+        f"{report['bits_per_stage']} bits per block per stage, band of "
+        f"{report['band_rows']} rows"
+    )
     click.echo(f"format version {report['format_version']}")
     if "metadata" in report:
         parts = {"icc": "colour profile", "exif": "EXIF", "xmp": "XMP"}
-        click.echo("metadata: " + ", ".join(f"{parts[k]} {n} bytes"
-                                            for k, n in report["metadata"].items()))
+        click.echo(
+            "metadata: " + ", ".join(f"{parts[k]} {n} bytes" for k, n in report["metadata"].items())
+        )
     click.echo("progressive prefixes (file cut after each stage's chunk; that chunk's bytes):")
     before = None
     for p in prefixes:
         chunk = p["bytes"] - before if before is not None else p["bytes"]
-        click.echo(f"  stages 1-{p['stages']}: {p['bytes']:>9} bytes  {p['bpp']:.4f} bpp  "
-                   f"(+{chunk}{' with the header' if before is None else ''})")
+        click.echo(
+            f"  stages 1-{p['stages']}: {p['bytes']:>9} bytes  {p['bpp']:.4f} bpp  "
+            f"(+{chunk}{' with the header' if before is None else ''})"
+        )
         before = p["bytes"]
     if report["stage_histogram"] is None:
-        click.echo("blocks per stage count: not counted (the stage map is too large to "
-                   "decode for a look)")
+        click.echo(
+            "blocks per stage count: not counted (the stage map is too large to decode for a look)"
+        )
     else:
         click.echo("blocks per stage count:")
         for row in report["stage_histogram"]:
@@ -294,16 +423,26 @@ def info(source: str, as_json: bool, max_pixels: int) -> None:
         _warn(w)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                               "help_option_names": []})
+@cli.command(
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],
+    }
+)
 @click.pass_context
 def train(ctx: click.Context) -> None:
     """Train a model (needs the [train] extra); see `ir2i train --help`."""
     _torch_command("ir2icodec.training.train", ctx.args)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                               "help_option_names": []})
+@cli.command(
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],
+    }
+)
 @click.pass_context
 def export(ctx: click.Context) -> None:
     """Export a training checkpoint to an ONNX bundle (needs the [train] extra)."""

@@ -61,13 +61,13 @@ class EncodeResult:
 
 @dataclass(frozen=True)
 class Decoded:
-    rgb: np.ndarray                  # (H, W, 3) uint8
-    alpha: np.ndarray | None         # (H, W) uint8 when the file carries alpha
-    stages: int                      # stages decoded
+    rgb: np.ndarray  # (H, W, 3) uint8
+    alpha: np.ndarray | None  # (H, W) uint8 when the file carries alpha
+    stages: int  # stages decoded
     container: Container
     warnings: list[str] = field(default_factory=list)
     stage_map: np.ndarray | None = None  # (blocks_y, blocks_x): stages each block decoded
-    filtered: bool = False           # the model's post-filter ran on ``rgb``
+    filtered: bool = False  # the model's post-filter ran on ``rgb``
 
     @property
     def metadata(self) -> Metadata:
@@ -84,8 +84,14 @@ class _BandState:
     enc_state: State | None = None
     recon: np.ndarray | None = None
 
-    def store(self, local: np.ndarray, inp: np.ndarray, recon: np.ndarray,
-              dec_state: State, enc_state: State | None) -> None:
+    def store(
+        self,
+        local: np.ndarray,
+        inp: np.ndarray,
+        recon: np.ndarray,
+        dec_state: State,
+        enc_state: State | None,
+    ) -> None:
         self.inpainting[local] = inp
         self.recon = _scatter(self.recon, local, recon, len(self.inpainting))
         self.dec_state = _scatter_list(self.dec_state, local, dec_state, len(self.inpainting))
@@ -105,11 +111,18 @@ def _scatter_list(dst: State | None, idx: np.ndarray, src: State, n: int) -> Sta
     return [_scatter(d, idx, s, n) for d, s in zip(dst, src)]
 
 
-def _run_stages(model: OnnxModel, stage_numbers: range, inpainting: np.ndarray,
-                recon: np.ndarray | None, dec_state: State | None, enc_state: State | None,
-                targets: np.ndarray | None, codes: np.ndarray, rows: np.ndarray,
-                progress: Progress | None = None
-                ) -> tuple[np.ndarray | None, State | None, State | None]:
+def _run_stages(
+    model: OnnxModel,
+    stage_numbers: range,
+    inpainting: np.ndarray,
+    recon: np.ndarray | None,
+    dec_state: State | None,
+    enc_state: State | None,
+    targets: np.ndarray | None,
+    codes: np.ndarray,
+    rows: np.ndarray,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray | None, State | None, State | None]:
     """Run stages on one batch of blocks. Encoding (targets given) writes the codes it makes
     into ``codes[s-1, rows]``; decoding reads them from there. Both then decode the codes,
     so the encoder tracks the decoder's reconstruction exactly."""
@@ -127,10 +140,19 @@ def _run_stages(model: OnnxModel, stage_numbers: range, inpainting: np.ndarray,
 StageHook = Callable[[int, np.ndarray, np.ndarray], None]  # (stage, block indices, uint8 blocks)
 
 
-def _code_image(model: OnnxModel, blocks_y: int, blocks_x: int, stages: int, band_rows: int,
-                codes: np.ndarray, source: np.ndarray | None, schedule: Schedule,
-                progress: Progress | None = None, block_stages: np.ndarray | None = None,
-                on_stage: StageHook | None = None) -> np.ndarray:
+def _code_image(
+    model: OnnxModel,
+    blocks_y: int,
+    blocks_x: int,
+    stages: int,
+    band_rows: int,
+    codes: np.ndarray,
+    source: np.ndarray | None,
+    schedule: Schedule,
+    progress: Progress | None = None,
+    block_stages: np.ndarray | None = None,
+    on_stage: StageHook | None = None,
+) -> np.ndarray:
     """The shared procedure of encoder (``source`` = padded image) and decoder (None).
 
     ``block_stages`` (n_blocks,) gives each block's stage count (default: ``stages`` for
@@ -156,10 +178,12 @@ def _code_image(model: OnnxModel, blocks_y: int, blocks_x: int, stages: int, ban
             glob = blk.block_index(coords, blocks_x)
             local = glob - rows.start * blocks_x
             inp = model.inpaint(blk.contexts(context_image, coords, b))
-            targets = blk.to_unit(blk.extract_blocks(source, coords, b)) if source is not None \
-                else None
-            recon, dec_state, enc_state = _run_stages(model, first, inp, None, None, None,
-                                                      targets, codes, glob, progress)
+            targets = (
+                blk.to_unit(blk.extract_blocks(source, coords, b)) if source is not None else None
+            )
+            recon, dec_state, enc_state = _run_stages(
+                model, first, inp, None, None, None, targets, codes, glob, progress
+            )
             stage2 = blk.to_uint8(recon)
             blk.place_blocks(context_image, coords, stage2, b)
             if on_stage is not None:
@@ -167,15 +191,35 @@ def _code_image(model: OnnxModel, blocks_y: int, blocks_x: int, stages: int, ban
             if later:
                 band.store(local, inp, recon, dec_state, enc_state)
         if later:
-            _code_later_stages(model, later, band, band_coords, blocks_x, source, codes, final,
-                               progress, block_stages, on_stage)
+            _code_later_stages(
+                model,
+                later,
+                band,
+                band_coords,
+                blocks_x,
+                source,
+                codes,
+                final,
+                progress,
+                block_stages,
+                on_stage,
+            )
     return final
 
 
-def _code_later_stages(model: OnnxModel, later: range, band: _BandState,
-                       band_coords: np.ndarray, blocks_x: int, source: np.ndarray | None,
-                       codes: np.ndarray, final: np.ndarray, progress: Progress | None,
-                       block_stages: np.ndarray | None, on_stage: StageHook | None) -> None:
+def _code_later_stages(
+    model: OnnxModel,
+    later: range,
+    band: _BandState,
+    band_coords: np.ndarray,
+    blocks_x: int,
+    source: np.ndarray | None,
+    codes: np.ndarray,
+    final: np.ndarray,
+    progress: Progress | None,
+    block_stages: np.ndarray | None,
+    on_stage: StageHook | None,
+) -> None:
     """Stages 3.. of one band, all its blocks at once; a block drops out after its count."""
     b = model.block_size
     glob = blk.block_index(band_coords, blocks_x)
@@ -194,9 +238,18 @@ def _code_later_stages(model: OnnxModel, later: range, band: _BandState,
             dec_state = [x[keep] for x in dec_state] if dec_state else dec_state
             enc_state = [x[keep] for x in enc_state] if enc_state else enc_state
             targets = targets[keep] if targets is not None else None
-        recon, dec_state, enc_state = _run_stages(model, range(s, s + 1), inpainting, recon,
-                                                  dec_state, enc_state, targets, codes, glob,
-                                                  progress)
+        recon, dec_state, enc_state = _run_stages(
+            model,
+            range(s, s + 1),
+            inpainting,
+            recon,
+            dec_state,
+            enc_state,
+            targets,
+            codes,
+            glob,
+            progress,
+        )
         pixels = blk.to_uint8(recon)
         blk.place_blocks(final, coords, pixels, b)
         if on_stage is not None:
@@ -205,8 +258,10 @@ def _code_later_stages(model: OnnxModel, later: range, band: _BandState,
 
 def _check_stages(stages: int, model: OnnxModel, what: str) -> None:
     if not MIN_STAGES <= stages <= model.stages:
-        raise UsageError(f"{what} must be a whole number of stages from {MIN_STAGES} to "
-                         f"{model.stages}, got {stages}")
+        raise UsageError(
+            f"{what} must be a whole number of stages from {MIN_STAGES} to "
+            f"{model.stages}, got {stages}"
+        )
 
 
 @dataclass(frozen=True)
@@ -225,13 +280,19 @@ class StageAnalysis:
     # bits beyond the first code, as the entropy coder would spend them (costs="coded").
     stage_costs: int | np.ndarray | None = None
 
-    def write(self, counts: np.ndarray,
-              payload_cache: MutableMapping[bytes, bytes] | None = None) -> bytes:
+    def write(
+        self, counts: np.ndarray, payload_cache: MutableMapping[bytes, bytes] | None = None
+    ) -> bytes:
         """The .ir2i file (format version 2) with these per-block stage counts
         (``payload_cache``: see ``write_container``)."""
         top = int(counts.max())
-        return write_container(replace(self.header, stages=top), self.stage_bits[:top],
-                               self.ancillary, stage_counts=counts, payload_cache=payload_cache)
+        return write_container(
+            replace(self.header, stages=top),
+            self.stage_bits[:top],
+            self.ancillary,
+            stage_counts=counts,
+            payload_cache=payload_cache,
+        )
 
     def reconstruction(self, counts: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8: what a decoder of that file shows without the post-filter."""
@@ -245,32 +306,51 @@ class StageAnalysis:
         blk.place_blocks(padded, blk.raster_coords(by, bx), chosen, b)
         return padded[:h, :w]
 
-    def counts_for(self, *, stages: int | None = None, quality: float | None = None,
-                   target_bytes: float | None = None) -> np.ndarray:
+    def counts_for(
+        self,
+        *,
+        stages: int | None = None,
+        quality: float | None = None,
+        target_bytes: float | None = None,
+    ) -> np.ndarray:
         """Per-block stage counts (n_blocks,) for one rate setting (exactly one given)."""
         cap = self.header.stages
         bits = self.header.bits_per_stage if self.stage_costs is None else self.stage_costs
         if stages is not None:
             return np.full(self.header.n_blocks, min(stages, cap), np.uint8)
         if quality is not None:
-            return allocate(self.distortion, quality_to_lambda(quality, self.kind), bits,
-                            FIRST_CODE_STAGES)
+            return allocate(
+                self.distortion, quality_to_lambda(quality, self.kind), bits, FIRST_CODE_STAGES
+            )
         if target_bytes is None:
             raise ValueError("give stages, quality or target_bytes")
         # The search writes dozens of allocations that differ in a few chunks (the first code's
         # never changes): each chunk is entropy-coded once per set of blocks it holds.
         payloads: dict[bytes, bytes] = {}
-        counts, _ = search_lambda(self.distortion, bits, FIRST_CODE_STAGES,
-                                  lambda c: len(self.write(c, payloads)), target_bytes)
+        counts, _ = search_lambda(
+            self.distortion,
+            bits,
+            FIRST_CODE_STAGES,
+            lambda c: len(self.write(c, payloads)),
+            target_bytes,
+        )
         return counts
 
 
-def analyse(rgb: np.ndarray, model: OnnxModel, cap: int | None = None, *,
-            distortion: Distortion = DEFAULT_DISTORTION, alpha: np.ndarray | None = None,
-            extra_chunks: dict[bytes, bytes] | None = None,
-            band_rows: int = DEFAULT_BAND_ROWS, schedule: Schedule = "wavefront",
-            progress: Progress | None = None, keep_pixels: bool = True,
-            costs: StageCosts = DEFAULT_STAGE_COSTS) -> StageAnalysis:
+def analyse(
+    rgb: np.ndarray,
+    model: OnnxModel,
+    cap: int | None = None,
+    *,
+    distortion: Distortion = DEFAULT_DISTORTION,
+    alpha: np.ndarray | None = None,
+    extra_chunks: dict[bytes, bytes] | None = None,
+    band_rows: int = DEFAULT_BAND_ROWS,
+    schedule: Schedule = "wavefront",
+    progress: Progress | None = None,
+    keep_pixels: bool = True,
+    costs: StageCosts = DEFAULT_STAGE_COSTS,
+) -> StageAnalysis:
     """Run stages 1..``cap`` on every block of an (H, W, 3) uint8 image, measuring each block
     after each stage (only pixels inside the image count). ``keep_pixels`` keeps every
     stage count's 8-bit blocks for ``reconstruction`` (about 1 GiB at 50 megapixels).
@@ -288,8 +368,11 @@ def analyse(rgb: np.ndarray, model: OnnxModel, cap: int | None = None, *,
     padded = blk.pad_to_blocks(rgb, b)
     coords = blk.raster_coords(by, bx)
     inside = blk.inside_blocks(h, w, b)
-    pixels = np.empty((cap - FIRST_CODE_STAGES + 1, n_blocks, b, b, 3), np.uint8) \
-        if keep_pixels else None
+    pixels = (
+        np.empty((cap - FIRST_CODE_STAGES + 1, n_blocks, b, b, 3), np.uint8)
+        if keep_pixels
+        else None
+    )
     dist = np.empty((n_blocks, cap - FIRST_CODE_STAGES + 1))
 
     originals = blk.extract_blocks(padded, coords, b)  # once, not at every stage
@@ -297,17 +380,27 @@ def analyse(rgb: np.ndarray, model: OnnxModel, cap: int | None = None, *,
     def record(s: int, idx: np.ndarray, decoded: np.ndarray) -> None:
         if pixels is not None:
             pixels[s - FIRST_CODE_STAGES, idx] = decoded
-        dist[idx, s - FIRST_CODE_STAGES] = block_distortion(originals[idx], decoded,
-                                                            inside[idx], distortion)
+        dist[idx, s - FIRST_CODE_STAGES] = block_distortion(
+            originals[idx], decoded, inside[idx], distortion
+        )
 
-    _code_image(model, by, bx, cap, band_rows, codes, padded, schedule, progress,
-                on_stage=record)
-    header = Header(width=w, height=h, stages=cap, model_name=model.name,
-                    model_digest=model.digest, block_size=b,
-                    bits_per_stage=model.bits_per_stage, band_rows=band_rows)
+    _code_image(model, by, bx, cap, band_rows, codes, padded, schedule, progress, on_stage=record)
+    header = Header(
+        width=w,
+        height=h,
+        stages=cap,
+        model_name=model.name,
+        model_digest=model.digest,
+        block_size=b,
+        bits_per_stage=model.bits_per_stage,
+        band_rows=band_rows,
+    )
     stage_bits = [(c.reshape(n_blocks, -1) > 0).astype(np.uint8) for c in codes]
-    ancillary = {ALPHA_CHUNK: zlib.compress(np.ascontiguousarray(alpha).tobytes(), 9)} \
-        if alpha is not None else {}
+    ancillary = (
+        {ALPHA_CHUNK: zlib.compress(np.ascontiguousarray(alpha).tobytes(), 9)}
+        if alpha is not None
+        else {}
+    )
     ancillary = {**ancillary, **(extra_chunks or {})} or None
     stage_costs = coded_stage_costs(stage_bits, header) if costs == "coded" else None
     return StageAnalysis(header, stage_bits, dist, pixels, ancillary, distortion, stage_costs)
@@ -318,22 +411,33 @@ def coded_stage_costs(stage_bits: list[np.ndarray], header: Header) -> np.ndarra
     stages, each later stage costed by ``entropy.stage_bit_costs`` as one chunk of every
     block (the chunk of a real allocation holds fewer: an estimate)."""
     layout = entropy.CodeLayout.for_block(header.block_size, header.bits_per_stage)
-    later = [entropy.stage_bit_costs([stage_bits[s]], stage_bits[s - 1], layout)[0]
-             for s in range(FIRST_CODE_STAGES, len(stage_bits))]
+    later = [
+        entropy.stage_bit_costs([stage_bits[s]], stage_bits[s - 1], layout)[0]
+        for s in range(FIRST_CODE_STAGES, len(stage_bits))
+    ]
     extra = np.zeros((header.n_blocks, len(stage_bits) - FIRST_CODE_STAGES + 1))
     if later:
         extra[:, 1:] = np.cumsum(np.stack(later, axis=1), axis=1)
     return extra
 
 
-def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
-           quality: float | None = None, target_bpp: float | None = None,
-           target_bytes: int | None = None, distortion: Distortion = DEFAULT_DISTORTION,
-           alpha: np.ndarray | None = None, extra_chunks: dict[bytes, bytes] | None = None,
-           band_rows: int = DEFAULT_BAND_ROWS,
-           schedule: Schedule = "wavefront", progress: Progress | None = None,
-           keep_reconstruction: bool = True,
-           costs: StageCosts = DEFAULT_STAGE_COSTS) -> EncodeResult:
+def encode(
+    rgb: np.ndarray,
+    model: OnnxModel,
+    stages: int | None = None,
+    *,
+    quality: float | None = None,
+    target_bpp: float | None = None,
+    target_bytes: int | None = None,
+    distortion: Distortion = DEFAULT_DISTORTION,
+    alpha: np.ndarray | None = None,
+    extra_chunks: dict[bytes, bytes] | None = None,
+    band_rows: int = DEFAULT_BAND_ROWS,
+    schedule: Schedule = "wavefront",
+    progress: Progress | None = None,
+    keep_reconstruction: bool = True,
+    costs: StageCosts = DEFAULT_STAGE_COSTS,
+) -> EncodeResult:
     """Encode an (H, W, 3) uint8 image; ``alpha`` (H, W) is stored losslessly if given.
 
     Rate control: ``quality`` (0..100) or a size target (``target_bpp`` or ``target_bytes``:
@@ -349,20 +453,34 @@ def encode(rgb: np.ndarray, model: OnnxModel, stages: int | None = None, *,
     if not given and stages is None:
         quality = DEFAULT_QUALITY
     if quality is not None and not QUALITY_RANGE[0] <= quality <= QUALITY_RANGE[1]:
-        raise UsageError(f"quality must be between {QUALITY_RANGE[0]:g} and "
-                         f"{QUALITY_RANGE[1]:g}, got {quality:g}")
+        raise UsageError(
+            f"quality must be between {QUALITY_RANGE[0]:g} and "
+            f"{QUALITY_RANGE[1]:g}, got {quality:g}"
+        )
     if target_bpp is not None and not target_bpp > 0:
         raise UsageError(f"target_bpp must be above 0, got {target_bpp:g}")
     if target_bytes is not None and target_bytes < 1:
         raise UsageError(f"target_bytes must be at least 1 byte, got {target_bytes}")
-    analysis = analyse(rgb, model, stages, distortion=distortion, alpha=alpha,
-                       extra_chunks=extra_chunks,
-                       band_rows=band_rows, schedule=schedule, progress=progress,
-                       keep_pixels=keep_reconstruction, costs=costs)
+    analysis = analyse(
+        rgb,
+        model,
+        stages,
+        distortion=distortion,
+        alpha=alpha,
+        extra_chunks=extra_chunks,
+        band_rows=band_rows,
+        schedule=schedule,
+        progress=progress,
+        keep_pixels=keep_reconstruction,
+        costs=costs,
+    )
     if target_bpp is not None:
         target_bytes = target_bpp * rgb.shape[0] * rgb.shape[1] / 8
-    counts = analysis.counts_for(stages=stages if not given and quality is None else None,
-                                 quality=quality, target_bytes=target_bytes)
+    counts = analysis.counts_for(
+        stages=stages if not given and quality is None else None,
+        quality=quality,
+        target_bytes=target_bytes,
+    )
     by, bx = analysis.header.blocks_y, analysis.header.blocks_x
     picture = analysis.reconstruction(counts) if keep_reconstruction else None
     return EncodeResult(analysis.write(counts), picture, counts.reshape(by, bx))
@@ -372,28 +490,33 @@ def check_model(header: Header, model: OnnxModel) -> None:
     if header.model_digest != model.digest:
         made_by = f"model '{header.model_name}' ({header.model_digest.hex()[:12]})"
         if header.model_name == model.name:  # same name, other weights: say which is which
-            made_by = (f"another version of model '{header.model_name}' (digest "
-                       f"{header.model_digest.hex()[:12]}), not the loaded one "
-                       f"({model.digest.hex()[:12]})")
+            made_by = (
+                f"another version of model '{header.model_name}' (digest "
+                f"{header.model_digest.hex()[:12]}), not the loaded one "
+                f"({model.digest.hex()[:12]})"
+            )
         else:
             made_by += f", not by '{model.name}' ({model.digest.hex()[:12]})"
-        raise ModelMismatchError(f"this file was made by {made_by}; decode it with --model "
-                                 "pointing at that model")
-    if (header.block_size, header.bits_per_stage) != (model.block_size, model.bits_per_stage) \
-            or header.stages > model.stages:
+        raise ModelMismatchError(
+            f"this file was made by {made_by}; decode it with --model pointing at that model"
+        )
+    if (header.block_size, header.bits_per_stage) != (
+        model.block_size,
+        model.bits_per_stage,
+    ) or header.stages > model.stages:
         raise ModelMismatchError("the file's block size, bits or stage count do not fit the model")
 
 
-def _read_for_decoding(data: bytes, model: OnnxModel, max_stages: int | None, salvage: bool,
-                       max_pixels: int) -> tuple[Container, int, list[str], np.ndarray]:
+def _read_for_decoding(
+    data: bytes, model: OnnxModel, max_stages: int | None, salvage: bool, max_pixels: int
+) -> tuple[Container, int, list[str], np.ndarray]:
     """The container, the stage count to decode, the notes, and the codes as the networks
     take them."""
     if max_stages is not None:
         _check_stages(max_stages, model, "max_stages")
     # The header against the model before any code is read: a forged layout costs nothing.
     check_model(read_header(data, max_pixels=max_pixels), model)
-    container = read_container(data, max_pixels=max_pixels, salvage=salvage,
-                               max_stages=max_stages)
+    container = read_container(data, max_pixels=max_pixels, salvage=salvage, max_stages=max_stages)
     header = container.header
     notes = list(container.warnings)
     stages = container.stages_found
@@ -401,59 +524,107 @@ def _read_for_decoding(data: bytes, model: OnnxModel, max_stages: int | None, sa
         if max_stages > stages:
             notes.append(f"asked for {max_stages} stages, the file holds {stages}")
         stages = min(stages, max_stages)
-    codes = np.stack([np.where(bits > 0, 1.0, -1.0).astype(np.float32)
-                      .reshape(header.n_blocks, *model.code_shape)
-                      for bits in container.stage_bits[:stages]])
+    codes = np.stack(
+        [
+            np.where(bits > 0, 1.0, -1.0)
+            .astype(np.float32)
+            .reshape(header.n_blocks, *model.code_shape)
+            for bits in container.stage_bits[:stages]
+        ]
+    )
     return container, stages, notes, codes
 
 
-def _finish(padded: np.ndarray, block_stages: np.ndarray, container: Container, stages: int,
-            notes: list[str], model: OnnxModel, postfilter: bool) -> Decoded:
+def _finish(
+    padded: np.ndarray,
+    block_stages: np.ndarray,
+    container: Container,
+    stages: int,
+    notes: list[str],
+    model: OnnxModel,
+    postfilter: bool,
+) -> Decoded:
     """A decoded picture: cropped, post-filtered if asked, with its alpha plane."""
     header = container.header
     stage_map = block_stages.reshape(header.blocks_y, header.blocks_x)
-    rgb = padded[:header.height, :header.width]
+    rgb = padded[: header.height, : header.width]
     filtered = postfilter and model.postfilter_spec is not None
     if filtered:
         rgb = apply_postfilter(rgb, stage_map, model)
-    return Decoded(rgb, _read_alpha(container, header), stages, container, notes, stage_map,
-                   filtered)
+    return Decoded(
+        rgb, _read_alpha(container, header), stages, container, notes, stage_map, filtered
+    )
 
 
-def decode(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
-           salvage: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-           schedule: Schedule = "wavefront", progress: Progress | None = None,
-           postfilter: bool = True) -> Decoded:
+def decode(
+    data: bytes,
+    model: OnnxModel,
+    *,
+    max_stages: int | None = None,
+    salvage: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    schedule: Schedule = "wavefront",
+    progress: Progress | None = None,
+    postfilter: bool = True,
+) -> Decoded:
     """Decode .ir2i bytes, up to ``max_stages`` stages (default: all that the file holds).
 
     With ``postfilter`` (and a model that has one) the picture is the model's post-filter of
     the reconstruction; without, the bit-exact reconstruction the encoder tracked."""
-    container, stages, notes, codes = _read_for_decoding(data, model, max_stages, salvage,
-                                                         max_pixels)
+    container, stages, notes, codes = _read_for_decoding(
+        data, model, max_stages, salvage, max_pixels
+    )
     header = container.header
     block_stages = np.minimum(container.block_stages(), stages)
-    padded = _code_image(model, header.blocks_y, header.blocks_x, stages, header.band_rows,
-                         codes, None, schedule, progress, block_stages=block_stages)
+    padded = _code_image(
+        model,
+        header.blocks_y,
+        header.blocks_x,
+        stages,
+        header.band_rows,
+        codes,
+        None,
+        schedule,
+        progress,
+        block_stages=block_stages,
+    )
     return _finish(padded, block_stages, container, stages, notes, model, postfilter)
 
 
-def decode_stage_counts(data: bytes, model: OnnxModel, *, max_stages: int | None = None,
-                        salvage: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-                        progress: Progress | None = None, postfilter: bool = True
-                        ) -> list[Decoded]:
+def decode_stage_counts(
+    data: bytes,
+    model: OnnxModel,
+    *,
+    max_stages: int | None = None,
+    salvage: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Progress | None = None,
+    postfilter: bool = True,
+) -> list[Decoded]:
     """The picture of every stage count from the first code up to ``max_stages`` (default:
     all present), in one pass over the stages: each block-stage runs once (8 stages: 8 units
     of work per block instead of 35 for eight separate decodes). Each picture is what
     ``decode(data, model, max_stages=k)`` gives; the notes are the last one's."""
-    container, stages, notes, codes = _read_for_decoding(data, model, max_stages, salvage,
-                                                         max_pixels)
+    container, stages, notes, codes = _read_for_decoding(
+        data, model, max_stages, salvage, max_pixels
+    )
     header = container.header
     b = header.block_size
     counts = np.minimum(container.block_stages(), stages)
     steps: list[tuple[int, np.ndarray, np.ndarray]] = []
-    _code_image(model, header.blocks_y, header.blocks_x, stages, header.band_rows, codes,
-                None, "wavefront", progress, block_stages=counts,
-                on_stage=lambda s, glob, pixels: steps.append((s, glob, pixels)))
+    _code_image(
+        model,
+        header.blocks_y,
+        header.blocks_x,
+        stages,
+        header.band_rows,
+        codes,
+        None,
+        "wavefront",
+        progress,
+        block_stages=counts,
+        on_stage=lambda s, glob, pixels: steps.append((s, glob, pixels)),
+    )
     coords = blk.raster_coords(header.blocks_y, header.blocks_x)
     padded = np.zeros((header.blocks_y * b, header.blocks_x * b, 3), np.uint8)
     pictures = []
@@ -461,8 +632,17 @@ def decode_stage_counts(data: bytes, model: OnnxModel, *, max_stages: int | None
         for s, glob, pixels in steps:
             if s == k:
                 blk.place_blocks(padded, coords[glob], pixels, b)
-        pictures.append(_finish(padded.copy(), np.minimum(counts, k), container, k,
-                                notes if k == stages else [], model, postfilter))
+        pictures.append(
+            _finish(
+                padded.copy(),
+                np.minimum(counts, k),
+                container,
+                k,
+                notes if k == stages else [],
+                model,
+                postfilter,
+            )
+        )
     return pictures
 
 

@@ -118,8 +118,9 @@ class _BackoffModel:
         self.coarse.update(coarse, bits)
 
 
-def _position_context(layout: CodeLayout, codes: np.ndarray, previous: np.ndarray | None,
-                      k: int) -> np.ndarray:
+def _position_context(
+    layout: CodeLayout, codes: np.ndarray, previous: np.ndarray | None, k: int
+) -> np.ndarray:
     """Context indices of position ``k`` for every block: fine (channel, W, N, C, P) and
     coarse (W, N, C, P), each of W, N, C, P in {0, 1, OUTSIDE}. ``codes`` holds the bits of
     positions < k (later ones are not read)."""
@@ -144,8 +145,9 @@ def _new_model(layout: CodeLayout) -> _BackoffModel:
     return _BackoffModel(layout.channels * _COARSE, _COARSE)
 
 
-def encode_stage_bits(stages: list[np.ndarray], previous: np.ndarray | None,
-                      layout: CodeLayout) -> bytes:
+def encode_stage_bits(
+    stages: list[np.ndarray], previous: np.ndarray | None, layout: CodeLayout
+) -> bytes:
     """Range-code consecutive stages of the same blocks, each (blocks, layout.bits) of 0/1,
     into one stream; ``previous`` holds those blocks' bits of the stage before the first
     (None when the first is stage 1). Returns big-endian 32-bit words."""
@@ -156,15 +158,17 @@ def encode_stage_bits(stages: list[np.ndarray], previous: np.ndarray | None,
         model = _new_model(layout)
         for k in range(layout.bits):
             fine, coarse = _position_context(layout, bits, prev, k)
-            encoder.encode(bits[:, k].astype(np.int32), _BERNOULLI,
-                           model.probabilities(fine, coarse))
+            encoder.encode(
+                bits[:, k].astype(np.int32), _BERNOULLI, model.probabilities(fine, coarse)
+            )
             model.update(fine, coarse, bits[:, k].astype(np.int64))
         prev = bits
     return encoder.get_compressed().astype(">u4").tobytes()
 
 
-def stage_bit_costs(stages: list[np.ndarray], previous: np.ndarray | None,
-                    layout: CodeLayout) -> list[np.ndarray]:
+def stage_bit_costs(
+    stages: list[np.ndarray], previous: np.ndarray | None, layout: CodeLayout
+) -> list[np.ndarray]:
     """What ``encode_stage_bits`` would spend on each block: for each of ``stages`` (coded
     as one chunk of all these blocks), the ideal code length in bits of every block's bits
     under the adaptive model, (blocks,) float64 each. Rate control weighs stages by these
@@ -186,14 +190,21 @@ def stage_bit_costs(stages: list[np.ndarray], previous: np.ndarray | None,
     return costs
 
 
-def decode_stage_bits(data: bytes | memoryview, count: int, blocks: int,
-                      previous: np.ndarray | None, layout: CodeLayout) -> list[np.ndarray]:
+def decode_stage_bits(
+    data: bytes | memoryview,
+    count: int,
+    blocks: int,
+    previous: np.ndarray | None,
+    layout: CodeLayout,
+) -> list[np.ndarray]:
     """Inverse of ``encode_stage_bits`` for ``count`` stages: (blocks, layout.bits) uint8 each."""
     words = _words(data)
     if len(words) < min_payload_words(count * blocks * layout.bits):
-        raise EntropyError(f"{len(words)} words cannot hold the {count * blocks * layout.bits} "
-                           f"coded bits of {blocks} blocks (at least "
-                           f"{min_payload_words(count * blocks * layout.bits)})")
+        raise EntropyError(
+            f"{len(words)} words cannot hold the {count * blocks * layout.bits} "
+            f"coded bits of {blocks} blocks (at least "
+            f"{min_payload_words(count * blocks * layout.bits)})"
+        )
     prev = None if previous is None else np.asarray(previous, np.uint8)
     stages = []
     try:
@@ -247,14 +258,16 @@ def encode_stage_map(counts_map: np.ndarray, stages: int) -> bytes:
     return encoder.get_compressed().astype(">u4").tobytes()
 
 
-def decode_stage_map(data: bytes | memoryview, blocks_y: int, blocks_x: int,
-                     stages: int) -> np.ndarray:
+def decode_stage_map(
+    data: bytes | memoryview, blocks_y: int, blocks_x: int, stages: int
+) -> np.ndarray:
     """Inverse of ``encode_stage_map``: (blocks_y, blocks_x) uint8 counts in 2..stages."""
     words = _words(data)
     asked = blocks_y * blocks_x if stages > 2 else 0  # level 3 is asked of every block
     if len(words) < min_payload_words(asked):
-        raise EntropyError(f"{len(words)} words cannot hold the stage counts of "
-                           f"{blocks_y * blocks_x} blocks")
+        raise EntropyError(
+            f"{len(words)} words cannot hold the stage counts of {blocks_y * blocks_x} blocks"
+        )
     n = np.full((blocks_y, blocks_x), 2, np.int64)
     model = _Counts(max(1, (stages - 2) * 3))
     try:
@@ -264,8 +277,11 @@ def decode_stage_map(data: bytes | memoryview, blocks_y: int, blocks_x: int,
                 asked = n[row] >= level - 1
                 if not asked.any():
                     continue
-                top_ge = (n[row - 1] >= level).astype(np.int64) if row \
+                top_ge = (
+                    (n[row - 1] >= level).astype(np.int64)
+                    if row
                     else np.full(blocks_x, OUTSIDE, np.int64)
+                )
                 ctx = _map_context(level, top_ge[asked])
                 decision = decoder.decode(_BERNOULLI, model.probabilities(ctx)).astype(np.int64)
                 n[row, asked] += decision

@@ -200,9 +200,16 @@ def convert_image(
     return _loaded(rgb, alpha_plane, alpha, name, fmt, im.mode, notes, meta)
 
 
-def _loaded(rgb: np.ndarray, alpha_plane: np.ndarray | None, alpha: AlphaPolicy, name: str,
-            fmt: str, source_mode: str, notes: list[str],
-            meta: Metadata | None = None) -> LoadedImage:
+def _loaded(
+    rgb: np.ndarray,
+    alpha_plane: np.ndarray | None,
+    alpha: AlphaPolicy,
+    name: str,
+    fmt: str,
+    source_mode: str,
+    notes: list[str],
+    meta: Metadata | None = None,
+) -> LoadedImage:
     """Apply the alpha policy and bundle the result."""
     if alpha_plane is not None:
         if alpha == "refuse":
@@ -504,8 +511,9 @@ def format_supports_alpha(fmt: str) -> bool:
     return _canonical_format(fmt) not in _NO_ALPHA
 
 
-def encode_image(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str,
-                 metadata: Metadata | None = None) -> bytes:
+def encode_image(
+    rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, metadata: Metadata | None = None
+) -> bytes:
     """Encode 8-bit RGB (+ optional alpha) as ``fmt``, with the colour profile, EXIF and XMP
     of ``metadata`` where the format has a place for them (PNG, JPEG, WebP, TIFF).
 

@@ -51,8 +51,9 @@ class Metadata:
 
     def summary(self) -> dict[str, int]:
         """Bytes of each part present, for ``ir2i info``."""
-        return {k: len(v) for k, v in (("icc", self.icc), ("exif", self.exif),
-                                       ("xmp", self.xmp)) if v}
+        return {
+            k: len(v) for k, v in (("icc", self.icc), ("exif", self.exif), ("xmp", self.xmp)) if v
+        }
 
 
 def from_pillow(im: Image.Image) -> Metadata:
@@ -72,8 +73,7 @@ def from_pillow(im: Image.Image) -> Metadata:
     xmp = im.info.get("xmp") or im.info.get(XMP_PNG_KEY) or None
     if isinstance(xmp, str):
         xmp = xmp.encode("utf-8")
-    return Metadata(icc=bytes(icc) if icc else None, exif=exif,
-                    xmp=bytes(xmp) if xmp else None)
+    return Metadata(icc=bytes(icc) if icc else None, exif=exif, xmp=bytes(xmp) if xmp else None)
 
 
 def to_chunks(meta: Metadata) -> dict[bytes, bytes]:
@@ -95,8 +95,7 @@ def _inflate(data: bytes, what: str) -> bytes:
     except zlib.error as e:
         raise CorruptDataError(f"the {what} chunk is damaged ({e})") from None
     if len(out) > MAX_INFLATED or not inflater.eof:
-        raise CorruptDataError(f"the {what} chunk is damaged or larger than "
-                               f"{MAX_INFLATED} bytes")
+        raise CorruptDataError(f"the {what} chunk is damaged or larger than {MAX_INFLATED} bytes")
     return out
 
 
@@ -104,9 +103,11 @@ def from_chunks(ancillary: dict[bytes, bytes]) -> Metadata:
     """The metadata an .ir2i file carries (none when it carries no such chunk)."""
     icc = ancillary.get(ICC_CHUNK)
     xmp = ancillary.get(XMP_CHUNK)
-    return Metadata(icc=_inflate(icc, "colour profile") if icc else None,
-                    exif=ancillary.get(EXIF_CHUNK) or None,
-                    xmp=_inflate(xmp, "XMP") if xmp else None)
+    return Metadata(
+        icc=_inflate(icc, "colour profile") if icc else None,
+        exif=ancillary.get(EXIF_CHUNK) or None,
+        xmp=_inflate(xmp, "XMP") if xmp else None,
+    )
 
 
 def save_options(meta: Metadata, pil_format: str) -> dict:

@@ -26,8 +26,11 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) \
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
         and math.isfinite(float(value))
+    )
 
 
 def stage_count(value: Any, name: str = "stages", *, optional: bool = True) -> int | None:
@@ -35,8 +38,10 @@ def stage_count(value: Any, name: str = "stages", *, optional: bool = True) -> i
     if value is None and optional:
         return None
     if not _is_int(value) or not MIN_STAGES <= int(value) <= MAX_STAGES:
-        raise UsageError(f"{name} must be a whole number of stages from {MIN_STAGES} to "
-                         f"{MAX_STAGES}, got {value!r}")
+        raise UsageError(
+            f"{name} must be a whole number of stages from {MIN_STAGES} to "
+            f"{MAX_STAGES}, got {value!r}"
+        )
     return int(value)
 
 
@@ -87,12 +92,16 @@ def file_data(value: Any) -> bytes | str:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     if isinstance(value, str) and (value[1:4] == SIGNATURE[1:4].decode() or "\x00" in value):
-        raise UsageError("got the file's contents as text: pass its bytes (open it with 'rb') "
-                         "or its path")
+        raise UsageError(
+            "got the file's contents as text: pass its bytes (open it with 'rb') or its path"
+        )
     if isinstance(value, str | os.PathLike):
         try:
-            return os.fspath(value) if isinstance(os.fspath(value), str) \
+            return (
+                os.fspath(value)
+                if isinstance(os.fspath(value), str)
                 else os.fsdecode(os.fspath(value))
+            )
         except (TypeError, ValueError) as e:
             raise UsageError(f"cannot use {value!r} as a path ({e})") from None
     raise UsageError(f"cannot decode a {type(value).__name__}: pass bytes or a path")
@@ -102,8 +111,7 @@ def target_bytes(value: Any) -> int | None:
     if value is None:
         return None
     if not _is_int(value) or int(value) < 1:
-        raise UsageError(f"target_bytes must be a whole number of bytes, at least 1, "
-                         f"got {value!r}")
+        raise UsageError(f"target_bytes must be a whole number of bytes, at least 1, got {value!r}")
     return int(value)
 
 

@@ -34,14 +34,14 @@ from .preview import FRAME_MS, LAST_FRAME_MS  # animation timing of the stage fr
 FORMAT = "IR2I"
 EXTENSION = ".ir2i"
 MIME = "image/x-ir2i"
-_SAVE_OPTIONS = ("stages", "quality", "target_bpp", "target_bytes", "alpha", "max_pixels",
-                 "strip")
+_SAVE_OPTIONS = ("stages", "quality", "target_bpp", "target_bytes", "alpha", "max_pixels", "strip")
 
 _defaults: dict[str, Any] = {"model": None, "device": "cpu", "postfilter": True}
 
 
-def configure(*, model: api.ModelLike = None, device: api.Device = "cpu",
-              postfilter: bool = True) -> None:
+def configure(
+    *, model: api.ModelLike = None, device: api.Device = "cpu", postfilter: bool = True
+) -> None:
     """Model (a loaded one, a bundle directory or a shipped name; None = the shipped default)
     and device that the plugin decodes and encodes with when ``save`` is given none, and
     whether decoded frames go through the model's post-filter (``ir2i decode --no-filter``
@@ -82,11 +82,12 @@ def _check_bomb(width: int, height: int) -> None:
     if limit is not None and width * height > 2 * limit:
         raise Image.DecompressionBombError(
             f"Image size ({width * height} pixels) exceeds limit of {2 * limit} pixels, "
-            "could be decompression bomb DOS attack.")
+            "could be decompression bomb DOS attack."
+        )
 
 
 def _accept(prefix: bytes) -> bool:
-    return prefix[:len(api.SIGNATURE)] == api.SIGNATURE
+    return prefix[: len(api.SIGNATURE)] == api.SIGNATURE
 
 
 class Ir2iImageFile(ImageFile.ImageFile):
@@ -111,8 +112,10 @@ class Ir2iImageFile(ImageFile.ImageFile):
             cap = api.max_file_bytes(max_pixels)
             data += self.fp.read(cap + 1 - len(data))
             if len(data) > cap:
-                raise LimitError(f"the file is over {cap} bytes, more than an .ir2i file of "
-                                 f"{max_pixels} pixels can be")
+                raise LimitError(
+                    f"the file is over {cap} bytes, more than an .ir2i file of "
+                    f"{max_pixels} pixels can be"
+                )
             # Chunks, lengths and CRCs; no code is entropy-decoded, no pixel decoded.
             look = api.summary(data, max_pixels=max_pixels)
         except Ir2iError as e:
@@ -124,8 +127,9 @@ class Ir2iImageFile(ImageFile.ImageFile):
         self._mode = "RGBA" if look.has_alpha else "RGB"
         self.n_frames = look.stages_present - self._first + 1
         self.is_animated = self.n_frames > 1
-        self.info.update(stages=look.stages_present, model=look.model, loop=0,
-                         **api.pillow_info(look.metadata))
+        self.info.update(
+            stages=look.stages_present, model=look.model, loop=0, **api.pillow_info(look.metadata)
+        )
         self._frames: list[api.Picture] | None = None  # every frame, decoded on first load
         self._loaded = -1
         self.tile = []
@@ -148,10 +152,13 @@ class Ir2iImageFile(ImageFile.ImageFile):
         first time any frame's pixels are needed; the decoder's notes become warnings."""
         if self._frames is None:
             try:
-                frames = api.decode_stage_counts(self._data, model=_defaults["model"],
-                                                 device=_defaults["device"],
-                                                 postfilter=_defaults["postfilter"],
-                                                 max_pixels=self._max_pixels)
+                frames = api.decode_stage_counts(
+                    self._data,
+                    model=_defaults["model"],
+                    device=_defaults["device"],
+                    postfilter=_defaults["postfilter"],
+                    max_pixels=self._max_pixels,
+                )
             except Ir2iError as e:
                 raise pillow_error(e) from None
             for note in frames[-1].warnings:
@@ -177,8 +184,12 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     info = im.encoderinfo
     options = {k: info[k] for k in _SAVE_OPTIONS if info.get(k) is not None}
     try:
-        data = api.encode(im, model=info.get("model", _defaults["model"]),
-                          device=info.get("device", _defaults["device"]), **options)
+        data = api.encode(
+            im,
+            model=info.get("model", _defaults["model"]),
+            device=info.get("device", _defaults["device"]),
+            **options,
+        )
     except Ir2iError as e:
         raise pillow_error(e) from None
     fp.write(data)

@@ -28,8 +28,13 @@ BAND_PIXELS = 1 << 18  # per band: activations stay small, and a photo still spl
 FilterRun = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (image, guide) -> filtered
 
 
-def guide(stage_map: np.ndarray, block_size: int, max_stages: int, rows: tuple[int, int],
-          cols: tuple[int, int]) -> np.ndarray:
+def guide(
+    stage_map: np.ndarray,
+    block_size: int,
+    max_stages: int,
+    rows: tuple[int, int],
+    cols: tuple[int, int],
+) -> np.ndarray:
     """(1, 3, h, w) float32 guide for the pixels in ``rows`` = (top, bottom) and ``cols`` =
     (left, right) of a picture whose blocks have ``stage_map`` stages.
 
@@ -72,8 +77,16 @@ def band_bounds(height: int, rows: int) -> list[tuple[int, int]]:
     return [(top, min(top + rows, height)) for top in range(0, height, rows)]
 
 
-def filter_band(rgb: np.ndarray, stage_map: np.ndarray, run: FilterRun, *, block_size: int,
-                max_stages: int, halo: int, rows: tuple[int, int]) -> np.ndarray:
+def filter_band(
+    rgb: np.ndarray,
+    stage_map: np.ndarray,
+    run: FilterRun,
+    *,
+    block_size: int,
+    max_stages: int,
+    halo: int,
+    rows: tuple[int, int],
+) -> np.ndarray:
     """Filtered uint8 rows ``rows`` of ``rgb`` (H, W, 3), from rows ``halo`` beyond them."""
     height, width = rgb.shape[:2]
     top, bottom = rows
@@ -85,13 +98,22 @@ def filter_band(rgb: np.ndarray, stage_map: np.ndarray, run: FilterRun, *, block
     g = guide(stage_map, block_size, max_stages, (lo, hi), (0, width))
     g = np.pad(g, ((0, 0), (0, 0), (0, pad_y), (0, pad_x)), mode="edge")
     image = window.transpose(2, 0, 1)[None].astype(np.float32) / 255.0 - 0.5
-    filtered = run(image, g)[0, :, top - lo:bottom - lo, :width]
+    filtered = run(image, g)[0, :, top - lo : bottom - lo, :width]
     return np.clip(np.rint((filtered + 0.5) * 255.0), 0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
-def filter_image(rgb: np.ndarray, stage_map: np.ndarray, run: FilterRun, *, block_size: int,
-                 max_stages: int, halo: int, band_rows: int | None = None,
-                 map_bands: Callable = map, workers: int = 1) -> np.ndarray:
+def filter_image(
+    rgb: np.ndarray,
+    stage_map: np.ndarray,
+    run: FilterRun,
+    *,
+    block_size: int,
+    max_stages: int,
+    halo: int,
+    band_rows: int | None = None,
+    map_bands: Callable = map,
+    workers: int = 1,
+) -> np.ndarray:
     """The filtered (H, W, 3) uint8 picture of a decoded one and its (blocks_y, blocks_x)
     stage map, in bands of ``band_rows`` rows (default: ``band_rows_for`` for ``workers``;
     the result is the same for any). ``map_bands`` may run the bands in parallel (they are
@@ -103,19 +125,29 @@ def filter_image(rgb: np.ndarray, stage_map: np.ndarray, run: FilterRun, *, bloc
     bounds = band_bounds(height, band_rows or band_rows_for(width, halo, height, workers))
 
     def one(rows: tuple[int, int]) -> None:
-        out[rows[0]:rows[1]] = filter_band(rgb, stage_map, run, block_size=block_size,
-                                           max_stages=max_stages, halo=halo, rows=rows)
+        out[rows[0] : rows[1]] = filter_band(
+            rgb, stage_map, run, block_size=block_size, max_stages=max_stages, halo=halo, rows=rows
+        )
 
     list(map_bands(one, bounds))
     return out
 
 
-def apply(rgb: np.ndarray, stage_map: np.ndarray, model: OnnxModel,
-          band_rows: int | None = None) -> np.ndarray:
+def apply(
+    rgb: np.ndarray, stage_map: np.ndarray, model: OnnxModel, band_rows: int | None = None
+) -> np.ndarray:
     """Filter a picture decoded by ``model`` with the model's own post-filter."""
     spec = model.postfilter_spec
     if spec is None:
         raise ValueError(f"model {model.name} has no post-filter")
-    return filter_image(rgb, stage_map, model.postfilter, block_size=model.block_size,
-                        max_stages=model.stages, halo=int(spec["halo"]), band_rows=band_rows,
-                        map_bands=model.map_parallel, workers=model.workers)
+    return filter_image(
+        rgb,
+        stage_map,
+        model.postfilter,
+        block_size=model.block_size,
+        max_stages=model.stages,
+        halo=int(spec["halo"]),
+        band_rows=band_rows,
+        map_bands=model.map_parallel,
+        workers=model.workers,
+    )

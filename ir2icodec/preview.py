@@ -41,14 +41,19 @@ def work(n_blocks: int, stages: int, first: int = 2) -> int:
     return n_blocks * stages
 
 
-def decode_frames(data: bytes, *, progress: Callable[[int], None] | None = None,
-                  **settings: Any) -> tuple[list[Frame], list[str]]:
+def decode_frames(
+    data: bytes, *, progress: Callable[[int], None] | None = None, **settings: Any
+) -> tuple[list[Frame], list[str]]:
     """Every stage count from the first code up to ``max_stages`` (default: all present),
     decoded in one pass over the stages (``api.decode_stage_counts``, which takes
     ``settings``); returns the frames and the decoder's warnings."""
     pictures = api.decode_stage_counts(data, progress=progress, **settings)
-    bpp = {p["stages"]: p["bpp"] for p in api.progressive_prefixes(
-        data, max_pixels=settings.get("max_pixels", api.DEFAULT_MAX_PIXELS))}
+    bpp = {
+        p["stages"]: p["bpp"]
+        for p in api.progressive_prefixes(
+            data, max_pixels=settings.get("max_pixels", api.DEFAULT_MAX_PIXELS)
+        )
+    }
     frames = [Frame(p.stages, bpp.get(p.stages, float("nan")), p.pil()) for p in pictures]
     return frames, pictures[-1].warnings
 
@@ -84,8 +89,9 @@ def strip(frames: Sequence[Frame], columns: int = STRIP_COLUMNS) -> Image.Image:
     cols = max(1, min(columns, len(tiles)))
     rows = -(-len(tiles) // cols)
     mode = tiles[0].mode
-    out = Image.new(mode, (cols * w + (cols - 1) * _GAP, rows * h + (rows - 1) * _GAP),
-                    _BACKGROUND[: len(mode)])
+    out = Image.new(
+        mode, (cols * w + (cols - 1) * _GAP, rows * h + (rows - 1) * _GAP), _BACKGROUND[: len(mode)]
+    )
     for i, tile in enumerate(tiles):
         out.paste(tile, ((i % cols) * (w + _GAP), (i // cols) * (h + _GAP)))
     return out
@@ -96,8 +102,10 @@ def check_layout(layout: str, fmt: str) -> None:
     if layout not in LAYOUTS:
         raise UsageError(f"unknown --progressive layout {layout!r}; use animation or strip")
     if layout == "animation" and fmt not in ANIMATED_FORMATS:
-        raise UsageError(f"--progressive animation writes PNG or WebP, not {fmt.upper()}; "
-                         "use .png, .webp or --progressive strip")
+        raise UsageError(
+            f"--progressive animation writes PNG or WebP, not {fmt.upper()}; "
+            "use .png, .webp or --progressive strip"
+        )
 
 
 def animation(frames: Sequence[Frame], fmt: str = "png") -> bytes:
@@ -107,8 +115,15 @@ def animation(frames: Sequence[Frame], fmt: str = "png") -> bytes:
     durations = [FRAME_MS] * (len(tiles) - 1) + [LAST_FRAME_MS]
     options: dict[str, object] = {"lossless": True} if fmt == "webp" else {}
     buf = io.BytesIO()
-    tiles[0].save(buf, ANIMATED_FORMATS[fmt], save_all=True, append_images=tiles[1:],
-                  duration=durations, loop=0, **options)
+    tiles[0].save(
+        buf,
+        ANIMATED_FORMATS[fmt],
+        save_all=True,
+        append_images=tiles[1:],
+        duration=durations,
+        loop=0,
+        **options,
+    )
     return buf.getvalue()
 
 
@@ -122,9 +137,14 @@ def render(frames: Sequence[Frame], layout: Layout, fmt: str) -> bytes:
     return encode_image(picture[..., :3], alpha, fmt)
 
 
-def progressive_file(data: bytes, layout: Layout, fmt: str, *,
-                     progress: Callable[[int], None] | None = None,
-                     **settings: Any) -> tuple[bytes, list[str]]:
+def progressive_file(
+    data: bytes,
+    layout: Layout,
+    fmt: str,
+    *,
+    progress: Callable[[int], None] | None = None,
+    **settings: Any,
+) -> tuple[bytes, list[str]]:
     """Decode every stage count and render the preview file; returns its bytes and the
     warnings to print (the decoder's, and an alpha plane the format cannot keep).
     ``settings``: ``api.decode_stage_counts``'s (max_stages, model, salvage, ...)."""

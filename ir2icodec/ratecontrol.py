@@ -43,8 +43,12 @@ MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001)
 FILL_TRIES = 48  # single block-stages tried after the bisection of --target-bpp/--size
 
 
-def block_distortion(original: np.ndarray, decoded: np.ndarray, inside: np.ndarray,
-                     kind: Distortion = DEFAULT_DISTORTION) -> np.ndarray:
+def block_distortion(
+    original: np.ndarray,
+    decoded: np.ndarray,
+    inside: np.ndarray,
+    kind: Distortion = DEFAULT_DISTORTION,
+) -> np.ndarray:
     """Distortion of each block: (K, b, b, 3) uint8 original and decoded, ``inside`` (K, b, b)
     True for pixels inside the image. Returns (K,) float64, in squared 8-bit levels summed
     over the block's real pixels ("mse"), divided by the block's variance plus a floor
@@ -74,7 +78,8 @@ def _lowpass_error(original: np.ndarray, decoded: np.ndarray, inside: np.ndarray
     w = LOWPASS_WINDOW
     m = inside.astype(np.float64).reshape(k, b // w, w, b // w, w, 1)
     err = (original.astype(np.float64) - decoded.astype(np.float64)).reshape(
-        k, b // w, w, b // w, w, 3)
+        k, b // w, w, b // w, w, 3
+    )
     n = m.sum(axis=(2, 4))
     mean_err = (err * m).sum(axis=(2, 4)) / np.maximum(n, 1.0)
     return (mean_err**2 * n).sum(axis=(1, 2, 3))
@@ -83,15 +88,20 @@ def _lowpass_error(original: np.ndarray, decoded: np.ndarray, inside: np.ndarray
 _LUMA = np.array([0.299, 0.587, 0.114])
 
 
-def _windowed_ssim_loss(original: np.ndarray, decoded: np.ndarray,
-                        inside: np.ndarray) -> np.ndarray:
+def _windowed_ssim_loss(
+    original: np.ndarray, decoded: np.ndarray, inside: np.ndarray
+) -> np.ndarray:
     """Sum over a block's 8x8 luma windows of (1 - SSIM) times the window's real pixels."""
-    return _ssim_loss(original.astype(np.float64) @ _LUMA, decoded.astype(np.float64) @ _LUMA,
-                      inside.astype(np.float64))
+    return _ssim_loss(
+        original.astype(np.float64) @ _LUMA,
+        decoded.astype(np.float64) @ _LUMA,
+        inside.astype(np.float64),
+    )
 
 
-def _multiscale_ssim_loss(original: np.ndarray, decoded: np.ndarray,
-                          inside: np.ndarray) -> np.ndarray:
+def _multiscale_ssim_loss(
+    original: np.ndarray, decoded: np.ndarray, inside: np.ndarray
+) -> np.ndarray:
     """``_windowed_ssim_loss`` at three scales of the block, weighted like MS-SSIM."""
     x, y = original.astype(np.float64) @ _LUMA, decoded.astype(np.float64) @ _LUMA
     m = inside.astype(np.float64)
@@ -128,8 +138,9 @@ def _ssim_loss(x: np.ndarray, y: np.ndarray, m: np.ndarray) -> np.ndarray:
     mx, my = mean(x), mean(y)
     vx, vy = mean(x * x) - mx**2, mean(y * y) - my**2
     cxy = mean(x * y) - mx * my
-    ssim = ((2 * mx * my + SSIM_C1) * (2 * cxy + SSIM_C2)) / \
-        ((mx**2 + my**2 + SSIM_C1) * (vx + vy + SSIM_C2))
+    ssim = ((2 * mx * my + SSIM_C1) * (2 * cxy + SSIM_C2)) / (
+        (mx**2 + my**2 + SSIM_C1) * (vx + vy + SSIM_C2)
+    )
     return ((1.0 - ssim) * n).sum(axis=(1, 2))
 
 
@@ -155,8 +166,9 @@ def extra_bits(distortion: np.ndarray, bits: Bits) -> np.ndarray:
     return np.broadcast_to(np.arange(distortion.shape[1]) * float(bits), distortion.shape)
 
 
-def allocate(distortion: np.ndarray, lam: float, bits_per_stage: Bits,
-             min_stages: int) -> np.ndarray:
+def allocate(
+    distortion: np.ndarray, lam: float, bits_per_stage: Bits, min_stages: int
+) -> np.ndarray:
     """Stage count of each block for multiplier ``lam``.
 
     ``distortion`` is (blocks, S - min_stages + 1): column j is the block's distortion
@@ -167,9 +179,14 @@ def allocate(distortion: np.ndarray, lam: float, bits_per_stage: Bits,
     return (min_stages + np.argmin(cost, axis=1)).astype(np.uint8)
 
 
-def search_lambda(distortion: np.ndarray, bits_per_stage: Bits, min_stages: int,
-                  size_of: Callable[[np.ndarray], float], target: float,
-                  iterations: int = 30) -> tuple[np.ndarray, float]:
+def search_lambda(
+    distortion: np.ndarray,
+    bits_per_stage: Bits,
+    min_stages: int,
+    size_of: Callable[[np.ndarray], float],
+    target: float,
+    iterations: int = 30,
+) -> tuple[np.ndarray, float]:
     """Counts whose size (``size_of(counts)``, e.g. coded bytes) is the largest at or below
     ``target``, by bisection of the multiplier in the log domain; returns (counts, size).
     When even the fewest stages exceed the target, returns those (the closest above)."""
@@ -193,9 +210,15 @@ def search_lambda(distortion: np.ndarray, bits_per_stage: Bits, min_stages: int,
     return _fill(distortion, best, best_size, min_stages, size_of, target)
 
 
-def _fill(distortion: np.ndarray, counts: np.ndarray, size: float, min_stages: int,
-          size_of: Callable[[np.ndarray], float], target: float,
-          tries: int = FILL_TRIES) -> tuple[np.ndarray, float]:
+def _fill(
+    distortion: np.ndarray,
+    counts: np.ndarray,
+    size: float,
+    min_stages: int,
+    size_of: Callable[[np.ndarray], float],
+    target: float,
+    tries: int = FILL_TRIES,
+) -> tuple[np.ndarray, float]:
     """Spend what the bisection left below the target one block-stage at a time, the
     largest distortion drops first (one multiplier moves many blocks at once)."""
     cap = min_stages + distortion.shape[1] - 1

@@ -56,9 +56,13 @@ def model_for_file(model: str | None, file_model_name: str) -> str | None:
     changes), else None (the default, which ``codec.check_model`` then checks)."""
     if model is not None:
         return model
-    if file_model_name and "/" not in file_model_name and "\\" not in file_model_name \
-            and file_model_name not in (".", "..") \
-            and (models_root() / file_model_name / MANIFEST_NAME).is_file():
+    if (
+        file_model_name
+        and "/" not in file_model_name
+        and "\\" not in file_model_name
+        and file_model_name not in (".", "..")
+        and (models_root() / file_model_name / MANIFEST_NAME).is_file()
+    ):
         return file_model_name
     return None
 
@@ -68,8 +72,9 @@ def providers_for(device: str) -> list[str]:
     if device not in DEVICES:
         raise UsageError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
     if device == "cuda" and "CUDAExecutionProvider" not in available:
-        raise UsageError("--device cuda: this onnxruntime has no CUDA support "
-                         "(install onnxruntime-gpu)")
+        raise UsageError(
+            "--device cuda: this onnxruntime has no CUDA support (install onnxruntime-gpu)"
+        )
     if device in ("cuda", "auto") and "CUDAExecutionProvider" in available:
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
@@ -148,11 +153,16 @@ class OnnxModel:
             # The post-filter is outside the bundle digest (it never changes a bitstream):
             # its own entry carries its hash.
             spec = self.postfilter_spec
-            expected = spec["sha256"] if spec and fname == spec["file"] \
+            expected = (
+                spec["sha256"]
+                if spec and fname == spec["file"]
                 else self.manifest["files"].get(fname)
+            )
             if hashlib.sha256(data).hexdigest() != expected:
-                raise ModelError(f"model {self.name}: {fname} does not match its manifest "
-                                 "(damaged or replaced file)")
+                raise ModelError(
+                    f"model {self.name}: {fname} does not match its manifest "
+                    "(damaged or replaced file)"
+                )
             opts = ort.SessionOptions()
             opts.log_severity_level = 3
             opts.use_deterministic_compute = True
@@ -186,20 +196,25 @@ class OnnxModel:
             return np.zeros((n, 3, b, b), np.float32)
         return self._run("inpaint.onnx", {"context": contexts})[0]
 
-    def encode_stage(self, s: int, residual: np.ndarray, state: State | None
-                     ) -> tuple[np.ndarray, State]:
+    def encode_stage(
+        self, s: int, residual: np.ndarray, state: State | None
+    ) -> tuple[np.ndarray, State]:
         """Stage s (1-based): residual -> code in {-1, +1} of shape (N, *code_shape)."""
         fname = f"stage{s}_encoder.onnx"
         feeds = {"residual": residual, **_state_feeds(self._session(fname), state)}
         code, *next_state = self._run(fname, feeds)
         return code, next_state
 
-    def decode_stage(self, s: int, code: np.ndarray, inpainting: np.ndarray,
-                     state: State | None) -> tuple[np.ndarray, State]:
+    def decode_stage(
+        self, s: int, code: np.ndarray, inpainting: np.ndarray, state: State | None
+    ) -> tuple[np.ndarray, State]:
         """Stage s (1-based): code -> reconstruction (pixels in [-0.5, 0.5]) and next state."""
         fname = f"stage{s}_decoder.onnx"
-        feeds = {"code": code, "inpainting": inpainting,
-                 **_state_feeds(self._session(fname), state)}
+        feeds = {
+            "code": code,
+            "inpainting": inpainting,
+            **_state_feeds(self._session(fname), state),
+        }
         recon, *next_state = self._run(fname, feeds)
         return recon, next_state
 
@@ -235,13 +250,22 @@ def _valid_postfilter(spec: object) -> bool:
     if not isinstance(spec, dict):
         return False
     name, digest, halo = spec.get("file"), spec.get("sha256"), spec.get("halo")
-    return (isinstance(name, str) and name.endswith(".onnx") and "/" not in name
-            and "\\" not in name and isinstance(digest, str) and len(digest) == 64
-            and isinstance(halo, int) and halo >= 0 and halo % 2 == 0)
+    return (
+        isinstance(name, str)
+        and name.endswith(".onnx")
+        and "/" not in name
+        and "\\" not in name
+        and isinstance(digest, str)
+        and len(digest) == 64
+        and isinstance(halo, int)
+        and halo >= 0
+        and halo % 2 == 0
+    )
 
 
-def load_model(path: str | None = None, device: str = "auto", threads: int | None = None
-               ) -> OnnxModel:
+def load_model(
+    path: str | None = None, device: str = "auto", threads: int | None = None
+) -> OnnxModel:
     """Load a bundle: a directory, a shipped model's name, or None for the default model."""
     directory = resolve_model_dir(path)
     try:

@@ -63,11 +63,12 @@ def test_pil_gray_rgba_and_path_inputs(rgb, tmp_path):
 def test_max_stages_and_truncated_files_warn(rgb):
     data = ir2icodec.encode(rgb, stages=5)
     three = ir2icodec.decode(data, max_stages=3, output="numpy")
-    np.testing.assert_array_equal(three, ir2icodec.decode(ir2icodec.encode(rgb, stages=3),
-                                                          output="numpy"))
+    np.testing.assert_array_equal(
+        three, ir2icodec.decode(ir2icodec.encode(rgb, stages=3), output="numpy")
+    )
     fourth = [c for c in chunk_layout(data) if c.type == "CODE"][2]
     with pytest.warns(Ir2iWarning, match="truncated: 3 of 5 stages"):
-        cut = ir2icodec.decode(data[:fourth.offset + 7], output="numpy")
+        cut = ir2icodec.decode(data[: fourth.offset + 7], output="numpy")
     np.testing.assert_array_equal(cut, three)
 
 
@@ -79,36 +80,49 @@ def test_info_is_what_the_cli_reports(rgb, tmp_path):
     assert report["progressive"][-1]["bytes"] == len(data) - 12  # all but IEND
     path = tmp_path / "x.ir2i"
     path.write_bytes(data)
-    r = subprocess.run([sys.executable, "-m", "ir2icodec", "info", str(path), "--json"],
-                       capture_output=True, cwd=REPO, timeout=60, check=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "ir2icodec", "info", str(path), "--json"],
+        capture_output=True,
+        cwd=REPO,
+        timeout=60,
+        check=True,
+    )
     cli = json.loads(r.stdout)
-    assert {k: v for k, v in report.items() if k in cli} == {k: cli[k] for k in report
-                                                              if k in cli}
+    assert {k: v for k, v in report.items() if k in cli} == {k: cli[k] for k in report if k in cli}
     assert ir2icodec.info(path) == report
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda im: ir2icodec.encode(im, stages=9), "stages must be a whole number of stages "
-     "from 2 to 8, got 9"),
-    (lambda im: ir2icodec.encode(im, quality=50, target_bpp=0.5), "mutually exclusive"),
-    (lambda im: ir2icodec.encode(im.astype(np.float32)), "uint8 array"),
-    (lambda im: ir2icodec.decode(ir2icodec.encode(im, stages=2), max_stages=1),
-     "max_stages must be a whole number of stages from 2 to 8, got 1"),
-    # Wrong types are usage errors too, raised before any work.
-    (lambda im: ir2icodec.encode(im, stages="4"), "stages must be a whole number"),
-    (lambda im: ir2icodec.encode(im, stages=3.0), "stages must be a whole number"),
-    (lambda im: ir2icodec.encode(im, quality=True), "quality must be a number"),
-    (lambda im: ir2icodec.encode(im, quality="high"), "quality must be a number"),
-    (lambda im: ir2icodec.encode(im, target_bpp=float("nan")), "target_bpp must be a number"),
-    (lambda im: ir2icodec.encode(im, max_pixels=0), "max_pixels must be a positive"),
-    (lambda im: ir2icodec.decode(b"", max_stages="2"), "max_stages must be a whole number"),
-    (lambda im: ir2icodec.decode(b"", max_pixels=-1), "max_pixels must be a positive"),
-    (lambda im: ir2icodec.decode(b"", salvage="yes"), "salvage must be True or False"),
-    (lambda im: ir2icodec.info(b"", max_pixels=2.5), "max_pixels must be a positive"),
-    (lambda im: ir2icodec.decode(ir2icodec.encode(im, stages=2).decode("latin-1")),
-     "contents as text"),
-    (lambda im: ir2icodec.decode(b"\x89PNG\r\n\x1a\n" + bytes(40)), "not an ir2i file"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (
+            lambda im: ir2icodec.encode(im, stages=9),
+            "stages must be a whole number of stages from 2 to 8, got 9",
+        ),
+        (lambda im: ir2icodec.encode(im, quality=50, target_bpp=0.5), "mutually exclusive"),
+        (lambda im: ir2icodec.encode(im.astype(np.float32)), "uint8 array"),
+        (
+            lambda im: ir2icodec.decode(ir2icodec.encode(im, stages=2), max_stages=1),
+            "max_stages must be a whole number of stages from 2 to 8, got 1",
+        ),
+        # Wrong types are usage errors too, raised before any work.
+        (lambda im: ir2icodec.encode(im, stages="4"), "stages must be a whole number"),
+        (lambda im: ir2icodec.encode(im, stages=3.0), "stages must be a whole number"),
+        (lambda im: ir2icodec.encode(im, quality=True), "quality must be a number"),
+        (lambda im: ir2icodec.encode(im, quality="high"), "quality must be a number"),
+        (lambda im: ir2icodec.encode(im, target_bpp=float("nan")), "target_bpp must be a number"),
+        (lambda im: ir2icodec.encode(im, max_pixels=0), "max_pixels must be a positive"),
+        (lambda im: ir2icodec.decode(b"", max_stages="2"), "max_stages must be a whole number"),
+        (lambda im: ir2icodec.decode(b"", max_pixels=-1), "max_pixels must be a positive"),
+        (lambda im: ir2icodec.decode(b"", salvage="yes"), "salvage must be True or False"),
+        (lambda im: ir2icodec.info(b"", max_pixels=2.5), "max_pixels must be a positive"),
+        (
+            lambda im: ir2icodec.decode(ir2icodec.encode(im, stages=2).decode("latin-1")),
+            "contents as text",
+        ),
+        (lambda im: ir2icodec.decode(b"\x89PNG\r\n\x1a\n" + bytes(40)), "not an ir2i file"),
+    ],
+)
 def test_errors_are_the_codec_errors(rgb, call, message):
     with pytest.raises(Ir2iError, match=message) as info:
         call(rgb)
@@ -124,10 +138,18 @@ def test_model_mismatch_names_the_model(rgb, tiny_bundle):
 
 
 def test_import_is_cheap_and_registers_the_plugin():
-    code = ("import sys, ir2icodec; from PIL import Image; "
-            "print('onnxruntime' in sys.modules, Image.registered_extensions()['.ir2i'])")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                       timeout=60, check=True)
+    code = (
+        "import sys, ir2icodec; from PIL import Image; "
+        "print('onnxruntime' in sys.modules, Image.registered_extensions()['.ir2i'])"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=True,
+    )
     assert r.stdout.split() == ["False", "IR2I"]
 
 
@@ -140,8 +162,9 @@ def test_quality_and_target_bpp(rgb):
     with pytest.warns(Ir2iWarning, match="the first code alone takes"):  # as the CLI says
         small = ir2icodec.encode(rgb, target_bpp=0.5)
     assert ir2icodec.decode(small).size == (33, 47)
-    assert ir2icodec.encode(rgb, target_bytes=len(high)) == \
-        ir2icodec.encode(rgb, target_bpp=8 * len(high) / (33 * 47))
+    assert ir2icodec.encode(rgb, target_bytes=len(high)) == ir2icodec.encode(
+        rgb, target_bpp=8 * len(high) / (33 * 47)
+    )
 
 
 def test_warnings_from_the_image_conversion(rgb):
@@ -149,12 +172,12 @@ def test_warnings_from_the_image_conversion(rgb):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ir2icodec.encode(wide, stages=2)
-    assert any(issubclass(w.category, Ir2iWarning) and "16-bit" in str(w.message)
-               for w in caught)
+    assert any(issubclass(w.category, Ir2iWarning) and "16-bit" in str(w.message) for w in caught)
 
 
-def test_files_of_another_shipped_model_decode_without_naming_it(rgb, tiny_bundle, tmp_path,
-                                                                 monkeypatch):
+def test_files_of_another_shipped_model_decode_without_naming_it(
+    rgb, tiny_bundle, tmp_path, monkeypatch
+):
     """When the default model changes, files made by the earlier one (still shipped under its
     name) keep decoding: the decoder takes the shipped model the file names."""
     from ir2icodec import runtime
@@ -183,6 +206,7 @@ def test_every_stage_count_in_one_pass_is_each_decode(rgb, postfilter):
             present = ir2icodec.info(file)["stages_present"]
             assert [p.stages for p in pictures] == list(range(2, present + 1))
             for p in pictures:
-                want = ir2icodec.decode(file, max_stages=p.stages, output="numpy",
-                                        postfilter=postfilter)
+                want = ir2icodec.decode(
+                    file, max_stages=p.stages, output="numpy", postfilter=postfilter
+                )
                 np.testing.assert_array_equal(p.array(), want)

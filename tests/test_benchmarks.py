@@ -24,12 +24,26 @@ def test_inpaint_layers_times_each_depth_with_its_parameter_count() -> None:
 
 
 def test_speed_compares_the_rate_controlled_file_of_the_uniform_files_size(
-        tmp_path, tiny_bundle) -> None:  # a bundle without a post-filter: no filter rows
+    tmp_path, tiny_bundle
+) -> None:  # a bundle without a post-filter: no filter rows
     image = tmp_path / "photo.png"
     Image.fromarray(smooth_image(96, 128)).save(image)
     out = tmp_path / "speed.md"
-    r = CliRunner().invoke(speed.main, ["--image", str(image), "--model", tiny_bundle,
-                                        "--repeat", "1", "--decode-rounds", "1", "--out", str(out)])
+    r = CliRunner().invoke(
+        speed.main,
+        [
+            "--image",
+            str(image),
+            "--model",
+            tiny_bundle,
+            "--repeat",
+            "1",
+            "--decode-rounds",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     rows = {line.split(" | ")[0].lstrip("| "): line for line in out.read_text().splitlines()}
     uniform = next(k for k in rows if k.startswith("decode of the uniform 4-stage file"))
@@ -41,18 +55,23 @@ def test_speed_compares_the_rate_controlled_file_of_the_uniform_files_size(
 
 
 def test_speed_times_the_post_filter_beside_filtered_and_unfiltered_decodes(
-        tmp_path, tiny_bundle) -> None:
+    tmp_path, tiny_bundle
+) -> None:
     bundle = tmp_path / "filtered"
     shutil.copytree(tiny_bundle, bundle)
     export_postfilter(PostFilter(PostFilterConfig(width=8, layers=2)), bundle, {"step": 0})
     image = tmp_path / "photo.png"
     Image.fromarray(smooth_image(96, 128)).save(image)
-    r = CliRunner().invoke(speed.main, ["--image", str(image), "--model", str(bundle),
-                                        "--repeat", "1", "--decode-rounds", "1"])
+    r = CliRunner().invoke(
+        speed.main,
+        ["--image", str(image), "--model", str(bundle), "--repeat", "1", "--decode-rounds", "1"],
+    )
     assert r.exit_code == 0, r.output
-    seconds = {line.split(" | ")[0].lstrip("| "): float(line.rstrip(" |").split(" | ")[-1])
-               for line in r.output.splitlines() if line.startswith("| decode") or
-               line.startswith("| post-filter alone")}
+    seconds = {
+        line.split(" | ")[0].lstrip("| "): float(line.rstrip(" |").split(" | ")[-1])
+        for line in r.output.splitlines()
+        if line.startswith("| decode") or line.startswith("| post-filter alone")
+    }
     filtered = seconds["decode, alternating with the next two rows"]
     alone = next(v for k, v in seconds.items() if k.startswith("post-filter alone"))
     assert 0 < alone < filtered and 0 < seconds["decode --no-filter"] < filtered * 2
@@ -72,11 +91,23 @@ def test_the_gpu_check_script_dry_runs_on_the_cpu(tmp_path):
     small = tmp_path / "small.png"
     with Image.open(repo / "examples" / "kodim23.png") as im:
         im.crop((200, 100, 296, 164)).save(small)  # 96 x 64
-    env = {**os.environ, "REPEAT": "1", "ROUNDS": "1", "SCALE": "2", "IMAGE": str(small),
-           "PYTHON": sys.executable}
+    env = {
+        **os.environ,
+        "REPEAT": "1",
+        "ROUNDS": "1",
+        "SCALE": "2",
+        "IMAGE": str(small),
+        "PYTHON": sys.executable,
+    }
     out = tmp_path / "out"
-    r = subprocess.run(["bash", "benchmarks/gpu_check.sh", str(out), "cpu"], cwd=repo,
-                       env=env, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh", str(out), "cpu"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "192x128" in (out / "speed-4k.md").read_text()
     assert "| decode | 8 |" in (out / "speed-768x512.md").read_text()

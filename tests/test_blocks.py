@@ -28,8 +28,9 @@ def test_kodak_size_has_39_diagonals_of_at_most_16_blocks():
     assert sum(len(d) for d in diags) == 384
 
 
-@pytest.mark.parametrize("rows,cols,band", [(16, 24, 16), (24, 16, 16), (5, 7, 2), (1, 9, 16),
-                                            (9, 1, 4), (3, 3, 0)])
+@pytest.mark.parametrize(
+    "rows,cols,band", [(16, 24, 16), (24, 16, 16), (5, 7, 2), (1, 9, 16), (9, 1, 4), (3, 3, 0)]
+)
 def test_every_block_once_and_context_decoded_before_it(rows, cols, band):
     order: dict[tuple[int, int], tuple[int, int]] = {}  # block -> (band, diagonal)
     for b, rng in enumerate(blk.bands(rows, band)):
@@ -67,9 +68,9 @@ def test_contexts_read_only_decoded_neighbours_and_zero_the_rest():
     assert ctx.shape == (4, 3, 64, 64)
     np.testing.assert_array_equal(ctx[0, :, 32:, 32:], 0)
     assert np.all(ctx[0, :, :32, :] == 0.5) and np.all(ctx[0, :, 32:, :32] == 0.5)
-    np.testing.assert_array_equal(ctx[1], 0)            # top-left block: nothing decoded
-    np.testing.assert_array_equal(ctx[2, :, :32], 0)     # first row: no top neighbours
-    assert np.all(ctx[2, :, 32:, :32] == 0.5)            # ... but a left one
+    np.testing.assert_array_equal(ctx[1], 0)  # top-left block: nothing decoded
+    np.testing.assert_array_equal(ctx[2, :, :32], 0)  # first row: no top neighbours
+    assert np.all(ctx[2, :, 32:, :32] == 0.5)  # ... but a left one
     np.testing.assert_array_equal(ctx[3, :, :, :32], 0)  # first column: no left neighbours
 
 
@@ -79,12 +80,12 @@ def test_block_gather_and_scatter_match_plain_slicing():
     coords = np.array([[2, 4], [0, 0], [1, 3], [2, 0]])
     got = blk.extract_blocks(img, coords, 32)
     for k, (r, c) in enumerate(coords):
-        np.testing.assert_array_equal(got[k], img[32 * r:32 * r + 32, 32 * c:32 * c + 32])
+        np.testing.assert_array_equal(got[k], img[32 * r : 32 * r + 32, 32 * c : 32 * c + 32])
     out = np.zeros_like(img)
     blk.place_blocks(out, coords, got, 32)
     mask = np.zeros(img.shape[:2], bool)
     for r, c in coords:
-        mask[32 * r:32 * r + 32, 32 * c:32 * c + 32] = True
+        mask[32 * r : 32 * r + 32, 32 * c : 32 * c + 32] = True
     np.testing.assert_array_equal(out[mask], img[mask])
     assert not out[~mask].any()
 
@@ -96,10 +97,9 @@ def test_contexts_equal_the_windows_of_a_zero_bordered_image():
     coords = np.array([(r, c) for r in range(3) for c in range(4)])
     ctx = blk.contexts(img, coords, 32)
     for k, (r, c) in enumerate(coords):
-        want = unit[:, 32 * r:32 * r + 64, 32 * c:32 * c + 64].copy()
+        want = unit[:, 32 * r : 32 * r + 64, 32 * c : 32 * c + 64].copy()
         want[:, 32:, 32:] = 0
         np.testing.assert_array_equal(ctx[k], want)
-
 
 
 def test_image_blocks_are_the_padded_image_in_raster_order():

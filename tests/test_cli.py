@@ -16,11 +16,17 @@ from PIL import Image
 from ir2icodec.container import chunk_layout
 
 
-def ir2i(*args: str, stdin: bytes | None = None, cwd: Path | None = None
-         ) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ir2icodec", *args], input=stdin,
-                          capture_output=True, cwd=cwd, timeout=120,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+def ir2i(
+    *args: str, stdin: bytes | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ir2icodec", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
 
 
 def one_line_error(r: subprocess.CompletedProcess, *needles: str) -> None:
@@ -82,8 +88,12 @@ def test_decoded_file_matches_library_decode(tmp_path, encoded, tiny_model):
     from ir2icodec.codec import decode
 
     out = tmp_path / "o.png"
-    assert ir2i("decode", str(encoded), "-o", str(out), "--model",
-                str(tiny_model.directory)).returncode == 0
+    assert (
+        ir2i(
+            "decode", str(encoded), "-o", str(out), "--model", str(tiny_model.directory)
+        ).returncode
+        == 0
+    )
     ref = decode(encoded.read_bytes(), tiny_model).rgb
     np.testing.assert_array_equal(np.asarray(Image.open(out)), ref)
 
@@ -92,13 +102,14 @@ def test_truncated_file_decodes_complete_stages_with_a_warning(tmp_path, encoded
     data = encoded.read_bytes()
     third = [c for c in chunk_layout(data) if c.type == "CODE"][1]
     cut = tmp_path / "cut.ir2i"
-    cut.write_bytes(data[:third.offset + 20])
+    cut.write_bytes(data[: third.offset + 20])
     r = ir2i("decode", str(cut), "-o", str(tmp_path / "cut.png"), "--model", tiny_bundle)
     assert r.returncode == 0
     assert b"warning" in r.stderr and b"truncated" in r.stderr
     cut.write_bytes(data[:40])
-    one_line_error(ir2i("decode", str(cut), "-o", str(tmp_path / "x.png"), "--model",
-                        tiny_bundle), "truncated")
+    one_line_error(
+        ir2i("decode", str(cut), "-o", str(tmp_path / "x.png"), "--model", tiny_bundle), "truncated"
+    )
     assert not (tmp_path / "x.png").exists()
 
 
@@ -120,8 +131,10 @@ def test_truncate_makes_the_smaller_complete_file(tmp_path, photo, encoded, tiny
     r = ir2i("truncate", str(encoded), "-o", str(out), "--stages", "3")
     assert r.returncode == 0, r.stderr
     direct = tmp_path / "direct.ir2i"
-    assert ir2i("encode", str(photo), "-o", str(direct), "-s", "3", "--model",
-                tiny_bundle).returncode == 0
+    assert (
+        ir2i("encode", str(photo), "-o", str(direct), "-s", "3", "--model", tiny_bundle).returncode
+        == 0
+    )
     assert out.read_bytes() == direct.read_bytes()
     piped = ir2i("truncate", "-", "-s", "2", stdin=encoded.read_bytes())
     assert piped.returncode == 0 and len(piped.stdout) < len(out.read_bytes())
@@ -130,8 +143,20 @@ def test_truncate_makes_the_smaller_complete_file(tmp_path, photo, encoded, tiny
     assert not (tmp_path / "five.ir2i").exists()
 
 
-@pytest.mark.parametrize("case", ["missing", "not_image", "not_ir2i", "version", "stages",
-                                  "max_stages", "model", "no_model", "empty_stdin"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "not_image",
+        "not_ir2i",
+        "version",
+        "stages",
+        "max_stages",
+        "model",
+        "no_model",
+        "empty_stdin",
+    ],
+)
 def test_errors_are_one_line(tmp_path, photo, encoded, tiny_bundle, other_bundle, case):
     out = tmp_path / "out.bin"
     text = tmp_path / "notes.txt"
@@ -146,12 +171,15 @@ def test_errors_are_one_line(tmp_path, photo, encoded, tiny_bundle, other_bundle
         "not_ir2i": (("decode", str(photo), "-o", str(out) + ".png", *m), "not an ir2i file"),
         "version": (("decode", str(tmp_path / "newer.ir2i"), "-o", str(out) + ".png", *m), ""),
         "stages": (("encode", str(photo), "-o", str(out), "--stages", "9", *m), "stages"),
-        "max_stages": (("decode", str(encoded), "-o", str(out) + ".png", "-k", "1", *m),
-                       "max-stages"),
-        "model": (("decode", str(encoded), "-o", str(out) + ".png", "--model", other_bundle),
-                  "tiny-ir2i"),
-        "no_model": (("encode", str(photo), "-o", str(out), "--model", str(tmp_path)),
-                     "not found"),
+        "max_stages": (
+            ("decode", str(encoded), "-o", str(out) + ".png", "-k", "1", *m),
+            "max-stages",
+        ),
+        "model": (
+            ("decode", str(encoded), "-o", str(out) + ".png", "--model", other_bundle),
+            "tiny-ir2i",
+        ),
+        "no_model": (("encode", str(photo), "-o", str(out), "--model", str(tmp_path)), "not found"),
         "empty_stdin": (("encode", "-", "-o", str(out), *m), "empty"),
     }
     args, needle = runs[case]
@@ -161,17 +189,21 @@ def test_errors_are_one_line(tmp_path, photo, encoded, tiny_bundle, other_bundle
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_existing_output_needs_force_and_input_is_never_overwritten(tmp_path, photo, encoded,
-                                                                     tiny_bundle):
+def test_existing_output_needs_force_and_input_is_never_overwritten(
+    tmp_path, photo, encoded, tiny_bundle
+):
     before = encoded.read_bytes()
-    one_line_error(ir2i("encode", str(photo), "-o", str(encoded), "--model", tiny_bundle),
-                   "--force")
+    one_line_error(
+        ir2i("encode", str(photo), "-o", str(encoded), "--model", tiny_bundle), "--force"
+    )
     assert encoded.read_bytes() == before
-    r = ir2i("encode", str(photo), "-o", str(encoded), "--stages", "2", "-f", "--model",
-             tiny_bundle)
+    r = ir2i(
+        "encode", str(photo), "-o", str(encoded), "--stages", "2", "-f", "--model", tiny_bundle
+    )
     assert r.returncode == 0 and encoded.read_bytes() != before
-    one_line_error(ir2i("decode", str(encoded), "-o", str(encoded), "-f", "--model",
-                        tiny_bundle), "input")
+    one_line_error(
+        ir2i("decode", str(encoded), "-o", str(encoded), "-f", "--model", tiny_bundle), "input"
+    )
 
 
 def test_alpha_round_trip_and_refusal(tmp_path, tiny_bundle):
@@ -182,13 +214,23 @@ def test_alpha_round_trip_and_refusal(tmp_path, tiny_bundle):
     assert ir2i("encode", str(src), "-o", str(enc), "--model", tiny_bundle).returncode == 0
     assert ir2i("decode", str(enc), "-o", str(dec), "--model", tiny_bundle).returncode == 0
     np.testing.assert_array_equal(np.asarray(Image.open(dec))[..., 3], rgba[..., 3])
-    one_line_error(ir2i("encode", str(src), "-o", str(tmp_path / "b.ir2i"), "--alpha", "refuse",
-                        "--model", tiny_bundle), "alpha")
+    one_line_error(
+        ir2i(
+            "encode",
+            str(src),
+            "-o",
+            str(tmp_path / "b.ir2i"),
+            "--alpha",
+            "refuse",
+            "--model",
+            tiny_bundle,
+        ),
+        "alpha",
+    )
 
 
 def test_closed_stdout_pipe_is_a_clear_error(photo, tiny_bundle):
-    cmd = (f"{sys.executable} -m ir2icodec encode {photo} -o - --model {tiny_bundle} "
-           "| head -c 0")
+    cmd = f"{sys.executable} -m ir2icodec encode {photo} -o - --model {tiny_bundle} | head -c 0"
     r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, timeout=120)
     assert r.returncode != 0
     assert b"Traceback" not in r.stderr and b"Exception ignored" not in r.stderr

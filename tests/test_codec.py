@@ -127,8 +127,11 @@ def test_max_stages_reads_no_further_than_its_stages(tiny_model, monkeypatch):
         decode(bytes(damaged), tiny_model)
     calls = []
     real = entropy.decode_stage_bits
-    monkeypatch.setattr(entropy, "decode_stage_bits",
-                        lambda payload, count, *a: calls.append(count) or real(payload, count, *a))
+    monkeypatch.setattr(
+        entropy,
+        "decode_stage_bits",
+        lambda payload, count, *a: calls.append(count) or real(payload, count, *a),
+    )
     three = decode(bytes(damaged), tiny_model, max_stages=3)
     assert three.stages == 3 and three.warnings == []
     assert sum(calls) <= 3  # stages 1-2 (one chunk) and 3; raw chunks skip the decoder

@@ -22,8 +22,15 @@ from ir2icodec.training.nets import ProgressiveCoder, make_config
 
 def _coder(connections: str) -> ProgressiveCoder:
     torch.manual_seed(0)
-    cfg = make_config("compact", connections=connections, inpainting="joint", stages=3,
-                      widths=(4, 8, 8), inpaint_layers=1, inpaint_filters_per_dilation=1)
+    cfg = make_config(
+        "compact",
+        connections=connections,
+        inpainting="joint",
+        stages=3,
+        widths=(4, 8, 8),
+        inpaint_layers=1,
+        inpaint_filters_per_dilation=1,
+    )
     coder = ProgressiveCoder(cfg).eval()
     with torch.no_grad():  # links start at zero (see nets._link): give them something to carry
         for name, p in coder.named_parameters():
@@ -41,8 +48,10 @@ def _link_inputs(coder: ProgressiveCoder, part: str, stage: int) -> list[torch.T
     """What each link of ``stage``'s encoder or decoder receives in one forward pass."""
     got: list[torch.Tensor] = []
     links = getattr(coder.stages[stage], part).links
-    hooks = [link.register_forward_hook(lambda m, args, out: got.append(args[0].clone()))
-             for link in links]
+    hooks = [
+        link.register_forward_hook(lambda m, args, out: got.append(args[0].clone()))
+        for link in links
+    ]
     coder(*_inputs())
     for h in hooks:
         h.remove()
@@ -72,8 +81,9 @@ def test_residual_stages_predict_the_residual_and_add_up():
     for s in range(1, 3):
         # Stage s is trained against what stages before it left, and adds its output.
         torch.testing.assert_close(out.stage_targets[s], block - out.reconstructions[s - 1])
-        torch.testing.assert_close(out.reconstructions[s],
-                                   out.reconstructions[s - 1] + out.stage_outputs[s])
+        torch.testing.assert_close(
+            out.reconstructions[s], out.reconstructions[s - 1] + out.stage_outputs[s]
+        )
 
 
 def test_prediction_connections_sum_the_stage_outputs_against_the_image():
@@ -83,12 +93,12 @@ def test_prediction_connections_sum_the_stage_outputs_against_the_image():
     decoded = [coder.stages[s].decoder(out.codes[s], None)[0] for s in range(3)]
     for s in range(3):
         assert out.stage_targets[s] is block  # R2I: every stage is judged on the image
-        torch.testing.assert_close(out.reconstructions[s],
-                                   sum(decoded[: s + 1]) + out.inpainting)
+        torch.testing.assert_close(out.reconstructions[s], sum(decoded[: s + 1]) + out.inpainting)
 
 
-@pytest.mark.parametrize("connections,parts", [("full", ("encoder", "decoder")),
-                                               ("decoding", ("decoder",))])
+@pytest.mark.parametrize(
+    "connections,parts", [("full", ("encoder", "decoder")), ("decoding", ("decoder",))]
+)
 def test_links_join_each_layer_to_the_same_layer_of_the_stage_before(connections, parts):
     coder = _coder(connections)
     for part in ("encoder", "decoder"):
@@ -122,8 +132,9 @@ def test_what_a_later_stage_depends_on(connections):
                 link.weight.zero_()
         out = changed(block, context)
         if part == "encoder":  # stage 2's code depends on stage 1's encoder features
-            assert not torch.equal(out.codes[1], base.codes[1]) or \
-                not torch.equal(out.reconstructions[1], base.reconstructions[1])
+            assert not torch.equal(out.codes[1], base.codes[1]) or not torch.equal(
+                out.reconstructions[1], base.reconstructions[1]
+            )
         else:  # the same code, decoded without stage 1's decoder features: another picture
             torch.testing.assert_close(out.codes[1], base.codes[1])
             assert not torch.allclose(out.reconstructions[1], base.reconstructions[1])
@@ -136,8 +147,11 @@ def test_link_initialisations(kind):
 
     coder = _coder("full")
     n = init_links(coder, kind)
-    links = [m.weight for name, m in coder.named_modules()
-             if ".links." in f".{name}." and isinstance(m, torch.nn.Conv2d)]
+    links = [
+        m.weight
+        for name, m in coder.named_modules()
+        if ".links." in f".{name}." and isinstance(m, torch.nn.Conv2d)
+    ]
     assert n == len(links) == 3 * (3 + 4)  # every stage: 3 encoder and 4 decoder links
     for w in links:
         eye = torch.eye(w.shape[0]).view_as(w)

@@ -52,21 +52,46 @@ def chunk(ctype: bytes, data: bytes, *, length: int | None = None, crc: int | No
     """A chunk exactly as the spec lays it out; ``length``/``crc`` can lie."""
     if crc is None:
         crc = zlib.crc32(ctype + data)
-    return struct.pack(">I", len(data) if length is None else length) + ctype + data + (
-        struct.pack(">I", crc)
+    return (
+        struct.pack(">I", len(data) if length is None else length)
+        + ctype
+        + data
+        + (struct.pack(">I", crc))
     )
 
 
 def head_data(
-    *, version: int = 1, flags: int = 0, width: int = 40, height: int = 20,
-    block_size: int = 32, bits_per_stage: int = 128, stages: int = 3,
-    first_code_stages: int = 2, band_rows: int = 16, digest: bytes = DIGEST,
-    name: bytes = b"test-model", name_len: int | None = None,
+    *,
+    version: int = 1,
+    flags: int = 0,
+    width: int = 40,
+    height: int = 20,
+    block_size: int = 32,
+    bits_per_stage: int = 128,
+    stages: int = 3,
+    first_code_stages: int = 2,
+    band_rows: int = 16,
+    digest: bytes = DIGEST,
+    name: bytes = b"test-model",
+    name_len: int | None = None,
 ) -> bytes:
-    return struct.pack(
-        ">BHIIHHBBH16sB", version, flags, width, height, block_size, bits_per_stage, stages,
-        first_code_stages, band_rows, digest, len(name) if name_len is None else name_len,
-    ) + name
+    return (
+        struct.pack(
+            ">BHIIHHBBH16sB",
+            version,
+            flags,
+            width,
+            height,
+            block_size,
+            bits_per_stage,
+            stages,
+            first_code_stages,
+            band_rows,
+            digest,
+            len(name) if name_len is None else name_len,
+        )
+        + name
+    )
 
 
 def random_bits(header: Header, seed: int) -> list[np.ndarray]:
@@ -76,11 +101,22 @@ def random_bits(header: Header, seed: int) -> list[np.ndarray]:
 
 
 def make_file(
-    width: int = 40, height: int = 20, stages: int = 8, *, seed: int = 1,
-    ancillary: dict[bytes, bytes] | None = None, **kw: int,
+    width: int = 40,
+    height: int = 20,
+    stages: int = 8,
+    *,
+    seed: int = 1,
+    ancillary: dict[bytes, bytes] | None = None,
+    **kw: int,
 ) -> tuple[bytes, Header, list[np.ndarray]]:
-    header = Header(width=width, height=height, stages=stages, model_name="test-model",
-                    model_digest=DIGEST, **kw)
+    header = Header(
+        width=width,
+        height=height,
+        stages=stages,
+        model_name="test-model",
+        model_digest=DIGEST,
+        **kw,
+    )
     bits = random_bits(header, seed)
     return write_container(header, bits, ancillary), header, bits
 
@@ -119,8 +155,9 @@ def test_constants() -> None:
 @pytest.mark.parametrize("stages", range(2, MAX_STAGES + 1))
 def test_round_trip(size: tuple[int, int], stages: int) -> None:
     width, height = size
-    data, header, bits = make_file(width, height, stages, seed=stages,
-                                   ancillary={b"aLPH": b"\x00alpha\xff" * 3})
+    data, header, bits = make_file(
+        width, height, stages, seed=stages, ancillary={b"aLPH": b"\x00alpha\xff" * 3}
+    )
     got = read_container(data)
     assert got.header == header
     assert got.complete and got.warnings == []
@@ -132,8 +169,16 @@ def test_round_trip(size: tuple[int, int], stages: int) -> None:
 
 
 def test_round_trip_other_parameters() -> None:
-    header = Header(width=100, height=70, stages=5, model_name="modèle ✓ v2",
-                    model_digest=DIGEST, block_size=16, bits_per_stage=64, band_rows=3)
+    header = Header(
+        width=100,
+        height=70,
+        stages=5,
+        model_name="modèle ✓ v2",
+        model_digest=DIGEST,
+        block_size=16,
+        bits_per_stage=64,
+        band_rows=3,
+    )
     bits = random_bits(header, 2)
     data = write_container(header, bits, {b"aLPH": b"", b"tEXt": b"comment"})
     got = read_container(data)
@@ -150,16 +195,22 @@ def test_writer_accepts_bool_and_int_arrays() -> None:
     reference = write_container(header, bits)
     assert write_container(header, as_bool) == reference
     assert write_container(header, as_int64) == reference
-    numpy_sized = Header(width=np.int32(64), height=np.uint16(32), stages=np.int64(2),
-                         model_name="m", model_digest=DIGEST)
+    numpy_sized = Header(
+        width=np.int32(64),
+        height=np.uint16(32),
+        stages=np.int64(2),
+        model_name="m",
+        model_digest=DIGEST,
+    )
     assert numpy_sized == header and type(numpy_sized.width) is int
     assert write_container(numpy_sized, bits) == reference
 
 
 def test_bytes_on_disk_follow_the_spec() -> None:
     """Byte-by-byte layout, rebuilt independently with struct and numpy.packbits."""
-    header = Header(width=40, height=20, stages=4, model_name="test-model",
-                    model_digest=DIGEST, band_rows=5)
+    header = Header(
+        width=40, height=20, stages=4, model_name="test-model", model_digest=DIGEST, band_rows=5
+    )
     bits = random_bits(header, 7)
     data = write_container(header, bits, {b"aLPH": b"xyz"})
     expected = (
@@ -345,8 +396,9 @@ def file_with(head: bytes, *rest: bytes) -> bytes:
 
 
 def valid_codes(header: Header, bits: list[np.ndarray]) -> bytes:
-    return b"".join(chunk(b"CODE", code_payload(header, s, bits))
-                    for s in [1, *range(3, header.stages + 1)])
+    return b"".join(
+        chunk(b"CODE", code_payload(header, s, bits)) for s in [1, *range(3, header.stages + 1)]
+    )
 
 
 SMALL = Header(width=40, height=20, stages=3, model_name="test-model", model_digest=DIGEST)
@@ -369,8 +421,7 @@ def test_huge_dimensions_hit_the_limit_before_any_allocation() -> None:
         with pytest.raises(LimitError):
             read_header(lying)
         # Raised above the limit: the codes are bounded by the bytes present, not the header.
-        cut_code = chunk(b"CODE", b"\x01\x02" + b"\x00" * 64,
-                         length=2 + 3125 * 3125 * 32)[:200]
+        cut_code = chunk(b"CODE", b"\x01\x02" + b"\x00" * 64, length=2 + 3125 * 3125 * 32)[:200]
         huge = file_with(head_data(width=100_000, height=100_000), cut_code)
         with pytest.raises(TruncatedError):
             read_container(huge, max_pixels=10**10)
@@ -412,8 +463,11 @@ def test_max_pixels_parameter() -> None:
         ({"name": b"evil\x1b[2J"}, FormatError, "control"),
         ({"name": b"abc", "name_len": 5}, FormatError, "length"),
         ({"version": 0}, FormatError, "version 0"),
-        ({"version": 3}, UnsupportedVersionError,
-         r"written by a newer ir2i \(format version 3\); upgrade"),
+        (
+            {"version": 3},
+            UnsupportedVersionError,
+            r"written by a newer ir2i \(format version 3\); upgrade",
+        ),
         ({"flags": 4}, UnsupportedVersionError, "0x0004"),
     ],
 )
@@ -452,8 +506,12 @@ def test_wrong_code_length_is_refused() -> None:
             read_container(data)
         with pytest.raises(CorruptDataError):
             read_container(data, salvage=True)
-    later = file_with(head_data(), chunk(b"CODE", first),
-                      chunk(b"CODE", code_payload(SMALL, 3, SMALL_BITS)[:-2]), IEND_CHUNK)
+    later = file_with(
+        head_data(),
+        chunk(b"CODE", first),
+        chunk(b"CODE", code_payload(SMALL, 3, SMALL_BITS)[:-2]),
+        IEND_CHUNK,
+    )
     with pytest.raises(FormatError, match=r"'CODE' \(stage 3\).*header implies 34"):
         read_container(later)
     assert read_container(later, salvage=True).stages_found == 2
@@ -487,8 +545,13 @@ def test_unknown_ancillary_chunks_are_kept_anywhere() -> None:
     codes = chunk_layout(file_with(head_data(), SMALL_CODES))
     split = codes[1].offset + 12 + codes[1].length - len(SIG) - 12 - len(head_data())
     data = file_with(
-        head_data(), chunk(b"xNEW", b"\x01\x02"), SMALL_CODES[:split], chunk(b"zZzZ", b"late"),
-        SMALL_CODES[split:], chunk(b"aLPH", b"last"), IEND_CHUNK,
+        head_data(),
+        chunk(b"xNEW", b"\x01\x02"),
+        SMALL_CODES[:split],
+        chunk(b"zZzZ", b"late"),
+        SMALL_CODES[split:],
+        chunk(b"aLPH", b"last"),
+        IEND_CHUNK,
     )
     got = read_container(data)
     assert got.complete and got.warnings == []
@@ -497,8 +560,9 @@ def test_unknown_ancillary_chunks_are_kept_anywhere() -> None:
 
 
 def test_duplicate_ancillary_keeps_the_first() -> None:
-    data = file_with(head_data(), chunk(b"aLPH", b"one"), chunk(b"aLPH", b"two"),
-                     SMALL_CODES, IEND_CHUNK)
+    data = file_with(
+        head_data(), chunk(b"aLPH", b"one"), chunk(b"aLPH", b"two"), SMALL_CODES, IEND_CHUNK
+    )
     got = read_container(data)
     assert got.ancillary == {b"aLPH": b"one"}
     assert got.complete and "duplicate" in got.warnings[0]
@@ -513,8 +577,9 @@ def test_code_chunks_out_of_order_or_in_excess() -> None:
     misnumbered_first = chunk(b"CODE", b"\x02\x02" + code_payload(SMALL, 1, SMALL_BITS)[2:])
     for salvage in (False, True):
         with pytest.raises(FormatError, match="expected stages 1-2"):
-            read_container(file_with(head_data(), misnumbered_first, third, IEND_CHUNK),
-                           salvage=salvage)
+            read_container(
+                file_with(head_data(), misnumbered_first, third, IEND_CHUNK), salvage=salvage
+            )
     with pytest.raises(FormatError, match="follows all 3"):
         read_container(file_with(head_data(), first, third, third, IEND_CHUNK))
     with pytest.raises(FormatError, match="after 2 of 3"):
@@ -586,10 +651,21 @@ def test_writer_rejects_programmer_errors() -> None:
 @pytest.mark.parametrize(
     "fields",
     [
-        {"width": 0}, {"height": -1}, {"width": 2**32}, {"stages": 1}, {"stages": 9},
-        {"model_name": ""}, {"model_name": "x" * 256}, {"model_name": "bad\nname"},
-        {"model_digest": b"short"}, {"block_size": 48}, {"bits_per_stage": 100},
-        {"first_code_stages": 1}, {"band_rows": 0}, {"flags": 1}, {"width": 2.5},
+        {"width": 0},
+        {"height": -1},
+        {"width": 2**32},
+        {"stages": 1},
+        {"stages": 9},
+        {"model_name": ""},
+        {"model_name": "x" * 256},
+        {"model_name": "bad\nname"},
+        {"model_digest": b"short"},
+        {"block_size": 48},
+        {"bits_per_stage": 100},
+        {"first_code_stages": 1},
+        {"band_rows": 0},
+        {"flags": 1},
+        {"width": 2.5},
         {"width": 2**30, "height": 2**30},
     ],
 )
@@ -636,8 +712,9 @@ def mutate(data: bytes, ops: list[tuple[str, int, object]]) -> bytes:
     return bytes(buf)
 
 
-FUZZ = settings(max_examples=300, deadline=2000, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=300, deadline=2000, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @FUZZ
@@ -670,18 +747,20 @@ def mostly(valid: st.SearchStrategy, invalid: st.SearchStrategy) -> st.SearchStr
     return st.integers(0, 9).flatmap(lambda k: invalid if k == 0 else valid)
 
 
-head_fields = st.fixed_dictionaries({
-    "version": mostly(st.just(1), st.sampled_from([0, 3, 255])),
-    "flags": mostly(st.just(0), st.sampled_from([1, 0x8000])),
-    "width": mostly(st.integers(1, 80), st.sampled_from([0, 2**32 - 1])),
-    "height": mostly(st.integers(1, 80), st.just(0)),
-    "block_size": mostly(st.sampled_from([8, 16, 32]), st.sampled_from([0, 33, 512])),
-    "bits_per_stage": mostly(st.sampled_from([8, 16, 128]), st.sampled_from([0, 9, 4104])),
-    "stages": mostly(st.integers(2, 8), st.sampled_from([0, 1, 9, 255])),
-    "first_code_stages": mostly(st.just(2), st.sampled_from([0, 1, 3])),
-    "band_rows": mostly(st.integers(1, 65535), st.just(0)),
-    "name": mostly(st.just(b"m"), st.binary(max_size=20)),
-})
+head_fields = st.fixed_dictionaries(
+    {
+        "version": mostly(st.just(1), st.sampled_from([0, 3, 255])),
+        "flags": mostly(st.just(0), st.sampled_from([1, 0x8000])),
+        "width": mostly(st.integers(1, 80), st.sampled_from([0, 2**32 - 1])),
+        "height": mostly(st.integers(1, 80), st.just(0)),
+        "block_size": mostly(st.sampled_from([8, 16, 32]), st.sampled_from([0, 33, 512])),
+        "bits_per_stage": mostly(st.sampled_from([8, 16, 128]), st.sampled_from([0, 9, 4104])),
+        "stages": mostly(st.integers(2, 8), st.sampled_from([0, 1, 9, 255])),
+        "first_code_stages": mostly(st.just(2), st.sampled_from([0, 1, 3])),
+        "band_rows": mostly(st.integers(1, 65535), st.just(0)),
+        "name": mostly(st.just(b"m"), st.binary(max_size=20)),
+    }
+)
 
 
 def code_of_right_length(fields: dict, stage: int, index: bytes, filler: int) -> bytes:
@@ -693,8 +772,9 @@ def code_of_right_length(fields: dict, stage: int, index: bytes, filler: int) ->
 
 
 # (stage, index bytes or None for the right ones, filler byte)
-right_length_code = st.tuples(st.integers(1, 9), st.one_of(st.none(), st.binary(min_size=2,
-                              max_size=2)), st.integers(0, 255))
+right_length_code = st.tuples(
+    st.integers(1, 9), st.one_of(st.none(), st.binary(min_size=2, max_size=2)), st.integers(0, 255)
+)
 fuzz_chunk = st.one_of(
     st.tuples(chunk_types, st.binary(max_size=80)),
     st.tuples(st.just(b"CODE"), right_length_code),
@@ -703,8 +783,9 @@ fuzz_chunk = st.one_of(
 
 
 @FUZZ
-@given(head_fields, st.integers(0, 8), st.lists(fuzz_chunk, max_size=6), st.booleans(),
-       st.booleans())
+@given(
+    head_fields, st.integers(0, 8), st.lists(fuzz_chunk, max_size=6), st.booleans(), st.booleans()
+)
 def test_fuzz_well_checksummed_nonsense_only_raises_ir2i_errors(
     fields: dict, n_ordered: int, chunks: list[tuple[bytes, object]], end: bool, salvage: bool
 ) -> None:

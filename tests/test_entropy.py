@@ -48,7 +48,8 @@ def test_stage_bits_round_trip_on_adversarial_patterns(n):
             np.testing.assert_array_equal(back[1], second)
             later = entropy.encode_stage_bits([second], first, LAYOUT)
             np.testing.assert_array_equal(
-                entropy.decode_stage_bits(later, 1, n, first, LAYOUT)[0], second)
+                entropy.decode_stage_bits(later, 1, n, first, LAYOUT)[0], second
+            )
 
 
 def test_predictable_bits_cost_far_less_than_raw():
@@ -59,12 +60,12 @@ def test_predictable_bits_cost_far_less_than_raw():
     assert len(entropy.encode_stage_bits([pats["random"]], None, LAYOUT)) < 200 * 16 * 1.02
 
 
-@pytest.mark.parametrize("shape,stages", [((1, 1), 2), ((1, 1), 8), ((3, 5), 4),
-                                          ((16, 24), 8), ((40, 2), 3)])
+@pytest.mark.parametrize(
+    "shape,stages", [((1, 1), 2), ((1, 1), 8), ((3, 5), 4), ((16, 24), 8), ((40, 2), 3)]
+)
 def test_stage_map_round_trips(shape, stages):
     rng = np.random.default_rng(stages)
-    for counts in (rng.integers(2, stages + 1, shape), np.full(shape, stages),
-                   np.full(shape, 2)):
+    for counts in (rng.integers(2, stages + 1, shape), np.full(shape, stages), np.full(shape, 2)):
         data = entropy.encode_stage_map(counts, stages)
         np.testing.assert_array_equal(entropy.decode_stage_map(data, *shape, stages), counts)
 
@@ -81,8 +82,7 @@ def test_forged_range_data_is_refused():
 
 
 def _v2_file(width=100, height=70, stages=5, seed=0, ancillary=None):
-    header = Header(width=width, height=height, stages=stages, model_name="m",
-                    model_digest=DIGEST)
+    header = Header(width=width, height=height, stages=stages, model_name="m", model_digest=DIGEST)
     rng = np.random.default_rng(seed)
     smooth = (rng.random((stages, header.n_blocks, 128)) < 0.9).astype(np.uint8)
     counts = rng.integers(2, stages + 1, header.n_blocks)
@@ -102,11 +102,18 @@ def test_a_shared_payload_cache_writes_the_same_files():
         allocations.append(np.minimum(more, 6))
     for c in allocations:
         top = int(c.max())
-        shorter = Header(width=header.width, height=header.height, stages=top,
-                         model_name="m", model_digest=DIGEST)
+        shorter = Header(
+            width=header.width,
+            height=header.height,
+            stages=top,
+            model_name="m",
+            model_digest=DIGEST,
+        )
         plain = write_container(shorter, list(smooth[:top]), stage_counts=c)
-        assert write_container(shorter, list(smooth[:top]), stage_counts=c,
-                               payload_cache=cache) == plain
+        assert (
+            write_container(shorter, list(smooth[:top]), stage_counts=c, payload_cache=cache)
+            == plain
+        )
     # one entry per (stage, set of blocks): the all-blocks first code only once
     assert sum(key[0] == 1 for key in cache) == 1
 
@@ -139,7 +146,7 @@ def test_version_2_cut_at_every_chunk_boundary():
         np.testing.assert_array_equal(got.block_stages(), np.minimum(counts, stages))
         # and a cut inside the next chunk gives the same stages
         if k + 1 < len(codes):
-            assert read_container(data[:end + 9]).stages_found == stages
+            assert read_container(data[: end + 9]).stages_found == stages
 
 
 def test_version_2_truncate_keeps_chunks_byte_identical():
@@ -195,8 +202,11 @@ def _chunk(ctype: bytes, payload: bytes) -> bytes:
 
 
 @settings(max_examples=150, deadline=None)
-@given(smap=st.binary(max_size=40), codes=st.lists(st.binary(max_size=120), max_size=4),
-       coding=st.sampled_from([0, 1, 7]))
+@given(
+    smap=st.binary(max_size=40),
+    codes=st.lists(st.binary(max_size=120), max_size=4),
+    coding=st.sampled_from([0, 1, 7]),
+)
 def test_fuzzed_version_2_chunks_only_raise_ir2i_errors(smap, codes, coding):
     """SMAP and CODE chunks with valid CRCs but arbitrary contents."""
     header, _, _, data = _v2_file(width=70, height=40, stages=4)

@@ -31,8 +31,9 @@ def stripes(size: int = 64, period: int = 12) -> np.ndarray:
     """Diagonal two-colour stripes: an exemplar method can continue them exactly."""
     y, x = np.mgrid[0:size, 0:size]
     on = ((x + y) // (period // 2)) % 2 == 0
-    return np.stack([np.where(on, 220, 40), np.where(on, 30, 200),
-                     np.full_like(x, 100)], -1).astype(np.uint8)
+    return np.stack(
+        [np.where(on, 220, 40), np.where(on, 30, 200), np.full_like(x, 100)], -1
+    ).astype(np.uint8)
 
 
 def test_criminisi_continues_stripes_better_than_a_constant() -> None:
@@ -94,8 +95,8 @@ def test_partial_contexts_hide_the_block() -> None:
     rgb = smooth_image(96, 128)
     ctx = partial_contexts(rgb, np.array([[2, 3]]))[0]
     assert (ctx[block_mask()] == 0).all()
-    assert np.array_equal(ctx[:BLOCK], rgb[BLOCK:2 * BLOCK, 2 * BLOCK:4 * BLOCK])
-    assert np.array_equal(ctx[BLOCK:, :BLOCK], rgb[2 * BLOCK:, 2 * BLOCK:3 * BLOCK])
+    assert np.array_equal(ctx[:BLOCK], rgb[BLOCK : 2 * BLOCK, 2 * BLOCK : 4 * BLOCK])
+    assert np.array_equal(ctx[BLOCK:, :BLOCK], rgb[2 * BLOCK :, 2 * BLOCK : 3 * BLOCK])
 
 
 def test_paper_values_by_method_name() -> None:
@@ -125,13 +126,30 @@ def test_table1_end_to_end(tmp_path: Path, small_images: Path) -> None:
     ckpt = _checkpoint(tmp_path / "ms.pt")
     vanilla = _checkpoint(tmp_path / "v.pt", inpaint_kind="vanilla")
     out = tmp_path / "out"
-    code = table1_inpainting.main(["--data", str(small_images), "--out", str(out),
-                                   "--network", f"multiscale={ckpt}",
-                                   "--network", f"vanilla={vanilla}"])
+    code = table1_inpainting.main(
+        [
+            "--data",
+            str(small_images),
+            "--out",
+            str(out),
+            "--network",
+            f"multiscale={ckpt}",
+            "--network",
+            f"vanilla={vanilla}",
+        ]
+    )
     assert code == 0
     table = (out / "table1.md").read_text()
-    for text in ("0.4574", "0.4611", "0.4545", "0.5165", "Navier-Stokes", "Criminisi",
-                 "`multiscale`", "`vanilla`"):
+    for text in (
+        "0.4574",
+        "0.4611",
+        "0.4545",
+        "0.5165",
+        "Navier-Stokes",
+        "Criminisi",
+        "`multiscale`",
+        "`vanilla`",
+    ):
         assert text in table
     with (out / "table1.csv").open() as f:
         rows = {r["method"]: r for r in csv.DictReader(f)}
@@ -147,15 +165,25 @@ def test_table1_end_to_end(tmp_path: Path, small_images: Path) -> None:
 
     # Worker processes give the same numbers, in the same order.
     out2 = tmp_path / "out2"
-    code = table1_inpainting.main(["--data", str(small_images), "--out", str(out2),
-                                   "--methods", "pde", "--network", f"multiscale={ckpt}",
-                                   "--jobs", "2"])
+    code = table1_inpainting.main(
+        [
+            "--data",
+            str(small_images),
+            "--out",
+            str(out2),
+            "--methods",
+            "pde",
+            "--network",
+            f"multiscale={ckpt}",
+            "--jobs",
+            "2",
+        ]
+    )
     assert code == 0
     with (out2 / "table1_blocks.csv").open() as f:
         parallel = list(csv.DictReader(f))
     keep = ("image", "block_row", "block_col", "pde", "multiscale")
-    assert [{k: b[k] for k in keep} for b in parallel] == [{k: b[k] for k in keep}
-                                                           for b in blocks]
+    assert [{k: b[k] for k in keep} for b in parallel] == [{k: b[k] for k in keep} for b in blocks]
 
 
 def test_table1_network_sees_mid_grey_block(tmp_path: Path) -> None:
@@ -174,12 +202,12 @@ def test_table1_network_sees_mid_grey_block(tmp_path: Path) -> None:
     assert CONTEXT == 2 * BLOCK
 
 
-def test_table1_refuses_a_checkpoint_without_inpainting(tmp_path: Path,
-                                                        small_images: Path) -> None:
+def test_table1_refuses_a_checkpoint_without_inpainting(tmp_path: Path, small_images: Path) -> None:
     ckpt = _checkpoint(tmp_path / "none.pt", inpainting="none", connections="residual")
     with pytest.raises(SystemExit):
-        table1_inpainting.main(["--data", str(small_images), "--out", str(tmp_path / "o"),
-                                "--network", f"r={ckpt}"])
+        table1_inpainting.main(
+            ["--data", str(small_images), "--out", str(tmp_path / "o"), "--network", f"r={ckpt}"]
+        )
 
 
 # ---------------------------------------------------------------- Figures 3(a), 5(a)
@@ -188,8 +216,10 @@ def test_table1_refuses_a_checkpoint_without_inpainting(tmp_path: Path,
 def _points(codec: str, rate_factor: float) -> list[RDPoint]:
     bpp = np.array([0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0])
     quality = 0.5 + 0.2 * np.log2(bpp / 0.25)  # grows with log-rate
-    return [RDPoint("im.png", codec, str(k + 2), 0, float(rate_factor * b), 30.0, float(q),
-                    float(q)) for k, (b, q) in enumerate(zip(bpp, quality))]
+    return [
+        RDPoint("im.png", codec, str(k + 2), 0, float(rate_factor * b), 30.0, float(q), float(q))
+        for k, (b, q) in enumerate(zip(bpp, quality))
+    ]
 
 
 def test_savings_are_minus_bd_rate() -> None:
@@ -217,10 +247,22 @@ def test_rd_variants_end_to_end(tmp_path: Path, tiny_bundle: str, other_bundle: 
     for i in range(2):  # > 160 pixels a side, so MS-SSIM is defined
         Image.fromarray(smooth_image(168, 176, seed=10 + i)).save(data / f"im{i}.png")
     out = tmp_path / "out"
-    code = rd_variants.main(["--data", str(data), "--out", str(out), "--anchor", "residual",
-                             "--bundle", f"residual={tiny_bundle}",
-                             "--bundle", f"decoding={tiny_bundle}",
-                             "--bundle", f"full={other_bundle}"])
+    code = rd_variants.main(
+        [
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--anchor",
+            "residual",
+            "--bundle",
+            f"residual={tiny_bundle}",
+            "--bundle",
+            f"decoding={tiny_bundle}",
+            "--bundle",
+            f"full={other_bundle}",
+        ]
+    )
     assert code == 0
     with (out / "rd_points.csv").open() as f:
         points = list(csv.DictReader(f))
@@ -234,23 +276,36 @@ def test_rd_variants_end_to_end(tmp_path: Path, tiny_bundle: str, other_bundle: 
         assert float(rows[("decoding", metric)]["savings_average_curve"]) == 0.0
         assert int(rows[("decoding", metric)]["n_images"]) == 2
     table = (out / "rd_variants_fig3a.md").read_text()
-    assert "| decoding = R2I Decoding | 0.00 | 0.00 | 0.00 | 0.00 | 2/2 | 20.00 | 17.95 |" \
-        in table
+    assert "| decoding = R2I Decoding | 0.00 | 0.00 | 0.00 | 0.00 | 2/2 | 20.00 | 17.95 |" in table
     assert "full = R2I Full" in table and "10.02" in table
     assert (out / "rd_variants.png").is_file()
 
     # The other paper table from the same measurements, without encoding again.
-    code = rd_variants.main(["--out", str(out), "--anchor", "residual", "--report-only",
-                             "--paper-table", "fig5a"])
+    code = rd_variants.main(
+        ["--out", str(out), "--anchor", "residual", "--report-only", "--paper-table", "fig5a"]
+    )
     assert code == 0
     table5 = (out / "rd_variants_fig5a.md").read_text()
     assert "Figure 5(a)" in table5 and "R2I Full" not in table5
 
     # Worker processes measure the same points, in the same order.
     out2 = tmp_path / "out2"
-    code = rd_variants.main(["--data", str(data), "--out", str(out2), "--anchor", "residual",
-                             "--bundle", f"residual={tiny_bundle}",
-                             "--bundle", f"full={other_bundle}", "--jobs", "2"])
+    code = rd_variants.main(
+        [
+            "--data",
+            str(data),
+            "--out",
+            str(out2),
+            "--anchor",
+            "residual",
+            "--bundle",
+            f"residual={tiny_bundle}",
+            "--bundle",
+            f"full={other_bundle}",
+            "--jobs",
+            "2",
+        ]
+    )
     assert code == 0
     with (out2 / "rd_points.csv").open() as f:
         parallel = list(csv.DictReader(f))
@@ -259,8 +314,18 @@ def test_rd_variants_end_to_end(tmp_path: Path, tiny_bundle: str, other_bundle: 
 
 def test_rd_variants_rejects_unknown_anchor(tmp_path: Path, tiny_bundle: str) -> None:
     with pytest.raises(SystemExit):
-        rd_variants.main(["--data", str(tmp_path), "--out", str(tmp_path / "o"),
-                          "--anchor", "residual", "--bundle", f"ir2i={tiny_bundle}"])
+        rd_variants.main(
+            [
+                "--data",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "o"),
+                "--anchor",
+                "residual",
+                "--bundle",
+                f"ir2i={tiny_bundle}",
+            ]
+        )
 
 
 # ---------------------------------------------------------------- budgets
@@ -277,11 +342,34 @@ def test_budgets_read_back_a_real_training_run(tmp_path: Path) -> None:
     for i in range(6):
         Image.fromarray(smooth_image(96, 128, seed=i)).save(photos / f"p{i}.png")
     run = tmp_path / "noinp"
-    r = subprocess.run([sys.executable, "-m", "ir2icodec.training.train", "--data",
-                        str(photos), "--out", str(run), "--steps", "3", "--batch", "2",
-                        "--widths", "4,8,8", "--holdout-percent", "25", "--val-every", "2",
-                        "--threads", "1", "--inpainting", "none"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ir2icodec.training.train",
+            "--data",
+            str(photos),
+            "--out",
+            str(run),
+            "--steps",
+            "3",
+            "--batch",
+            "2",
+            "--widths",
+            "4,8,8",
+            "--holdout-percent",
+            "25",
+            "--val-every",
+            "2",
+            "--threads",
+            "1",
+            "--inpainting",
+            "none",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     b = budgets.read_budget(run)
     assert (b.steps, b.batch, b.processes, b.selected_by) == (3, 2, 1, "mean_psnr")

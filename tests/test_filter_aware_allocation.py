@@ -37,8 +37,11 @@ def test_tables_and_points_are_what_the_decoder_shows():
     for j, stages in enumerate(range(2, 5)):
         shown = decode(analysis.write(np.full(h.n_blocks, stages, np.uint8)), model).rgb
         np.testing.assert_allclose(
-            table[:, j], block_distortion(originals, blk.image_blocks(shown, h.block_size),
-                                          inside, analysis.kind))
+            table[:, j],
+            block_distortion(
+                originals, blk.image_blocks(shown, h.block_size), inside, analysis.kind
+            ),
+        )
     # The filter lowers most blocks' distortion, and not by the same factor everywhere.
     ratio = table / analysis.distortion
     assert np.median(ratio) < 1 and ratio.std() > 0
@@ -54,9 +57,21 @@ def test_command_writes_a_table(tmp_path):
     data.mkdir()
     Image.fromarray(_crop()).save(data / "a.png")
     out = tmp_path / "t.md"
-    r = subprocess.run([sys.executable, "-m", "experiments.filter_aware_allocation", "--data",
-                        str(data), "--out", str(out)], capture_output=True, text=True,
-                       cwd=REPO, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.filter_aware_allocation",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     text = out.read_text()
     assert text == r.stdout

@@ -30,8 +30,9 @@ def test_a_frozen_file_decodes_as_it_always_did(name):
     want = EXPECTED[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Ir2iWarning)  # the truncated one says so
-        assert digest(ir2icodec.decode(data, output="numpy", postfilter=False)) == \
-            want["unfiltered"]
+        assert (
+            digest(ir2icodec.decode(data, output="numpy", postfilter=False)) == want["unfiltered"]
+        )
         assert digest(ir2icodec.decode(data, output="numpy")) == want["filtered"]
     assert info_digest(data) == want["info"]
 

@@ -49,8 +49,10 @@ def test_an_empty_range_coded_payload_is_refused(forged):
         read_container(forged["zero-word first code at the limit"], max_pixels=MAX_PIXELS)
 
 
-@pytest.mark.parametrize("name", ["one pixel high, limit wide", "one pixel wide, limit high",
-                                  "8-pixel blocks of 4096 bits"])
+@pytest.mark.parametrize(
+    "name",
+    ["one pixel high, limit wide", "one pixel wide, limit high", "8-pixel blocks of 4096 bits"],
+)
 def test_padded_blocks_and_code_bits_count_against_the_limit(forged, name):
     # Within the declared-pixel limit, but 32x that in whole blocks (or 64 bits per pixel):
     # refused from the header, before anything is allocated.
@@ -185,8 +187,9 @@ def test_fuzz_harness_every_door(valid, valid_alpha, forged, tiny_bundle, tmp_pa
     space may grow by at most 1 GiB after warm-up; nothing may be mishandled."""
     files = {**forged, **hostile.mutations(valid, 60, seed=1)}
     hostile.write_corpus(files, tmp_path)
-    outcomes, peak = hostile.run_in_child(Path(tmp_path), tiny_bundle, MAX_PIXELS, 1024,
-                                          look_s=2.0, timeout_s=300)
+    outcomes, peak = hostile.run_in_child(
+        Path(tmp_path), tiny_bundle, MAX_PIXELS, 1024, look_s=2.0, timeout_s=300
+    )
     assert len(outcomes) == len(files) * len(hostile.DOORS)
     bad = [o for o in outcomes if o.result.startswith("MISHANDLED")]
     assert not bad, bad[:5]
@@ -196,5 +199,6 @@ def test_fuzz_harness_every_door(valid, valid_alpha, forged, tiny_bundle, tmp_pa
 
 
 def test_the_crc_of_a_forged_chunk_is_right():
-    assert hostile.chunk(b"IEND", b"") == b"\x00\x00\x00\x00IEND" + \
-        zlib.crc32(b"IEND").to_bytes(4, "big")
+    assert hostile.chunk(b"IEND", b"") == b"\x00\x00\x00\x00IEND" + zlib.crc32(b"IEND").to_bytes(
+        4, "big"
+    )

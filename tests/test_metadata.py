@@ -20,9 +20,11 @@ from ir2icodec.metadata import EXIF_CHUNK, ICC_CHUNK, XMP_CHUNK, Metadata, from_
 REPO = Path(__file__).resolve().parent.parent
 # A real, non-sRGB profile (CIE Lab), made by littleCMS through Pillow.
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
-XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
-       b'22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" '
-       b'dc:creator="ir2i test"/></rdf:RDF></x:xmpmeta>')
+XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+    b'22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" '
+    b'dc:creator="ir2i test"/></rdf:RDF></x:xmpmeta>'
+)
 MAKE, DATE, ORIENTATION = 0x010F, 0x0132, 0x0112
 
 
@@ -32,8 +34,9 @@ def photo(tmp_path_factory) -> Path:
     exif = Image.Exif()
     exif[MAKE], exif[DATE], exif[ORIENTATION] = "ir2i camera", "2026:12:06 10:00:00", 6
     path = tmp_path_factory.mktemp("meta") / "phone.jpg"
-    Image.fromarray(smooth_image(40, 56)).save(path, "JPEG", quality=95, icc_profile=ICC,
-                                               exif=exif.tobytes(), xmp=XMP)
+    Image.fromarray(smooth_image(40, 56)).save(
+        path, "JPEG", quality=95, icc_profile=ICC, exif=exif.tobytes(), xmp=XMP
+    )
     return path
 
 
@@ -41,14 +44,21 @@ def _meta_of(path_or_image) -> tuple[bytes | None, dict, bytes | None]:
     im = path_or_image if isinstance(path_or_image, Image.Image) else Image.open(path_or_image)
     with im:
         exif = im.getexif()
-        return im.info.get("icc_profile"), {MAKE: exif.get(MAKE), DATE: exif.get(DATE),
-                                            ORIENTATION: exif.get(ORIENTATION)}, \
-            im.info.get("xmp")
+        return (
+            im.info.get("icc_profile"),
+            {MAKE: exif.get(MAKE), DATE: exif.get(DATE), ORIENTATION: exif.get(ORIENTATION)},
+            im.info.get("xmp"),
+        )
 
 
 def _ir2i(*args: str) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "-m", "ir2icodec", *args], cwd=REPO,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "ir2icodec", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     return r
 

@@ -20,8 +20,18 @@ from ir2icodec.training.pack import DeviceSampler, load_pack
 from ir2icodec.training.train import TrainOptions, lr_at, progress
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["--widths", "4,8,8", "--filters-per-dilation", "1", "--batch", "4", "--val-every",
-        "2", "--threads", "1"]
+TINY = [
+    "--widths",
+    "4,8,8",
+    "--filters-per-dilation",
+    "1",
+    "--batch",
+    "4",
+    "--val-every",
+    "2",
+    "--threads",
+    "1",
+]
 
 
 def test_pack_holds_the_training_photos_downsampled_and_held_out_windows(pack_file, photo_dir):
@@ -66,7 +76,7 @@ def test_device_sampler_cuts_true_windows_and_flips_some():
         y, step = window[1, 0, 0], window[0, 0, 1] - window[0, 0, 0]
         flips.add(int(step))
         x = window[0, 0, 0] if step == 1 else window[0, 0, -1]
-        crop = photo[y:y + 64, x:x + 64].transpose(2, 0, 1)
+        crop = photo[y : y + 64, x : x + 64].transpose(2, 0, 1)
         np.testing.assert_array_equal(window, crop if step == 1 else crop[:, :, ::-1])
     assert flips == {1, -1}
 
@@ -93,14 +103,33 @@ def test_time_boxed_runs_place_the_lr_drops_by_time():
 
 def _train(args: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "ir2icodec.training.train", *args],
-                          capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "ir2icodec.training.train", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=REPO,
+    )
 
 
 def test_pack_run_in_bf16_takes_finite_steps(tmp_path, pack_file):
     out = tmp_path / "bf16"
-    r = _train(["--pack", str(pack_file), "--out", str(out), "--steps", "4", "--loss", "mix",
-                "--precision", "bf16", *TINY])
+    r = _train(
+        [
+            "--pack",
+            str(pack_file),
+            "--out",
+            str(out),
+            "--steps",
+            "4",
+            "--loss",
+            "mix",
+            "--precision",
+            "bf16",
+            *TINY,
+        ]
+    )
     assert r.returncode == 0, r.stderr
     config = json.loads((out / "config.json").read_text())
     assert config["bf16_autocast"] is True
@@ -110,10 +139,13 @@ def test_pack_run_in_bf16_takes_finite_steps(tmp_path, pack_file):
     assert logs[-1]["windows"] == 16
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--steps", "0"], "--max-minutes"),
-    (["--data", "."], "either --data"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--steps", "0"], "--max-minutes"),
+        (["--data", "."], "either --data"),
+    ],
+)
 def test_training_option_errors_are_one_line(tmp_path, pack_file, args, message):
     r = _train(["--pack", str(pack_file), "--out", str(tmp_path / "r"), *args])
     assert r.returncode == 2 and "Traceback" not in r.stderr
@@ -125,9 +157,22 @@ def test_gpu_train_script_dry_run_on_cpu(tmp_path, pack_file):
     checkpoint and a bundle that the codec runs."""
     out = tmp_path / "gpu"
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run(["bash", str(REPO / "experiments" / "gpu_train.sh"), str(pack_file),
-                        str(out), "0.05", "dry-run", *TINY], capture_output=True, text=True,
-                       env=env, timeout=300, cwd=REPO)
+    r = subprocess.run(
+        [
+            "bash",
+            str(REPO / "experiments" / "gpu_train.sh"),
+            str(pack_file),
+            str(out),
+            "0.05",
+            "dry-run",
+            *TINY,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=REPO,
+    )
     assert r.returncode == 0, r.stderr + (out / "train.out").read_text()[-2000:]
     ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
     assert "optimizer" not in ckpt and ckpt["step"] >= 1
@@ -137,15 +182,33 @@ def test_gpu_train_script_dry_run_on_cpu(tmp_path, pack_file):
     assert manifest["name"] == "dry-run"
     photo = tmp_path / "p.png"
     Image.fromarray(smooth_image(64, 96, seed=3)).save(photo)
-    enc = subprocess.run([sys.executable, "-m", "ir2icodec", "encode", str(photo), "-o",
-                          str(tmp_path / "p.ir2i"), "--model", str(out / "bundle")],
-                         capture_output=True, text=True, timeout=120, cwd=REPO)
+    enc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ir2icodec",
+            "encode",
+            str(photo),
+            "-o",
+            str(tmp_path / "p.ir2i"),
+            "--model",
+            str(out / "bundle"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert enc.returncode == 0, enc.stderr
 
 
 def test_gpu_train_script_without_arguments_shows_usage():
-    r = subprocess.run(["bash", str(REPO / "experiments" / "gpu_train.sh")],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        ["bash", str(REPO / "experiments" / "gpu_train.sh")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 2 and "usage: experiments/gpu_train.sh" in r.stderr
 
 
@@ -177,8 +240,9 @@ def test_decoded_contexts_are_the_models_own_stage_2_reconstructions():
 
 def test_decoded_context_run_takes_steps(tmp_path, pack_file):
     out = tmp_path / "decoded"
-    r = _train(["--pack", str(pack_file), "--out", str(out), "--steps", "2",
-                "--decoded-context", *TINY])
+    r = _train(
+        ["--pack", str(pack_file), "--out", str(out), "--steps", "2", "--decoded-context", *TINY]
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "config.json").read_text())["options"]["decoded_context"] is True
     r = _train(["--data", str(tmp_path), "--out", str(tmp_path / "no"), "--decoded-context"])
@@ -192,13 +256,31 @@ def test_decoded_context_experiment_reports_every_model(tmp_path, photo_dir):
     coder = tiny_coder()
     torch.save({"config": coder.cfg.to_dict(), "model": coder.state_dict()}, ckpt)
     out = tmp_path / "table.md"
-    r = subprocess.run([sys.executable, "-m", "experiments.decoded_context", "--checkpoint",
-                        f"a={ckpt}", "--checkpoint", f"b={ckpt}", "--data", str(photo_dir),
-                        "--out", str(out)], capture_output=True, text=True, cwd=REPO,
-                       timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.decoded_context",
+            "--checkpoint",
+            f"a={ckpt}",
+            "--checkpoint",
+            f"b={ckpt}",
+            "--data",
+            str(photo_dir),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
-    rows = [line.split("|") for line in out.read_text().splitlines() if line.startswith("| a")
-            or line.startswith("| b")]
+    rows = [
+        line.split("|")
+        for line in out.read_text().splitlines()
+        if line.startswith("| a") or line.startswith("| b")
+    ]
     assert len(rows) == 2 and rows[0][2:6] == rows[1][2:6]  # same model, same windows
     assert all(5 < float(cell) < 60 for cell in rows[0][2:6])
 
@@ -212,20 +294,46 @@ def test_a_bf16_weights_only_copy_warm_starts_a_run(tmp_path, pack_file):
     assert r.returncode == 0, r.stderr
     copies = {}
     for name, flag in (("fp32.pt", []), ("bf16.pt", ["--bf16"])):
-        c = subprocess.run([sys.executable, "-m", "ir2icodec.training.checkpoints",
-                            str(first / "last.pt"), str(tmp_path / name), *flag],
-                           capture_output=True, text=True, timeout=120, cwd=REPO)
+        c = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ir2icodec.training.checkpoints",
+                str(first / "last.pt"),
+                str(tmp_path / name),
+                *flag,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
         assert c.returncode == 0, c.stderr
         copies[name] = torch.load(tmp_path / name, weights_only=False)
-    assert all(t.dtype == torch.bfloat16 for t in copies["bf16.pt"]["model"].values()
-               if t.is_floating_point())
+    assert all(
+        t.dtype == torch.bfloat16
+        for t in copies["bf16.pt"]["model"].values()
+        if t.is_floating_point()
+    )
     for key, t in copies["fp32.pt"]["model"].items():
         if t.is_floating_point():
-            assert torch.equal(copies["bf16.pt"]["model"][key].float(),
-                               t.to(torch.bfloat16).float())
+            assert torch.equal(
+                copies["bf16.pt"]["model"][key].float(), t.to(torch.bfloat16).float()
+            )
     assert (tmp_path / "bf16.pt").stat().st_size < 0.65 * (tmp_path / "fp32.pt").stat().st_size
     second = tmp_path / "second"
-    r = _train(["--pack", str(pack_file), "--out", str(second), "--steps", "2", "--init",
-                str(tmp_path / "bf16.pt"), *TINY])
+    r = _train(
+        [
+            "--pack",
+            str(pack_file),
+            "--out",
+            str(second),
+            "--steps",
+            "2",
+            "--init",
+            str(tmp_path / "bf16.pt"),
+            *TINY,
+        ]
+    )
     assert r.returncode == 0, r.stderr
     assert not json.loads((second / "config.json").read_text())["warm_start_fresh_tensors"]

@@ -12,9 +12,10 @@ from ir2icodec.training.data import make_training_pair
 from ir2icodec.training.export import export_bundle
 
 
-@pytest.mark.parametrize("connections,inpainting", [("decoding", "joint"), ("full", "joint"),
-                                                    ("prediction", "none"),
-                                                    ("residual", "joint")])
+@pytest.mark.parametrize(
+    "connections,inpainting",
+    [("decoding", "joint"), ("full", "joint"), ("prediction", "none"), ("residual", "joint")],
+)
 def test_onnx_matches_torch(tmp_path, connections, inpainting):
     coder = tiny_coder(seed=2, connections=connections, inpainting=inpainting)
     export_bundle(coder, tmp_path, "parity")
@@ -27,8 +28,9 @@ def test_onnx_matches_torch(tmp_path, connections, inpainting):
     np.testing.assert_allclose(inp, ref.inpainting.numpy(), atol=1e-5)
     recon, enc_state, dec_state = None, None, None
     for s in range(1, coder.cfg.stages + 1):
-        code, enc_state = model.encode_stage(s, blocks - (inp if recon is None else recon),
-                                             enc_state)
+        code, enc_state = model.encode_stage(
+            s, blocks - (inp if recon is None else recon), enc_state
+        )
         np.testing.assert_array_equal(code, ref.codes[s - 1].numpy())
         recon, dec_state = model.decode_stage(s, code, inp, dec_state)
         np.testing.assert_allclose(recon, ref.reconstructions[s - 1].numpy(), atol=1e-4)
@@ -47,9 +49,16 @@ def test_cropped_inpainting_equals_full_resolution_convolutions():
         h = x
         with torch.no_grad():
             for layer in net.layers:
-                h = F.leaky_relu(torch.cat([F.conv2d(h, c.weight, c.bias, padding=d, dilation=d)
-                                            for c, d in zip(layer.convs, layer.dilations)], 1),
-                                 0.2)
+                h = F.leaky_relu(
+                    torch.cat(
+                        [
+                            F.conv2d(h, c.weight, c.bias, padding=d, dilation=d)
+                            for c, d in zip(layer.convs, layer.dilations)
+                        ],
+                        1,
+                    ),
+                    0.2,
+                )
             full = F.conv2d(h, net.final.weight, net.final.bias, padding=1)[:, :, 32:, 32:]
             torch.testing.assert_close(net(x), full, atol=1e-5, rtol=1e-5)
 
@@ -60,9 +69,11 @@ def test_inpainting_trains_on_the_same_function_it_exports():
     from ir2icodec.training.nets import InpaintConfig, InpaintNet
 
     torch.manual_seed(0)
-    for cfg in (InpaintConfig(layers=4, filters_per_dilation=2),  # compact
-                InpaintConfig(layers=8, filters_per_dilation=2),  # early layers clamp at 0
-                InpaintConfig(kind="vanilla", layers=2, filters_per_dilation=2)):
+    for cfg in (
+        InpaintConfig(layers=4, filters_per_dilation=2),  # compact
+        InpaintConfig(layers=8, filters_per_dilation=2),  # early layers clamp at 0
+        InpaintConfig(kind="vanilla", layers=2, filters_per_dilation=2),
+    ):
         net = InpaintNet(cfg)
         for p in net.parameters():  # away from the near-zero initial output layer
             p.data.normal_(0, 0.3)

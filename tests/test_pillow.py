@@ -29,8 +29,9 @@ def _saved(im: Image.Image, **options) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("mode,size", [("RGB", (64, 48)), ("L", (33, 47)), ("RGBA", (33, 47)),
-                                       ("P", (17, 5))])
+@pytest.mark.parametrize(
+    "mode,size", [("RGB", (64, 48)), ("L", (33, 47)), ("RGBA", (33, 47)), ("P", (17, 5))]
+)
 def test_save_open_round_trip(tmp_path, mode, size):
     w, h = size
     rgb = smooth_image(h, w, seed=w)
@@ -76,8 +77,13 @@ def test_open_is_lazy_and_load_decodes(tmp_path, monkeypatch):
     monkeypatch.setattr(ort, "InferenceSession", counting)
     monkeypatch.setattr(api, "decode_stage_counts", counting_decode)
     im = Image.open(path)
-    assert (im.size, im.mode, im.info["stages"], im.n_frames, im.tell()) == ((70, 40), "RGB",
-                                                                            4, 3, 2)
+    assert (im.size, im.mode, im.info["stages"], im.n_frames, im.tell()) == (
+        (70, 40),
+        "RGB",
+        4,
+        3,
+        2,
+    )
     assert created == [] and decodes == []
     im.load()
     assert created and decodes == [None]  # every frame, in one pass over the stages
@@ -103,14 +109,15 @@ def test_stages_are_frames_and_save_all_animates(tmp_path):
     with Image.open(out) as apng:
         assert apng.format == "PNG" and apng.n_frames == 4
         apng.seek(3)
-        np.testing.assert_array_equal(np.asarray(apng.convert("RGB")),
-                                      api.decode(data, output="numpy"))
+        np.testing.assert_array_equal(
+            np.asarray(apng.convert("RGB")), api.decode(data, output="numpy")
+        )
 
 
 def test_truncated_file_opens_to_the_stages_it_holds():
     data = _saved(Image.fromarray(smooth_image(48, 64)), stages=6)
     fourth = [c for c in chunk_layout(data) if c.type == "CODE"][3]  # stage 5
-    with Image.open(io.BytesIO(data[:fourth.offset + 9])) as im:
+    with Image.open(io.BytesIO(data[: fourth.offset + 9])) as im:
         assert im.info["stages"] == 4 and im.n_frames == 3
         with pytest.warns(Ir2iWarning, match="truncated: 4 of 6 stages"):
             pixels = np.asarray(im)
@@ -118,8 +125,13 @@ def test_truncated_file_opens_to_the_stages_it_holds():
 
 
 def _cli_error(*args: str) -> str:
-    r = subprocess.run([sys.executable, "-m", "ir2icodec", *args], capture_output=True,
-                       text=True, cwd=REPO, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "ir2icodec", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert r.returncode != 0
     line = r.stderr.strip()
     assert line.startswith("ir2i: error: ") and "\n" not in line, r.stderr
@@ -160,8 +172,7 @@ def test_configure_picks_the_model(tiny_bundle):
     try:
         plugin.configure(model=tiny_bundle)
         assert Image.open(io.BytesIO(data)).convert("RGB").size == (30, 20)
-        assert Image.open(io.BytesIO(_saved(Image.new("RGB", (9, 9))))).info["model"] == \
-            "tiny-ir2i"
+        assert Image.open(io.BytesIO(_saved(Image.new("RGB", (9, 9))))).info["model"] == "tiny-ir2i"
     finally:
         plugin.configure()
 

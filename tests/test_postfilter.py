@@ -91,7 +91,8 @@ def test_bands_equal_the_whole_image(filtered_model, shape):
     for rows in (2, 16, 22, 64):  # halo 8: bands thinner and thicker than their halos
         assert len(postfilter.band_bounds(shape[0], rows)) > 1
         np.testing.assert_array_equal(
-            postfilter.apply(rgb, stage_map, filtered_model, band_rows=rows), whole)
+            postfilter.apply(rgb, stage_map, filtered_model, band_rows=rows), whole
+        )
 
 
 def test_guide_marks_block_edges_and_stage_counts():
@@ -109,8 +110,9 @@ def test_decode_filters_and_no_filter_is_the_bit_exact_reconstruction(filtered_m
     np.testing.assert_array_equal(raw.rgb, result.reconstruction)
     shown = decode(result.data, filtered_model)
     assert shown.filtered
-    np.testing.assert_array_equal(shown.rgb, postfilter.apply(result.reconstruction,
-                                                              result.stage_map, filtered_model))
+    np.testing.assert_array_equal(
+        shown.rgb, postfilter.apply(result.reconstruction, result.stage_map, filtered_model)
+    )
     assert not np.array_equal(shown.rgb, raw.rgb)
 
 
@@ -123,9 +125,11 @@ def test_a_truncated_file_is_filtered_for_the_stages_it_holds(filtered_model, en
     raw = decode(cut, filtered_model, postfilter=False)
     np.testing.assert_array_equal(partial.stage_map, np.minimum(result.stage_map, 3))
     np.testing.assert_array_equal(
-        partial.rgb, postfilter.apply(raw.rgb, np.minimum(result.stage_map, 3), filtered_model))
-    np.testing.assert_array_equal(partial.rgb, decode(result.data, filtered_model,
-                                                      max_stages=3).rgb)
+        partial.rgb, postfilter.apply(raw.rgb, np.minimum(result.stage_map, 3), filtered_model)
+    )
+    np.testing.assert_array_equal(
+        partial.rgb, decode(result.data, filtered_model, max_stages=3).rgb
+    )
 
 
 def test_a_replaced_filter_is_refused(tmp_path, filtered_bundle, encoded):
@@ -145,8 +149,20 @@ def test_cli_no_filter(tmp_path, filtered_bundle, encoded):
     src.write_bytes(result.data)
     ir2i = [sys.executable, "-m", "ir2icodec"]
     for flag, name in (([], "shown.png"), (["--no-filter"], "raw.png")):
-        subprocess.run([*ir2i, "decode", str(src), "-o", str(tmp_path / name), "--model",
-                        str(filtered_bundle), "-q", *flag], check=True)
+        subprocess.run(
+            [
+                *ir2i,
+                "decode",
+                str(src),
+                "-o",
+                str(tmp_path / name),
+                "--model",
+                str(filtered_bundle),
+                "-q",
+                *flag,
+            ],
+            check=True,
+        )
     raw = np.asarray(Image.open(tmp_path / "raw.png"))
     shown = np.asarray(Image.open(tmp_path / "shown.png"))
     np.testing.assert_array_equal(raw, result.reconstruction)
@@ -159,7 +175,7 @@ def _cut_after_stage(data: bytes, stage: int) -> bytes:
 
     codes = [c for c in chunk_layout(data) if c[0] == "CODE"]
     _, offset, length, _ = codes[stage - 2]  # the first CODE chunk holds stages 1-2
-    return data[:offset + 12 + length]
+    return data[: offset + 12 + length]
 
 
 def test_train_postfilter_end_to_end(tmp_path, tiny_bundle):
@@ -172,12 +188,37 @@ def test_train_postfilter_end_to_end(tmp_path, tiny_bundle):
         Image.fromarray(smooth_image(250 + 4 * i, 260, seed=i)).save(photos / f"p{i}.png")
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
-    subprocess.run([sys.executable, "-m", "ir2icodec.training.train_postfilter",
-                    "--data", str(photos), "--model", str(bundle), "--pairs",
-                    str(tmp_path / "pairs"), "--out", str(tmp_path / "run"), "--minutes", "0.01",
-                    "--width", "8", "--layers", "2", "--batch", "2", "--threads", "1",
-                    "--holdout-percent", "20", "--bundle", str(bundle)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ir2icodec.training.train_postfilter",
+            "--data",
+            str(photos),
+            "--model",
+            str(bundle),
+            "--pairs",
+            str(tmp_path / "pairs"),
+            "--out",
+            str(tmp_path / "run"),
+            "--minutes",
+            "0.01",
+            "--width",
+            "8",
+            "--layers",
+            "2",
+            "--batch",
+            "2",
+            "--threads",
+            "1",
+            "--holdout-percent",
+            "20",
+            "--bundle",
+            str(bundle),
+        ],
+        check=True,
+        capture_output=True,
+    )
     assert len(list((tmp_path / "pairs" / "train").glob("*.npz"))) == 4
     assert len(list((tmp_path / "pairs" / "heldout").glob("*.npz"))) == 4
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
@@ -188,11 +229,32 @@ def test_train_postfilter_end_to_end(tmp_path, tiny_bundle):
     assert decode(data, model).filtered
 
     # --grow: a wider, deeper filter from that one's checkpoint, on the same pairs
-    subprocess.run([sys.executable, "-m", "ir2icodec.training.train_postfilter",
-                    "--pairs", str(tmp_path / "pairs"), "--out", str(tmp_path / "grown"),
-                    "--init", str(tmp_path / "run" / "best.pt"), "--grow", "--width", "12",
-                    "--layers", "3", "--minutes", "0.01", "--batch", "2", "--threads", "1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ir2icodec.training.train_postfilter",
+            "--pairs",
+            str(tmp_path / "pairs"),
+            "--out",
+            str(tmp_path / "grown"),
+            "--init",
+            str(tmp_path / "run" / "best.pt"),
+            "--grow",
+            "--width",
+            "12",
+            "--layers",
+            "3",
+            "--minutes",
+            "0.01",
+            "--batch",
+            "2",
+            "--threads",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     grown = torch.load(tmp_path / "grown" / "best.pt", weights_only=False)
     assert grown["config"] == {"width": 12, "layers": 3}
 
@@ -238,8 +300,14 @@ def test_pillow_plugin_filters_unless_configured_not_to(tmp_path, filtered_bundl
         plugin.configure()
 
 
-@pytest.mark.parametrize("entry", [{"file": "../x.onnx"}, "postfilter.onnx",
-                                   {"file": "postfilter.onnx", "sha256": "00", "halo": 8}])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"file": "../x.onnx"},
+        "postfilter.onnx",
+        {"file": "postfilter.onnx", "sha256": "00", "halo": 8},
+    ],
+)
 def test_a_malformed_postfilter_entry_is_a_model_error(tmp_path, filtered_bundle, entry):
     bundle = tmp_path / "tiny-ir2i"
     shutil.copytree(filtered_bundle, bundle)
@@ -250,9 +318,17 @@ def test_a_malformed_postfilter_entry_is_a_model_error(tmp_path, filtered_bundle
         load_model(str(bundle), device="cpu")
 
 
-@pytest.mark.parametrize("width, height, halo, workers", [
-    (768, 512, 14, 2), (481, 321, 14, 2), (8192, 6144, 14, 2), (100, 60, 14, 2),
-    (768, 512, 14, 1), (4000, 3000, 8, 4)])
+@pytest.mark.parametrize(
+    "width, height, halo, workers",
+    [
+        (768, 512, 14, 2),
+        (481, 321, 14, 2),
+        (8192, 6144, 14, 2),
+        (100, 60, 14, 2),
+        (768, 512, 14, 1),
+        (4000, 3000, 8, 4),
+    ],
+)
 def test_default_bands_are_even_balanced_and_bounded(width, height, halo, workers):
     rows = postfilter.band_rows_for(width, halo, height, workers)
     bounds = postfilter.band_bounds(height, rows)
@@ -278,14 +354,23 @@ def test_export_can_take_another_bundles_filter(tmp_path, filtered_bundle, tiny_
     from ir2icodec.training.export import main as export_main
 
     ckpt = tmp_path / "c.pt"
-    torch.save({"config": tiny_coder_model.cfg.to_dict(), "model": tiny_coder_model.state_dict(),
-                "step": 7}, ckpt)
+    torch.save(
+        {
+            "config": tiny_coder_model.cfg.to_dict(),
+            "model": tiny_coder_model.state_dict(),
+            "step": 7,
+        },
+        ckpt,
+    )
     out = tmp_path / "new"
-    r = CliRunner().invoke(export_main, [str(ckpt), str(out), "--name", "new-ir2i",
-                                         "--postfilter-from", str(filtered_bundle)])
+    r = CliRunner().invoke(
+        export_main,
+        [str(ckpt), str(out), "--name", "new-ir2i", "--postfilter-from", str(filtered_bundle)],
+    )
     assert r.exit_code == 0, r.output
-    assert (out / "postfilter.onnx").read_bytes() == \
-        (Path(filtered_bundle) / "postfilter.onnx").read_bytes()
+    assert (out / "postfilter.onnx").read_bytes() == (
+        Path(filtered_bundle) / "postfilter.onnx"
+    ).read_bytes()
     model = load_model(str(out), device="cpu")
     assert model.postfilter_spec is not None and model.name == "new-ir2i"
     manifest = json.loads((out / "model.json").read_text())

@@ -19,9 +19,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def ir2i(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ir2icodec", *args], capture_output=True,
-                          text=True, cwd=REPO, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    return subprocess.run(
+        [sys.executable, "-m", "ir2icodec", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +62,8 @@ def test_animation_needs_an_animated_format(encoded, tmp_path):
     assert r.returncode == 2 and not out.exists()
     assert r.stderr.strip().splitlines() == [
         "ir2i: error: --progressive animation writes PNG or WebP, not JPEG; "
-        "use .png, .webp or --progressive strip"]
+        "use .png, .webp or --progressive strip"
+    ]
 
 
 def test_strip_keeps_alpha_and_wraps():

@@ -23,8 +23,9 @@ def test_contexts_are_the_entropy_coders():
     bits, prev = rng.integers(0, 2, (2, 5, 8, 4, 4))
     layout = CodeLayout(8, 4, 4)
     for previous in (prev, None):
-        ours = fine_contexts(torch.from_numpy(bits),
-                             None if previous is None else torch.from_numpy(previous))
+        ours = fine_contexts(
+            torch.from_numpy(bits), None if previous is None else torch.from_numpy(previous)
+        )
         ours = ours.reshape(5, -1).numpy()
         flat_prev = None if previous is None else previous.reshape(5, -1)
         for k in range(layout.bits):
@@ -50,8 +51,21 @@ def test_the_rate_is_a_cross_entropy_in_bits_with_a_gradient_to_the_codes():
 
 def test_a_rate_aware_run_logs_its_rate_and_keeps_its_bit_model(tmp_path, pack_file):
     out = tmp_path / "rate"
-    r = _train(["--pack", str(pack_file), "--out", str(out), "--steps", "2", "--loss", "mix",
-                "--rate-weight", "0.02", *TINY])
+    r = _train(
+        [
+            "--pack",
+            str(pack_file),
+            "--out",
+            str(out),
+            "--steps",
+            "2",
+            "--loss",
+            "mix",
+            "--rate-weight",
+            "0.02",
+            *TINY,
+        ]
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert len(log[-1]["rate"]) == 8 and 0 < min(log[-1]["rate"]) < 2
@@ -59,8 +73,22 @@ def test_a_rate_aware_run_logs_its_rate_and_keeps_its_bit_model(tmp_path, pack_f
     best = torch.load(out / "best.pt", weights_only=False)
     assert best["bit_model"]["logits"].shape == (8, 8 * 81)
     assert best["best"] == pytest.approx(-min(e["objective"] for e in log))
-    r = _train(["--pack", str(pack_file), "--out", str(out), "--steps", "3", "--loss", "mix",
-                "--rate-weight", "0.02", "--resume", *TINY])
+    r = _train(
+        [
+            "--pack",
+            str(pack_file),
+            "--out",
+            str(out),
+            "--steps",
+            "3",
+            "--loss",
+            "mix",
+            "--rate-weight",
+            "0.02",
+            "--resume",
+            *TINY,
+        ]
+    )
     assert r.returncode == 0, r.stderr[-2000:]
 
 
@@ -75,8 +103,9 @@ def test_coded_costs_estimate_the_chunks_the_coder_writes(tiny_model):
     layout = CodeLayout.for_block(32, 128)
     words = 0
     for s in range(2, 8):
-        payload = entropy.encode_stage_bits([analysis.stage_bits[s]],
-                                            analysis.stage_bits[s - 1], layout)
+        payload = entropy.encode_stage_bits(
+            [analysis.stage_bits[s]], analysis.stage_bits[s - 1], layout
+        )
         words += len(payload) // 4
     assert abs(extra[:, -1].sum() - 32 * words) < 32 * 2 * 6
     assert read_container(data).stages_found == 8
@@ -94,5 +123,6 @@ def test_allocation_takes_each_blocks_own_costs():
 def test_a_file_allocated_on_coded_costs_decodes_to_its_own_reconstruction(tiny_model):
     img = smooth_image(64, 96)
     coded = encode(img, tiny_model, quality=50, costs="coded")
-    np.testing.assert_array_equal(decode(coded.data, tiny_model, postfilter=False).rgb,
-                                  coded.reconstruction)
+    np.testing.assert_array_equal(
+        decode(coded.data, tiny_model, postfilter=False).rgb, coded.reconstruction
+    )

@@ -20,7 +20,7 @@ def _busy_image(h: int, w: int) -> np.ndarray:
     """Flat on the left, noisy texture on the right: blocks that need different rates."""
     img = smooth_image(h, w, seed=4)
     rng = np.random.default_rng(1)
-    img[:, w // 2:] = rng.integers(0, 256, (h, w - w // 2, 3), dtype=np.uint8)
+    img[:, w // 2 :] = rng.integers(0, 256, (h, w - w // 2, 3), dtype=np.uint8)
     return img
 
 
@@ -73,6 +73,7 @@ def test_prefixes_of_a_rate_controlled_file_cap_each_block(tiny_model):
     analysis = analyse(img, tiny_model)
     for k in range(2, int(result.stage_map.max()) + 1):
         from ir2icodec.container import truncate_stages
+
         cut = decode(truncate_stages(result.data, k), tiny_model)
         capped = np.minimum(result.stage_map.ravel(), k)
         np.testing.assert_array_equal(cut.rgb, analysis.reconstruction(capped))
@@ -112,26 +113,49 @@ def test_rate_options_are_checked(tiny_model):
 
 
 def _ir2i(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ir2icodec", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "ir2icodec", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_rate_options_and_info_histogram(tmp_path, tiny_bundle):
     src = tmp_path / "in.png"
     Image.fromarray(_busy_image(64, 96)).save(src)
     out = tmp_path / "out.ir2i"
-    done = _ir2i("encode", str(src), "-o", str(out), "--model", tiny_bundle, "-q",
-                 "--quality", "80", "--stages", "6")
+    done = _ir2i(
+        "encode",
+        str(src),
+        "-o",
+        str(out),
+        "--model",
+        tiny_bundle,
+        "-q",
+        "--quality",
+        "80",
+        "--stages",
+        "6",
+    )
     assert done.returncode == 0, done.stderr
     info = _ir2i("info", str(out))
     assert "format version 2" in info.stdout and "blocks per stage count" in info.stdout
     sized = tmp_path / "sized.ir2i"
-    done = _ir2i("encode", str(src), "-o", str(sized), "--model", tiny_bundle, "-q",
-                 "--size", "0.9k")
+    done = _ir2i(
+        "encode", str(src), "-o", str(sized), "--model", tiny_bundle, "-q", "--size", "0.9k"
+    )
     assert done.returncode == 0, done.stderr
     assert sized.stat().st_size <= 900
-    bad = _ir2i("encode", str(src), "-o", str(tmp_path / "x.ir2i"), "--model", tiny_bundle,
-                "--quality", "50", "--size", "2k")
+    bad = _ir2i(
+        "encode",
+        str(src),
+        "-o",
+        str(tmp_path / "x.ir2i"),
+        "--model",
+        tiny_bundle,
+        "--quality",
+        "50",
+        "--size",
+        "2k",
+    )
     assert bad.returncode != 0 and "mutually exclusive" in bad.stderr
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.ir2i").exists()

@@ -149,8 +149,21 @@ def test_end_to_end_jpeg_webp(image_dir: Path, tmp_path: Path, capsys) -> None:
 
     # Re-measure JPEG alone, keeping the earlier run's WebP points.
     again = tmp_path / "again"
-    assert rd.main(["--data", str(image_dir), "--out", str(again), "--codecs", "jpeg",
-                    "--keep", str(out / rd.CSV_NAME)]) == 0
+    assert (
+        rd.main(
+            [
+                "--data",
+                str(image_dir),
+                "--out",
+                str(again),
+                "--codecs",
+                "jpeg",
+                "--keep",
+                str(out / rd.CSV_NAME),
+            ]
+        )
+        == 0
+    )
     merged = rd.read_csv(again / rd.CSV_NAME)
     assert sorted(p.codec for p in merged) == sorted(r["codec"] for r in rows)
     assert "| webp |" in (again / rd.TABLE_NAME).read_text()
@@ -186,7 +199,8 @@ def test_bd_rates_from_points() -> None:
     again = {(r.codec, r.metric): r for r in rd.bd_rates(points, anchor="jpeg")}
     assert again[("better", "MS-SSIM")].n_images == 2
     assert again[("better", "MS-SSIM")].on_average_curve == pytest.approx(
-        rows[("better", "MS-SSIM")].on_average_curve)
+        rows[("better", "MS-SSIM")].on_average_curve
+    )
     assert again[("better", "PSNR")].n_images == 3
 
 
@@ -214,16 +228,18 @@ def _fake_ir2i(monkeypatch, load_model) -> None:
     monkeypatch.setitem(sys.modules, "ir2icodec.runtime", runtime)
 
 
-def test_ir2i_adapters_measure_the_files_the_encoder_writes(image_dir: Path,
-                                                           tiny_bundle: str) -> None:
+def test_ir2i_adapters_measure_the_files_the_encoder_writes(
+    image_dir: Path, tiny_bundle: str
+) -> None:
     """ir2i sweeps --quality (rate control), ir2i-uniform sweeps --stages; each point is
     byte for byte the file ``encode`` writes with that setting."""
     from ir2icodec.codec import decode, encode
     from ir2icodec.runtime import load_model
 
     images, _ = rd.find_images(image_dir)
-    points, ok = rd.run_benchmark(images[:1], ["ir2i", "ir2i-uniform"],
-                                  model_path=tiny_bundle, progress=False)
+    points, ok = rd.run_benchmark(
+        images[:1], ["ir2i", "ir2i-uniform"], model_path=tiny_bundle, progress=False
+    )
     assert ok
     quality = [p for p in points if p.codec == "ir2i"]
     uniform = [p for p in points if p.codec == "ir2i-uniform"]
@@ -232,8 +248,7 @@ def test_ir2i_adapters_measure_the_files_the_encoder_writes(image_dir: Path,
     model = load_model(tiny_bundle)
     rgb = rd.load_rgb(images[0])
     for p in quality[::3] + uniform[::3]:
-        setting = {"quality": float(p.setting)} if p.codec == "ir2i" \
-            else {"stages": int(p.setting)}
+        setting = {"quality": float(p.setting)} if p.codec == "ir2i" else {"stages": int(p.setting)}
         data = encode(rgb, model, **setting).data
         assert p.bytes == len(data)
         assert p.psnr == pytest.approx(rd.psnr(rgb, decode(data, model).rgb))
@@ -273,8 +288,9 @@ def test_small_images_get_nan_ms_ssim(tmp_path: Path) -> None:
     assert any("MS-SSIM needs" in w for w in result.warnings)
 
 
-def test_missing_bench_extra_is_one_line_naming_it(monkeypatch, image_dir: Path,
-                                                   tmp_path: Path) -> None:
+def test_missing_bench_extra_is_one_line_naming_it(
+    monkeypatch, image_dir: Path, tmp_path: Path
+) -> None:
     from click.testing import CliRunner
 
     from ir2icodec.cli import cli
@@ -284,7 +300,8 @@ def test_missing_bench_extra_is_one_line_naming_it(monkeypatch, image_dir: Path,
     assert r.exit_code == 1
     assert r.output.strip().splitlines() == [
         "ir2i: error: the rate-distortion benchmark needs no_such_module_here: "
-        "pip install 'ir2i[bench]'"]
+        "pip install 'ir2i[bench]'"
+    ]
 
 
 def test_python_dash_m_benchmarks_rd_is_the_same_command(tmp_path: Path) -> None:
@@ -293,9 +310,13 @@ def test_python_dash_m_benchmarks_rd_is_the_same_command(tmp_path: Path) -> None
     import benchmarks.rd
 
     assert benchmarks.rd is rd
-    r = subprocess.run([sys.executable, "-m", "benchmarks.rd", "--out", str(tmp_path),
-                        "--codecs", "nope"], capture_output=True, text=True, timeout=60,
-                       cwd=Path(__file__).resolve().parent.parent)
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.rd", "--out", str(tmp_path), "--codecs", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert r.returncode == 2
     assert r.stderr.strip().startswith("error: unknown codec(s) nope; known: ir2i")
     assert len(r.stderr.strip().splitlines()) == 1

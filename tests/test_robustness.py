@@ -22,8 +22,10 @@ def small_file(tiny_model) -> bytes:
 
 
 def test_every_cut_decodes_complete_stages_or_fails_cleanly(tiny_model, small_file):
-    ends = {c.offset + c.length + 12: i for i, c in
-            enumerate(c for c in chunk_layout(small_file) if c.type == "CODE")}
+    ends = {
+        c.offset + c.length + 12: i
+        for i, c in enumerate(c for c in chunk_layout(small_file) if c.type == "CODE")
+    }
     full = decode(small_file, tiny_model).rgb
     for cut in range(len(small_file)):
         try:
@@ -51,8 +53,11 @@ def test_every_flipped_byte_is_detected_and_salvage_keeps_intact_stages(tiny_mod
         assert 2 <= d.stages <= 4 and d.warnings
 
 
-@settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=5000,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_fuzzed_files_raise_only_codec_errors(tiny_model, small_file, data):
     buf = bytearray(small_file)
@@ -83,7 +88,22 @@ def test_encoding_is_byte_identical_across_processes(tmp_path, tiny_bundle):
     outs = []
     for i in range(2):
         out = tmp_path / f"o{i}.ir2i"
-        subprocess.run([sys.executable, "-m", "ir2icodec", "encode", str(src), "-o", str(out),
-                        "--model", tiny_bundle, "--threads", str(i + 1)], check=True, timeout=120)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ir2icodec",
+                "encode",
+                str(src),
+                "-o",
+                str(out),
+                "--model",
+                tiny_bundle,
+                "--threads",
+                str(i + 1),
+            ],
+            check=True,
+            timeout=120,
+        )
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]

@@ -47,11 +47,19 @@ def test_quality_rises_with_stages(shipped, crop):
 def test_installed_cli_finds_the_shipped_model_from_any_directory(tmp_path):
     src = tmp_path / "in.png"
     Image.fromarray(np.asarray(Image.open(EXAMPLE).convert("RGB"))[:64, :96]).save(src)
-    r = subprocess.run([sys.executable, "-m", "ir2icodec", "encode", str(src), "-o", "x.ir2i",
-                        "--stages", "3"], cwd=tmp_path, capture_output=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "ir2icodec", "encode", str(src), "-o", "x.ir2i", "--stages", "3"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([sys.executable, "-m", "ir2icodec", "info", "x.ir2i"], cwd=tmp_path,
-                       capture_output=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "ir2icodec", "info", "x.ir2i"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+    )
     assert DEFAULT_MODEL.encode() in r.stdout
 
 
@@ -65,12 +73,31 @@ def test_files_of_an_earlier_default_model_still_decode(tmp_path, name):
     src = tmp_path / "in.png"
     Image.fromarray(np.asarray(Image.open(EXAMPLE).convert("RGB"))[:64, :96]).save(src)
     for args in (["--model", name], []):
-        r = subprocess.run([sys.executable, "-m", "ir2icodec", "encode", str(src), "-o",
-                            "x.ir2i", "--stages", "3", "-f", *args], cwd=tmp_path,
-                           capture_output=True, timeout=120)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ir2icodec",
+                "encode",
+                str(src),
+                "-o",
+                "x.ir2i",
+                "--stages",
+                "3",
+                "-f",
+                *args,
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=120,
+        )
         assert r.returncode == 0, r.stderr
-        r = subprocess.run([sys.executable, "-m", "ir2icodec", "decode", "x.ir2i", "-o",
-                            "x.png", "-f"], cwd=tmp_path, capture_output=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "ir2icodec", "decode", "x.ir2i", "-o", "x.png", "-f"],
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=120,
+        )
         assert r.returncode == 0, r.stderr
         with Image.open(tmp_path / "x.png") as im:
             assert im.size == (96, 64)

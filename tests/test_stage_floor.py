@@ -56,9 +56,13 @@ def test_stage_floor_command_writes_a_table(tmp_path):
     data.mkdir()
     Image.fromarray(_crop()).save(data / "a.png")
     out = tmp_path / "t.md"
-    r = subprocess.run([sys.executable, "-m", "experiments.stage_floor", "--data", str(data),
-                        "--out", str(out)], capture_output=True, text=True, cwd=REPO,
-                       timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "experiments.stage_floor", "--data", str(data), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     text = out.read_text()
     assert re.search(r"\| 0 \| [+-]\d+\.\d% \| [+-]\d+\.\d% \| 1 \|", text), text

@@ -17,8 +17,20 @@ from ir2icodec.training.data import PatchSampler, make_training_pair, split_imag
 from ir2icodec.training.nets import ProgressiveCoder, make_config
 from ir2icodec.training.train import coder_loss, selection_metric, warm_start
 
-TINY = ["--widths", "4,8,8", "--filters-per-dilation", "1", "--batch", "4",
-        "--holdout-percent", "40", "--val-every", "2", "--threads", "1"]
+TINY = [
+    "--widths",
+    "4,8,8",
+    "--filters-per-dilation",
+    "1",
+    "--batch",
+    "4",
+    "--holdout-percent",
+    "40",
+    "--val-every",
+    "2",
+    "--threads",
+    "1",
+]
 
 
 def _train(args: list[str], nproc: int = 1) -> subprocess.CompletedProcess:
@@ -26,8 +38,15 @@ def _train(args: list[str], nproc: int = 1) -> subprocess.CompletedProcess:
     if nproc == 1:
         cmd = [sys.executable, "-m", "ir2icodec.training.train"]
     else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={nproc}", "-m", "ir2icodec.training.train"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            "-m",
+            "ir2icodec.training.train",
+        ]
     return subprocess.run(cmd + args, capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -66,8 +85,14 @@ def test_sampler_windows_and_holdout(photo_dir):
 @pytest.mark.parametrize("connections", ["residual", "prediction", "full", "decoding"])
 def test_a_few_steps_reduce_the_loss(connections):
     torch.manual_seed(0)
-    cfg = make_config("compact", widths=(8, 8, 8), inpaint_filters_per_dilation=1,
-                      inpaint_layers=2, connections=connections, stages=3)
+    cfg = make_config(
+        "compact",
+        widths=(8, 8, 8),
+        inpaint_filters_per_dilation=1,
+        inpaint_layers=2,
+        connections=connections,
+        stages=3,
+    )
     coder = ProgressiveCoder(cfg)
     windows = np.stack([smooth_image(64, 64, seed=i) for i in range(8)])
     blocks, contexts = (torch.from_numpy(a) for a in make_training_pair(windows))
@@ -83,8 +108,11 @@ def test_a_few_steps_reduce_the_loss(connections):
 
 
 def test_msssim_loss_runs():
-    coder = ProgressiveCoder(make_config("compact", widths=(4, 8, 8), stages=2,
-                                         inpaint_filters_per_dilation=1, inpaint_layers=2))
+    coder = ProgressiveCoder(
+        make_config(
+            "compact", widths=(4, 8, 8), stages=2, inpaint_filters_per_dilation=1, inpaint_layers=2
+        )
+    )
     windows = np.stack([smooth_image(64, 64, seed=i) for i in range(4)])
     blocks, contexts = (torch.from_numpy(a) for a in make_training_pair(windows))
     for kind in ("msssim", "mix"):
@@ -95,8 +123,9 @@ def test_msssim_loss_runs():
 
 def test_inpainting_alone_selects_checkpoints_on_inpainting(tmp_path, photo_dir):
     out = tmp_path / "inp"
-    r = _train(["--data", str(photo_dir), "--out", str(out), "--steps", "2", "--stages", "0",
-                *TINY])
+    r = _train(
+        ["--data", str(photo_dir), "--out", str(out), "--steps", "2", "--stages", "0", *TINY]
+    )
     assert r.returncode == 0, r.stderr
     log = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
     assert log["psnr"] == [] and log["mean_psnr"] == log["inpaint_psnr"]
@@ -104,18 +133,27 @@ def test_inpainting_alone_selects_checkpoints_on_inpainting(tmp_path, photo_dir)
 
 
 def test_warm_start_copies_what_fits_and_names_the_rest():
-    small = ProgressiveCoder(make_config("compact", widths=(4, 8, 8), stages=2,
-                                         inpaint_filters_per_dilation=1, inpaint_layers=4))
-    deeper = ProgressiveCoder(make_config("compact", widths=(4, 8, 8), stages=2,
-                                          inpaint_filters_per_dilation=1, inpaint_layers=2))
+    small = ProgressiveCoder(
+        make_config(
+            "compact", widths=(4, 8, 8), stages=2, inpaint_filters_per_dilation=1, inpaint_layers=4
+        )
+    )
+    deeper = ProgressiveCoder(
+        make_config(
+            "compact", widths=(4, 8, 8), stages=2, inpaint_filters_per_dilation=1, inpaint_layers=2
+        )
+    )
     fresh = warm_start(deeper, small.state_dict())
     # Fewer layers of the same width: every tensor of the shallower net has a twin.
     assert fresh == []
     for k, v in deeper.state_dict().items():
         if k not in fresh:
             assert torch.equal(v, small.state_dict()[k])
-    wider = ProgressiveCoder(make_config("compact", widths=(4, 8, 8), stages=2,
-                                         inpaint_filters_per_dilation=2, inpaint_layers=2))
+    wider = ProgressiveCoder(
+        make_config(
+            "compact", widths=(4, 8, 8), stages=2, inpaint_filters_per_dilation=2, inpaint_layers=2
+        )
+    )
     fresh = warm_start(wider, small.state_dict())
     assert fresh and all(k.startswith("inpaint.") for k in fresh)
 
@@ -131,9 +169,23 @@ def test_cli_inpaint_layers_and_init(tmp_path, photo_dir):
     r = _train(["--data", str(photo_dir), "--out", str(first), "--steps", "2", *TINY])
     assert r.returncode == 0, r.stderr
     second = tmp_path / "second"
-    r = _train(["--data", str(photo_dir), "--out", str(second), "--steps", "2",
-                "--inpaint-layers", "3", "--init", str(first / "last.pt"), "--loss", "mix",
-                *TINY])
+    r = _train(
+        [
+            "--data",
+            str(photo_dir),
+            "--out",
+            str(second),
+            "--steps",
+            "2",
+            "--inpaint-layers",
+            "3",
+            "--init",
+            str(first / "last.pt"),
+            "--loss",
+            "mix",
+            *TINY,
+        ]
+    )
     assert r.returncode == 0, r.stderr
     config = json.loads((second / "config.json").read_text())
     assert config["model"]["inpaint"]["layers"] == 3
@@ -147,9 +199,24 @@ def test_cli_inpaint_layers_and_init(tmp_path, photo_dir):
 
 def test_holdout_photos_are_written_for_model_selection(tmp_path, photo_dir):
     out = tmp_path / "held"
-    r = subprocess.run([sys.executable, "-m", "ir2icodec.training.holdout", "--data",
-                        str(photo_dir), "--out", str(out), "--holdout-percent", "40",
-                        "--scale", "0.5"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ir2icodec.training.holdout",
+            "--data",
+            str(photo_dir),
+            "--out",
+            str(out),
+            "--holdout-percent",
+            "40",
+            "--scale",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     _, held = split_images(sorted(photo_dir.glob("*.png")), 40.0)
     assert held and sorted(p.name for p in out.iterdir()) == sorted(p.name for p in held)
@@ -158,8 +225,20 @@ def test_holdout_photos_are_written_for_model_selection(tmp_path, photo_dir):
 
 
 def test_all_photos_held_out_is_a_clear_error(tmp_path, photo_dir):
-    r = _train(["--data", str(photo_dir), "--out", str(tmp_path / "r"), "--steps", "1",
-                "--holdout-percent", "100", "--threads", "1"])
+    r = _train(
+        [
+            "--data",
+            str(photo_dir),
+            "--out",
+            str(tmp_path / "r"),
+            "--steps",
+            "1",
+            "--holdout-percent",
+            "100",
+            "--threads",
+            "1",
+        ]
+    )
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "held out" in r.stderr.strip().splitlines()[-1]
 
@@ -196,7 +275,7 @@ def _direct_block_msssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The training loss's block MS-SSIM written out plainly: a 2-D 3x3 Gaussian (sigma 1.5)
     per channel, 3 scales with MS-SSIM's first three weights, luminance at the last."""
     t = torch.arange(3, dtype=torch.float32) - 1
-    g = torch.exp(-t**2 / (2 * 1.5**2))
+    g = torch.exp(-(t**2) / (2 * 1.5**2))
     g = g / g.sum()
     kernel = (g[:, None] * g[None, :]).expand(3, 1, 3, 3)
     weights = torch.tensor([0.0448, 0.2856, 0.3001])
@@ -204,8 +283,10 @@ def _direct_block_msssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     x, y = x + 0.5, y + 0.5
     result = torch.ones(x.shape[0])
     for i in range(3):
+
         def blur(a):
             return torch.nn.functional.conv2d(a, kernel, groups=3)
+
         mx, my = blur(x), blur(y)
         vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
         cs = ((2 * cov + 0.03**2) / (vx + vy + 0.03**2)).mean(dim=(1, 2, 3))
@@ -226,7 +307,8 @@ def test_block_msssim_with_the_reference_computed_once_matches_a_direct_computat
         recon = (block + noise * torch.randn(block.shape, generator=gen)).clamp(-0.5, 0.5)
         expected = _direct_block_msssim(recon, block)
         assert block_msssim(recon, block, reference=reference) == pytest.approx(
-            expected.item(), abs=1e-6)
+            expected.item(), abs=1e-6
+        )
         assert block_msssim(recon, block) == pytest.approx(expected.item(), abs=1e-6)
     assert block_msssim(block, block, reference=reference) == pytest.approx(1.0, abs=1e-5)
 
@@ -237,7 +319,8 @@ def test_compiled_msssim_gives_the_eager_loss_and_gradient():
 
     gen = torch.Generator().manual_seed(1)
     block = (torch.rand(8, 3, 32, 32, generator=gen) - 0.5).contiguous(
-        memory_format=torch.channels_last)
+        memory_format=torch.channels_last
+    )
     noisy = (block + 0.1 * torch.randn(block.shape, generator=gen)).clamp(-0.5, 0.5)
     reference = msssim_reference(block)
     values, grads = [], []
@@ -264,7 +347,8 @@ def test_inpainting_under_cpu_autocast_is_bf16_only_where_onednn_gets_it_right(p
     net = InpaintNet(cfg.inpaint).to(memory_format=torch.channels_last)
     gen = torch.Generator().manual_seed(0)
     context = (torch.rand(4, 3, 64, 64, generator=gen) - 0.5).contiguous(
-        memory_format=torch.channels_last)
+        memory_format=torch.channels_last
+    )
     context[:, :, 32:, 32:] = 0
     grads = {}
     for low in (True, False):
@@ -289,11 +373,13 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
     from ir2icodec.training.train import data_parallel, train_step
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=2)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     torch.manual_seed(0)  # the same start on both, as DDP broadcasts anyway
-    model = ProgressiveCoder(make_config("compact", widths=(4, 8, 8), stages=3,
-                                         inpaint_filters_per_dilation=1, inpaint_layers=2))
+    model = ProgressiveCoder(
+        make_config(
+            "compact", widths=(4, 8, 8), stages=3, inpaint_filters_per_dilation=1, inpaint_layers=2
+        )
+    )
     net = data_parallel(model)
     optim = torch.optim.Adam(model.parameters(), lr=1e-2)
     windows = np.stack([smooth_image(64, 64, seed=10 * rank + i) for i in range(4)])

@@ -58,8 +58,15 @@ ALL_CODECS = ("ir2i", "ir2i-uniform", "jpeg", "webp", "jpeg2000", "avif", "jpegx
 # in docs/rate-control.md; "ir2i" uses the default, "msssim"), both ir2i curves decoded
 # without the model's post-filter (the bit-exact reconstruction; docs/postfilter.md), and
 # rate control that weighs each block's stages by their entropy-coded cost ("ir2i-coded").
-EXTRA_CODECS = ("ir2i-mse", "ir2i-masked", "ir2i-lowpass", "ir2i-ssim", "ir2i-nofilter",
-                "ir2i-uniform-nofilter", "ir2i-coded")
+EXTRA_CODECS = (
+    "ir2i-mse",
+    "ir2i-masked",
+    "ir2i-lowpass",
+    "ir2i-ssim",
+    "ir2i-nofilter",
+    "ir2i-uniform-nofilter",
+    "ir2i-coded",
+)
 CSV_NAME, TABLE_NAME, PLOT_NAME = "rd_points.csv", "bdrate.md", "rd.png"
 BENCH_EXTRA = "pip install 'ir2i[bench]'"  # scipy, matplotlib, pillow-jxl-plugin
 
@@ -95,7 +102,8 @@ class PillowCodec:
                 importlib.import_module(self.plugin)
             except ImportError as exc:
                 raise CodecUnavailable(
-                    f"plugin {self.plugin!r} not installed ({exc}); {BENCH_EXTRA}") from exc
+                    f"plugin {self.plugin!r} not installed ({exc}); {BENCH_EXTRA}"
+                ) from exc
         if self.pil_format not in Image.SAVE:
             Image.init()  # lazy-registered built-in formats
         if self.pil_format not in Image.SAVE:
@@ -165,8 +173,9 @@ class Ir2iCodec:
             model = load_model(model_path)
         except Exception as exc:  # any failure to find/read a model means "skip ir2i"
             raise CodecUnavailable(f"no usable model ({type(exc).__name__}: {exc})") from exc
-        return Ir2iSession(model, analyse, decode, self.rate, self.distortion,
-                           self.postfilter, self.costs)
+        return Ir2iSession(
+            model, analyse, decode, self.rate, self.distortion, self.postfilter, self.costs
+        )
 
 
 Codec = PillowCodec | Ir2iCodec
@@ -460,8 +469,7 @@ def average_curve_over(
     the average curve is the one a reader would compute from the CSV. Images where the
     metric is undefined (MS-SSIM of an image under 161 pixels) are left out of the mean.
     """
-    images = [i for i in images
-              if not any(math.isnan(v[1]) for v in per_image[i].values())]
+    images = [i for i in images if not any(math.isnan(v[1]) for v in per_image[i].values())]
     if not images:
         return np.array([]), np.array([])
     settings = [s for s in per_image[images[0]] if all(s in per_image[i] for i in images)]
@@ -610,8 +618,9 @@ def require_bench_extra() -> None:
     """Fail with one line naming the extra when the benchmark's own dependencies are missing."""
     missing = [m for m in _REQUIRED_MODULES if importlib.util.find_spec(m) is None]
     if missing:
-        raise Ir2iError(f"the rate-distortion benchmark needs {' and '.join(missing)}: "
-                        f"{BENCH_EXTRA}")
+        raise Ir2iError(
+            f"the rate-distortion benchmark needs {' and '.join(missing)}: {BENCH_EXTRA}"
+        )
 
 
 def parse_window(text: str) -> tuple[float, float] | None:
@@ -627,8 +636,9 @@ def parse_window(text: str) -> tuple[float, float] | None:
     return lo, hi
 
 
-def _window_option(ctx: click.Context, param: click.Parameter, value: str
-                   ) -> tuple[float, float] | None:
+def _window_option(
+    ctx: click.Context, param: click.Parameter, value: str
+) -> tuple[float, float] | None:
     try:
         return parse_window(value)
     except ValueError as exc:
@@ -636,30 +646,60 @@ def _window_option(ctx: click.Context, param: click.Parameter, value: str
 
 
 @click.command(name="bench", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="Folder of images (required unless --report-only).")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder of images (required unless --report-only).",
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
-@click.option("--codecs", default=",".join(ALL_CODECS), show_default=True,
-              help="Comma-separated subset of the codecs (the anchor is always added).")
+@click.option(
+    "--codecs",
+    default=",".join(ALL_CODECS),
+    show_default=True,
+    help="Comma-separated subset of the codecs (the anchor is always added).",
+)
 @click.option("--limit", type=int, default=None, help="Use only the first N images.")
 @click.option("--model", default=None, help="ir2i model (default: the shipped one).")
-@click.option("--jobs", type=int, default=1, show_default=True,
-              help="Images encoded in parallel.")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Images encoded in parallel.")
 @click.option("--anchor", default="jpeg", show_default=True, help="BD-rate anchor codec.")
-@click.option("--window", default=",".join(f"{x:g}" for x in DEFAULT_BPP_WINDOW),
-              show_default=True, callback=_window_option,
-              help="BD-rate bpp window LO,HI or 'none'.")
-@click.option("--msssim-db", is_flag=True,
-              help="BD-rate on -10*log10(1 - MS-SSIM) instead of raw MS-SSIM.")
-@click.option("--keep", type=click.Path(path_type=Path), default=None,
-              help="An earlier rd_points.csv whose other codecs' points join this run's "
-              "(e.g. to re-measure only a new ir2i model).")
-@click.option("--report-only", is_flag=True,
-              help="Skip encoding: redo bdrate.md and rd.png from --out/rd_points.csv.")
+@click.option(
+    "--window",
+    default=",".join(f"{x:g}" for x in DEFAULT_BPP_WINDOW),
+    show_default=True,
+    callback=_window_option,
+    help="BD-rate bpp window LO,HI or 'none'.",
+)
+@click.option(
+    "--msssim-db", is_flag=True, help="BD-rate on -10*log10(1 - MS-SSIM) instead of raw MS-SSIM."
+)
+@click.option(
+    "--keep",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="An earlier rd_points.csv whose other codecs' points join this run's "
+    "(e.g. to re-measure only a new ir2i model).",
+)
+@click.option(
+    "--report-only",
+    is_flag=True,
+    help="Skip encoding: redo bdrate.md and rd.png from --out/rd_points.csv.",
+)
 @click.pass_context
-def bench(ctx: click.Context, data: Path | None, out: Path, codecs: str, limit: int | None,
-          model: str | None, jobs: int, anchor: str, window: tuple[float, float] | None,
-          msssim_db: bool, keep: Path | None, report_only: bool) -> None:
+def bench(
+    ctx: click.Context,
+    data: Path | None,
+    out: Path,
+    codecs: str,
+    limit: int | None,
+    model: str | None,
+    jobs: int,
+    anchor: str,
+    window: tuple[float, float] | None,
+    msssim_db: bool,
+    keep: Path | None,
+    report_only: bool,
+) -> None:
     """Rate-distortion benchmark of ir2i against standard image codecs.
 
     Writes rd_points.csv, bdrate.md (BD-rates against --anchor) and rd.png to --out.
@@ -714,8 +754,11 @@ def main(argv: Sequence[str] | None = None, prog_name: str = "python -m benchmar
     Errors are one line on stderr (``error: ...``), as under ``ir2i bench``.
     """
     try:
-        bench.main(args=list(argv) if argv is not None else None, prog_name=prog_name,
-                   standalone_mode=False)
+        bench.main(
+            args=list(argv) if argv is not None else None,
+            prog_name=prog_name,
+            standalone_mode=False,
+        )
     except Ir2iError as exc:
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code

@@ -59,8 +59,16 @@ class Header:
     def __post_init__(self) -> None:
         # An invalid Header is a programmer error on the writing side: fail at construction
         # rather than produce a file that every reader must refuse.
-        ints = ("width", "height", "stages", "block_size", "bits_per_stage",
-                "first_code_stages", "band_rows", "flags")
+        ints = (
+            "width",
+            "height",
+            "stages",
+            "block_size",
+            "bits_per_stage",
+            "first_code_stages",
+            "band_rows",
+            "flags",
+        )
         for name in ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer):
@@ -76,10 +84,16 @@ class Header:
         except UnicodeEncodeError as exc:
             raise ValueError("invalid header: model_name is not encodable as UTF-8") from exc
         problem = header_problem(
-            flags=self.flags, width=self.width, height=self.height,
-            block_size=self.block_size, bits_per_stage=self.bits_per_stage,
-            stages=self.stages, first_code_stages=self.first_code_stages,
-            band_rows=self.band_rows, model_digest=self.model_digest, name_bytes=name_bytes,
+            flags=self.flags,
+            width=self.width,
+            height=self.height,
+            block_size=self.block_size,
+            bits_per_stage=self.bits_per_stage,
+            stages=self.stages,
+            first_code_stages=self.first_code_stages,
+            band_rows=self.band_rows,
+            model_digest=self.model_digest,
+            name_bytes=name_bytes,
         )
         if problem is not None:
             raise ValueError(f"invalid header: {problem[1]}")
@@ -103,8 +117,16 @@ def type_name(ctype: bytes) -> str:
 
 
 def header_problem(
-    *, flags: int, width: int, height: int, block_size: int, bits_per_stage: int,
-    stages: int, first_code_stages: int, band_rows: int, model_digest: bytes,
+    *,
+    flags: int,
+    width: int,
+    height: int,
+    block_size: int,
+    bits_per_stage: int,
+    stages: int,
+    first_code_stages: int,
+    band_rows: int,
+    model_digest: bytes,
     name_bytes: bytes,
 ) -> tuple[type[Ir2iError], str] | None:
     """First thing wrong with these header fields, as (error class, detail), or None.
@@ -158,9 +180,7 @@ def check_signature(data: bytes) -> None:
         if data.startswith(magic):
             raise FormatError(f"not an ir2i file (it looks like {what})")
     if data[1:4] == SIGNATURE[1:4]:
-        raise FormatError(
-            "not an ir2i file (damaged signature: was it transferred in text mode?)"
-        )
+        raise FormatError("not an ir2i file (damaged signature: was it transferred in text mode?)")
     raise FormatError("not an ir2i file (bad signature)")
 
 
@@ -192,8 +212,9 @@ def work_limit(max_pixels: int) -> int:
     return PADDING_ALLOWANCE * max_pixels + PADDING_SLACK
 
 
-def check_size(width: int, height: int, block_size: int, bits_per_stage: int, stages: int,
-                max_pixels: int) -> None:
+def check_size(
+    width: int, height: int, block_size: int, bits_per_stage: int, stages: int, max_pixels: int
+) -> None:
     """The size guard, from the header alone, before anything proportional to the image is
     allocated: the declared pixels; the padded pixels of the blocks really decoded; and the
     code bits of all stages, at most one per allowed padded pixel (the shipped layout's 8 x
@@ -204,12 +225,16 @@ def check_size(width: int, height: int, block_size: int, bits_per_stage: int, st
     if pixels > max_pixels:
         what = f"image is {width} x {height} = {pixels} pixels, above the limit of {max_pixels}"
     elif padded > work_limit(max_pixels):
-        what = (f"image is {width} x {height}: {padded} pixels in whole {block_size} x "
-                f"{block_size} blocks, above the {work_limit(max_pixels)} that the limit of "
-                f"{max_pixels} pixels allows")
+        what = (
+            f"image is {width} x {height}: {padded} pixels in whole {block_size} x "
+            f"{block_size} blocks, above the {work_limit(max_pixels)} that the limit of "
+            f"{max_pixels} pixels allows"
+        )
     elif bits > work_limit(max_pixels):
-        what = (f"image is {width} x {height} with {bits} code bits, above the "
-                f"{work_limit(max_pixels)} that the limit of {max_pixels} pixels allows")
+        what = (
+            f"image is {width} x {height} with {bits} code bits, above the "
+            f"{work_limit(max_pixels)} that the limit of {max_pixels} pixels allows"
+        )
     else:
         return
     raise LimitError(f"{what}; raise max_pixels (ir2i --max-pixels) to allow it")
@@ -248,13 +273,31 @@ def parse_head(data: bytes, max_pixels: int) -> tuple[Header, int, int]:
         raise FormatError(
             f"malformed ir2i header: HEAD chunk length {length} does not match its contents"
         )
-    (_, flags, width, height, block_size, bits_per_stage, stages, first_code_stages,
-     band_rows, digest, _) = HEAD_FIXED.unpack_from(body, 0)
+    (
+        _,
+        flags,
+        width,
+        height,
+        block_size,
+        bits_per_stage,
+        stages,
+        first_code_stages,
+        band_rows,
+        digest,
+        _,
+    ) = HEAD_FIXED.unpack_from(body, 0)
     name_bytes = body[HEAD_FIXED.size :]
     problem = header_problem(
-        flags=flags, width=width, height=height, block_size=block_size,
-        bits_per_stage=bits_per_stage, stages=stages, first_code_stages=first_code_stages,
-        band_rows=band_rows, model_digest=digest, name_bytes=name_bytes,
+        flags=flags,
+        width=width,
+        height=height,
+        block_size=block_size,
+        bits_per_stage=bits_per_stage,
+        stages=stages,
+        first_code_stages=first_code_stages,
+        band_rows=band_rows,
+        model_digest=digest,
+        name_bytes=name_bytes,
     )
     if problem is not None:
         cls, detail = problem
@@ -263,9 +306,16 @@ def parse_head(data: bytes, max_pixels: int) -> tuple[Header, int, int]:
         raise cls(f"malformed ir2i header: {detail}")
     check_size(width, height, block_size, bits_per_stage, stages, max_pixels)
     header = Header(
-        width=width, height=height, stages=stages, model_name=name_bytes.decode("utf-8"),
-        model_digest=digest, block_size=block_size, bits_per_stage=bits_per_stage,
-        first_code_stages=first_code_stages, band_rows=band_rows, flags=flags,
+        width=width,
+        height=height,
+        stages=stages,
+        model_name=name_bytes.decode("utf-8"),
+        model_digest=digest,
+        block_size=block_size,
+        bits_per_stage=bits_per_stage,
+        first_code_stages=first_code_stages,
+        band_rows=band_rows,
+        flags=flags,
     )
     version_of(version).check_header(header)
     return header, end, version

@@ -77,8 +77,9 @@ class Expect(NamedTuple):
         return self.version.has_stage_map and not self.map_read
 
 
-def _meaning_problem(ctype: bytes, length: int, pos: int, header: Header,
-                     expect: Expect) -> tuple[str, bool] | None:
+def _meaning_problem(
+    ctype: bytes, length: int, pos: int, header: Header, expect: Expect
+) -> tuple[str, bool] | None:
     """What is wrong with a chunk's type and length where it stands, as (message, whether
     it is the awaited chunk), or None."""
     where = f"chunk '{type_name(ctype)}' at byte {pos}"
@@ -86,17 +87,23 @@ def _meaning_problem(ctype: bytes, length: int, pos: int, header: Header,
         if expect.next_stage > header.stages:
             return f"{where} follows all {header.stages} declared stages", False
         if expect.needs_map:
-            return (f"chunk 'CODE' ({stage_label(header, expect.next_stage)}) at byte {pos} "
-                    "comes before the stage map", True)
-        problem = expect.version.code_length_problem(header, expect.counts, expect.next_stage,
-                                                     length, pos)
+            return (
+                f"chunk 'CODE' ({stage_label(header, expect.next_stage)}) at byte {pos} "
+                "comes before the stage map",
+                True,
+            )
+        problem = expect.version.code_length_problem(
+            header, expect.counts, expect.next_stage, length, pos
+        )
         return (problem, True) if problem else None
     if ctype == SMAP and expect.version.has_stage_map:
         if not expect.needs_map:
             return f"{where} after the stage map or the first code", False
         if not 1 <= length <= 1 + header.n_blocks:
-            return (f"{where} has length {length}, the header allows "
-                    f"1..{1 + header.n_blocks}", True)
+            return (
+                f"{where} has length {length}, the header allows 1..{1 + header.n_blocks}",
+                True,
+            )
         return None
     if ctype == IEND and length != 0:
         return f"{where} has length {length}, must be 0", False
@@ -118,8 +125,9 @@ def examine(data: bytes, pos: int, header: Header, expect: Expect) -> Chunk | Pr
     length, ctype = CHUNK_PREFIX.unpack_from(data, pos)
     chunk = Chunk(ctype, pos, length)
     if not is_letters(ctype):
-        return Problem("malformed", f"invalid chunk type '{type_name(ctype)}' at byte {pos}",
-                       False, chunk)
+        return Problem(
+            "malformed", f"invalid chunk type '{type_name(ctype)}' at byte {pos}", False, chunk
+        )
     wrong = _meaning_problem(ctype, length, pos, header, expect)
     if wrong is not None:
         return Problem("malformed", wrong[0], wrong[1], chunk)
@@ -135,8 +143,9 @@ def examine(data: bytes, pos: int, header: Header, expect: Expect) -> Chunk | Pr
 
 
 def map_is_cheap(header: Header) -> bool:
-    return header.blocks_y * max(header.stages - 2, 0) <= CHEAP_MAP_STEPS \
-        and header.n_blocks <= 2**20
+    return (
+        header.blocks_y * max(header.stages - 2, 0) <= CHEAP_MAP_STEPS and header.n_blocks <= 2**20
+    )
 
 
 def collect_ancillary(data: bytes, pos: int, ancillary: dict[bytes, bytes]) -> None:
@@ -157,8 +166,16 @@ def collect_ancillary(data: bytes, pos: int, ancillary: dict[bytes, bytes]) -> N
 class _Reader:
     """One read of one file: the state the chunk loop carries from chunk to chunk."""
 
-    def __init__(self, data: bytes, header: Header, pos: int, version: int, salvage: bool,
-                 max_stages: int | None, codes: bool):
+    def __init__(
+        self,
+        data: bytes,
+        header: Header,
+        pos: int,
+        version: int,
+        salvage: bool,
+        max_stages: int | None,
+        codes: bool,
+    ):
         self.data, self.header, self.pos = data, header, pos
         self.version, self.layout = version, layout_for(version)
         self.salvage, self.max_stages, self.codes = salvage, max_stages, codes
@@ -178,8 +195,7 @@ class _Reader:
     def run(self) -> Container:
         for _ in range(MAX_CHUNKS):
             found = examine(self.data, self.pos, self.header, self.expect)
-            done = self.on_problem(found) if isinstance(found, Problem) \
-                else self.on_chunk(found)
+            done = self.on_problem(found) if isinstance(found, Problem) else self.on_chunk(found)
             if done:
                 break
         else:
@@ -187,19 +203,25 @@ class _Reader:
             if not self.salvage or not self.stage_bits:
                 raise FormatError(f"malformed ir2i file: {message}")
             self.stop_at_damage(message)
-        return Container(header=self.header, stage_bits=self.stage_bits,
-                         ancillary=self.ancillary, complete=self.complete,
-                         warnings=self.warnings, version=self.version,
-                         stage_counts=self.counts)
+        return Container(
+            header=self.header,
+            stage_bits=self.stage_bits,
+            ancillary=self.ancillary,
+            complete=self.complete,
+            warnings=self.warnings,
+            version=self.version,
+            stage_counts=self.counts,
+        )
 
     def stop_at_damage(self, message: str) -> None:
         # Stages after a damaged CODE chunk depend on it, so nothing after it is usable.
         if not self.stage_bits:
-            what = "stage map" if self.layout.has_stage_map and not self.map_read \
-                else "first code"
+            what = "stage map" if self.layout.has_stage_map and not self.map_read else "first code"
             raise CorruptDataError(f"{message}: the {what} is damaged, nothing to decode")
-        self.warnings.append(f"{message}: kept stages 1-{len(self.stage_bits)} of "
-                             f"{self.header.stages}, dropped the rest")
+        self.warnings.append(
+            f"{message}: kept stages 1-{len(self.stage_bits)} of "
+            f"{self.header.stages}, dropped the rest"
+        )
 
     # ------------------------------------------------------------------ damage and cuts
 
@@ -208,13 +230,20 @@ class _Reader:
         expect = self.expect
         # A non-CODE chunk running past the end is either a cut or a damaged length; a valid
         # expected chunk further on proves it is damage.
-        if problem.kind == "cut" and not problem.is_code and problem.chunk is not None \
-                and find_expected(self.data, self.pos + 1, self.header, expect,
-                                  self.budget) is not None:
+        if (
+            problem.kind == "cut"
+            and not problem.is_code
+            and problem.chunk is not None
+            and find_expected(self.data, self.pos + 1, self.header, expect, self.budget) is not None
+        ):
             problem = Problem(
-                "malformed", f"chunk '{type_name(problem.chunk.ctype)}' at byte "
+                "malformed",
+                f"chunk '{type_name(problem.chunk.ctype)}' at byte "
                 f"{self.pos} claims {problem.chunk.length} bytes, past the end, yet more "
-                "chunks follow", False, problem.chunk)
+                "chunks follow",
+                False,
+                problem.chunk,
+            )
         if problem.kind == "cut":
             return self.on_cut(expect)
         if not self.salvage:
@@ -223,8 +252,10 @@ class _Reader:
             raise cls(f"{prefix}{problem.message}: the file is damaged")
         self.damaged = True
         if expect.next_stage > self.header.stages:
-            self.warnings.append(f"{problem.message} after the last stage: all "
-                                 f"{self.header.stages} stages are intact")
+            self.warnings.append(
+                f"{problem.message} after the last stage: all "
+                f"{self.header.stages} stages are intact"
+            )
             return True
         if problem.is_code:
             self.stop_at_damage(problem.message)
@@ -233,21 +264,24 @@ class _Reader:
         if resume is None:
             self.stop_at_damage(f"{problem.message}, and no intact code follows")
             return True
-        self.warnings.append(f"dropped damaged bytes {self.pos}-{resume - 1} "
-                             f"({problem.message})")
+        self.warnings.append(f"dropped damaged bytes {self.pos}-{resume - 1} ({problem.message})")
         self.pos = resume
         return False
 
     def on_cut(self, expect: Expect) -> bool:
         if not self.stage_bits:
             raise TruncatedError(
-                "file is truncated before the first code is complete: nothing to decode")
+                "file is truncated before the first code is complete: nothing to decode"
+            )
         if expect.next_stage > self.header.stages:
-            self.warnings.append(f"file is truncated: all {self.header.stages} stages "
-                                 "present, but the end chunk is missing")
+            self.warnings.append(
+                f"file is truncated: all {self.header.stages} stages "
+                "present, but the end chunk is missing"
+            )
         else:
-            self.warnings.append(f"file is truncated: {len(self.stage_bits)} of "
-                                 f"{self.header.stages} stages present")
+            self.warnings.append(
+                f"file is truncated: {len(self.stage_bits)} of {self.header.stages} stages present"
+            )
         return True
 
     # ------------------------------------------------------------------ intact chunks
@@ -268,10 +302,12 @@ class _Reader:
         elif is_critical(chunk.ctype):
             raise UnsupportedVersionError(
                 f"file needs chunk '{type_name(chunk.ctype)}', unknown to this ir2i "
-                "(written by a newer ir2i?); upgrade")
+                "(written by a newer ir2i?); upgrade"
+            )
         elif chunk.ctype in self.ancillary:
-            self.warnings.append(f"ignored duplicate ancillary chunk "
-                                 f"'{type_name(chunk.ctype)}' at byte {self.pos}")
+            self.warnings.append(
+                f"ignored duplicate ancillary chunk '{type_name(chunk.ctype)}' at byte {self.pos}"
+            )
         else:
             self.ancillary[chunk.ctype] = bytes(body)
         self.pos = chunk.end
@@ -285,13 +321,16 @@ class _Reader:
             if (body[0], body[1]) != (first, count):
                 raise FormatError(
                     f"chunk 'CODE' at byte {self.pos} holds {span_label(body[0], body[1])}, "
-                    f"expected {stage_label(self.header, next_stage)}")
+                    f"expected {stage_label(self.header, next_stage)}"
+                )
             if self.codes:
-                self.stage_bits.extend(self.layout.read_code(body, self.header, self.counts,
-                                                             self.stage_bits, self.pos))
+                self.stage_bits.extend(
+                    self.layout.read_code(body, self.header, self.counts, self.stage_bits, self.pos)
+                )
             else:
-                self.stage_bits.extend(np.zeros((0, self.header.bits_per_stage), np.uint8)
-                                       for _ in range(count))
+                self.stage_bits.extend(
+                    np.zeros((0, self.header.bits_per_stage), np.uint8) for _ in range(count)
+                )
         except FormatError as e:
             if not self.salvage or (not self.stage_bits and not self.damaged):
                 raise FormatError(f"malformed ir2i file: {e}") from None
@@ -301,9 +340,11 @@ class _Reader:
 
     def on_stage_map(self, body: memoryview) -> None:
         if not self.layout.has_stage_map:
-            raise FormatError(f"malformed ir2i file: chunk 'SMAP' at byte {self.pos} is not "
-                              f"part of format version {self.version}, which the header "
-                              "declares")
+            raise FormatError(
+                f"malformed ir2i file: chunk 'SMAP' at byte {self.pos} is not "
+                f"part of format version {self.version}, which the header "
+                "declares"
+            )
         if self.codes or map_is_cheap(self.header):
             try:
                 self.counts = read_stage_map(body, self.header, self.pos)
@@ -313,22 +354,27 @@ class _Reader:
 
     def on_end(self, chunk: Chunk) -> bool:
         if len(self.stage_bits) < self.header.stages or self.expect.needs_map:
-            message = (f"end chunk at byte {self.pos} after {len(self.stage_bits)} of "
-                       f"{self.header.stages} declared stages")
+            message = (
+                f"end chunk at byte {self.pos} after {len(self.stage_bits)} of "
+                f"{self.header.stages} declared stages"
+            )
             if not self.salvage or (not self.stage_bits and not self.damaged):
                 raise FormatError(f"malformed ir2i file: {message}")
             self.stop_at_damage(message)
             return True
         self.complete = True  # any damage skipped on the way is already in warnings
         if chunk.end < len(self.data):
-            self.warnings.append(f"ignored {len(self.data) - chunk.end} bytes after the end "
-                                 "chunk")
+            self.warnings.append(f"ignored {len(self.data) - chunk.end} bytes after the end chunk")
         return True
 
 
 def read_container(
-    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, salvage: bool = False,
-    max_stages: int | None = None, codes: bool = True,
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    salvage: bool = False,
+    max_stages: int | None = None,
+    codes: bool = True,
 ) -> Container:
     """Parse a whole .ir2i file; see format-spec.md, "Reader rules", for every case.
 

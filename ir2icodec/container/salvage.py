@@ -28,20 +28,27 @@ class CrcBudget:
         return self.left >= 0
 
 
-def valid_chunk_at(data: bytes, pos: int, budget: CrcBudget,
-                   max_length: int = MAX_CHUNK_LENGTH) -> bool:
+def valid_chunk_at(
+    data: bytes, pos: int, budget: CrcBudget, max_length: int = MAX_CHUNK_LENGTH
+) -> bool:
     """A well-formed chunk of at most ``max_length`` bytes with a matching CRC starts at
     ``pos`` (salvage resync test); a length that cannot be right is refused before its CRC."""
     if len(data) - pos < 12:
         return False
     length, ctype = CHUNK_PREFIX.unpack_from(data, pos)
     chunk = Chunk(ctype, pos, length)
-    return (is_letters(ctype) and length <= max_length and chunk.end <= len(data)
-            and budget.spend(length) and chunks.crc_ok(data, chunk))
+    return (
+        is_letters(ctype)
+        and length <= max_length
+        and chunk.end <= len(data)
+        and budget.spend(length)
+        and chunks.crc_ok(data, chunk)
+    )
 
 
-def find_expected(data: bytes, start: int, header: Header, expect: Expect,
-                  budget: CrcBudget) -> int | None:
+def find_expected(
+    data: bytes, start: int, header: Header, expect: Expect, budget: CrcBudget
+) -> int | None:
     """Offset of the next expected SMAP, CODE (or IEND) chunk at or after ``start``, if any.
 
     The pattern is the type (plus the stage bytes for CODE, and in version 1 the exact
@@ -53,8 +60,9 @@ def find_expected(data: bytes, start: int, header: Header, expect: Expect,
     elif expect.needs_map:
         pattern, back, longest = SMAP, 4, 1 + header.n_blocks
     else:
-        pattern, back, longest = expect.version.resync_pattern(header, expect.counts,
-                                                               expect.next_stage)
+        pattern, back, longest = expect.version.resync_pattern(
+            header, expect.counts, expect.next_stage
+        )
     pos = start + back
     for _ in range(RESYNC_TRIES):
         if pos >= len(data):
@@ -70,8 +78,9 @@ def find_expected(data: bytes, start: int, header: Header, expect: Expect,
     return None
 
 
-def resume_after(data: bytes, problem: Problem, header: Header, expect: Expect,
-                 budget: CrcBudget) -> int | None:
+def resume_after(
+    data: bytes, problem: Problem, header: Header, expect: Expect, budget: CrcBudget
+) -> int | None:
     """Where parsing can resume after a damaged non-CODE chunk, or None.
 
     Skipping by the declared length keeps intact chunks that follow, but the length is

@@ -33,25 +33,37 @@ class FormatVersion:
     def check_header(self, header: Header) -> None:
         """FormatError for a header this version cannot lay out."""
 
-    def code_length_problem(self, header: Header, counts: np.ndarray | None, stage: int,
-                            length: int, pos: int) -> str | None:
+    def code_length_problem(
+        self, header: Header, counts: np.ndarray | None, stage: int, length: int, pos: int
+    ) -> str | None:
         """Why a CODE chunk of ``length`` bytes cannot be the chunk of ``stage``, or None."""
         raise NotImplementedError
 
-    def resync_pattern(self, header: Header, counts: np.ndarray | None, stage: int
-                       ) -> tuple[bytes, int, int]:
+    def resync_pattern(
+        self, header: Header, counts: np.ndarray | None, stage: int
+    ) -> tuple[bytes, int, int]:
         """(bytes to search for, how far before them the chunk starts, the longest the
         chunk may be) of the CODE chunk of ``stage``, for salvage's resync."""
         raise NotImplementedError
 
-    def read_code(self, body: memoryview, header: Header, counts: np.ndarray | None,
-                  earlier: list[np.ndarray], pos: int) -> list[np.ndarray]:
+    def read_code(
+        self,
+        body: memoryview,
+        header: Header,
+        counts: np.ndarray | None,
+        earlier: list[np.ndarray],
+        pos: int,
+    ) -> list[np.ndarray]:
         """The stages of one CODE chunk (whose stage pair was checked), (n_blocks, bps) each."""
         raise NotImplementedError
 
-    def code_chunks(self, header: Header, arrays: list[np.ndarray],
-                    counts: np.ndarray | None,
-                    payload_cache: MutableMapping[bytes, bytes] | None) -> list[bytes]:
+    def code_chunks(
+        self,
+        header: Header,
+        arrays: list[np.ndarray],
+        counts: np.ndarray | None,
+        payload_cache: MutableMapping[bytes, bytes] | None,
+    ) -> list[bytes]:
         """The chunk parts of the stage map (if any) and every CODE chunk."""
         raise NotImplementedError
 
@@ -64,8 +76,10 @@ class Version1(FormatVersion):
     def code_length_problem(self, header, counts, stage, length, pos):
         expected = code_length(header, stage)
         if length != expected:
-            return (f"chunk 'CODE' ({stage_label(header, stage)}) at byte {pos} has length "
-                    f"{length}, the header implies {expected}")
+            return (
+                f"chunk 'CODE' ({stage_label(header, stage)}) at byte {pos} has length "
+                f"{length}, the header implies {expected}"
+            )
         return None
 
     def resync_pattern(self, header, counts, stage):
@@ -106,8 +120,10 @@ class Version2(FormatVersion):
     def code_length_problem(self, header, counts, stage, length, pos):
         limit = code_limit(header, counts, stage)
         if not 3 <= length <= limit:
-            return (f"chunk 'CODE' ({stage_label(header, stage)}) at byte {pos} has length "
-                    f"{length}, the stage map allows 3..{limit}")
+            return (
+                f"chunk 'CODE' ({stage_label(header, stage)}) at byte {pos} has length "
+                f"{length}, the stage map allows 3..{limit}"
+            )
         return None
 
     def resync_pattern(self, header, counts, stage):
@@ -123,9 +139,11 @@ class Version2(FormatVersion):
         payload = body[3:]
         if body[2] == CODING_RAW:
             if len(payload) != len(coded) * bps * count // 8:
-                raise FormatError(f"raw chunk 'CODE' at byte {pos} has {len(payload)} bytes "
-                                  f"of bits, its {len(coded)} blocks need "
-                                  f"{len(coded) * bps * count // 8}")
+                raise FormatError(
+                    f"raw chunk 'CODE' at byte {pos} has {len(payload)} bytes "
+                    f"of bits, its {len(coded)} blocks need "
+                    f"{len(coded) * bps * count // 8}"
+                )
             parts = list(np.moveaxis(unpack_bits(payload).reshape(len(coded), count, bps), 1, 0))
         elif body[2] == CODING_RANGE:
             layout = entropy.CodeLayout.for_block(header.block_size, bps)
@@ -148,14 +166,14 @@ class Version2(FormatVersion):
         layout = entropy.CodeLayout.for_block(header.block_size, header.bits_per_stage)
         counts = counts.astype(np.uint8)
         coded_map = entropy.encode_stage_map(
-            counts.reshape(header.blocks_y, header.blocks_x), header.stages)
+            counts.reshape(header.blocks_y, header.blocks_x), header.stages
+        )
         parts = chunk_parts(SMAP, smaller(counts.tobytes(), coded_map))
         for stage in [1, *range(header.first_code_stages + 1, header.stages + 1)]:
             key = bytes([stage]) + np.packbits(counts >= stage).tobytes()
             payload = payload_cache.get(key) if payload_cache is not None else None
             if payload is None:
-                payload = code_payload(header, arrays, coded_blocks(counts, stage), stage,
-                                       layout)
+                payload = code_payload(header, arrays, coded_blocks(counts, stage), stage, layout)
                 if payload_cache is not None:
                     payload_cache[key] = payload
             parts += chunk_parts(CODE, payload)
@@ -174,25 +192,35 @@ def read_stage_map(body: memoryview, header: Header, pos: int) -> np.ndarray:
     payload = body[1:]
     if body[0] == CODING_RAW:
         if len(payload) != header.n_blocks:
-            raise FormatError(f"raw chunk 'SMAP' at byte {pos} has {len(payload)} counts for "
-                              f"{header.n_blocks} blocks")
+            raise FormatError(
+                f"raw chunk 'SMAP' at byte {pos} has {len(payload)} counts for "
+                f"{header.n_blocks} blocks"
+            )
         counts = np.frombuffer(payload, np.uint8).copy()
     elif body[0] == CODING_RANGE:
         try:
-            counts = entropy.decode_stage_map(payload, header.blocks_y, header.blocks_x,
-                                              header.stages).ravel()
+            counts = entropy.decode_stage_map(
+                payload, header.blocks_y, header.blocks_x, header.stages
+            ).ravel()
         except entropy.EntropyError as e:
             raise FormatError(f"chunk 'SMAP' at byte {pos}: {e}") from None
     else:
         raise FormatError(f"chunk 'SMAP' at byte {pos} has unknown coding {body[0]}")
     if counts.min() < header.first_code_stages or counts.max() > header.stages:
-        raise FormatError(f"chunk 'SMAP' at byte {pos} gives a block a stage count outside "
-                          f"{header.first_code_stages}..{header.stages}")
+        raise FormatError(
+            f"chunk 'SMAP' at byte {pos} gives a block a stage count outside "
+            f"{header.first_code_stages}..{header.stages}"
+        )
     return counts
 
 
-def code_payload(header: Header, arrays: list[np.ndarray], coded: np.ndarray, stage: int,
-                 layout: entropy.CodeLayout) -> bytes:
+def code_payload(
+    header: Header,
+    arrays: list[np.ndarray],
+    coded: np.ndarray,
+    stage: int,
+    layout: entropy.CodeLayout,
+) -> bytes:
     """The version-2 CODE payload of the chunk that starts at ``stage``, for the blocks
     ``coded`` (raster indices)."""
     first_stage, count = code_span(header, stage)
@@ -206,5 +234,4 @@ def code_payload(header: Header, arrays: list[np.ndarray], coded: np.ndarray, st
 def smaller(raw: bytes, ranged: bytes) -> bytes:
     """Version 2 payload: the coding byte and the range-coded data, or the raw data when
     range coding does not make it smaller (so a chunk is never longer than raw + 1 byte)."""
-    return bytes([CODING_RANGE]) + ranged if len(ranged) < len(raw) \
-        else bytes([CODING_RAW]) + raw
+    return bytes([CODING_RANGE]) + ranged if len(ranged) < len(raw) else bytes([CODING_RAW]) + raw

@@ -33,12 +33,17 @@ def truncate_stages(data: bytes, stages: int, *, max_pixels: int = DEFAULT_MAX_P
     container = read_container(data, max_pixels=max_pixels)
     header = container.header
     if not header.first_code_stages <= stages <= container.stages_found:
-        raise UsageError(f"stages must be between {header.first_code_stages} and "
-                         f"{container.stages_found} (the stages this file holds), got {stages}")
-    counts = None if container.stage_counts is None \
-        else np.minimum(container.stage_counts, stages)
-    return write_container(replace(header, stages=stages), container.stage_bits[:stages],
-                           container.ancillary, stage_counts=counts)
+        raise UsageError(
+            f"stages must be between {header.first_code_stages} and "
+            f"{container.stages_found} (the stages this file holds), got {stages}"
+        )
+    counts = None if container.stage_counts is None else np.minimum(container.stage_counts, stages)
+    return write_container(
+        replace(header, stages=stages),
+        container.stage_bits[:stages],
+        container.ancillary,
+        stage_counts=counts,
+    )
 
 
 def checked_stage(index: int, bits: np.ndarray, header: Header) -> np.ndarray:
@@ -77,9 +82,7 @@ def write_container(
     if not isinstance(header, Header):
         raise ValueError("header must be a Header")
     if len(stage_bits) != header.stages:
-        raise ValueError(
-            f"header declares {header.stages} stages but {len(stage_bits)} were given"
-        )
+        raise ValueError(f"header declares {header.stages} stages but {len(stage_bits)} were given")
     arrays = [checked_stage(i, bits, header) for i, bits in enumerate(stage_bits, 1)]
     counts = None if stage_counts is None else checked_counts(stage_counts, header)
     version = layout_for(1 if counts is None else FORMAT_VERSION)
@@ -102,19 +105,29 @@ def checked_counts(stage_counts: np.ndarray, header: Header) -> np.ndarray:
     if counts.shape != (header.n_blocks,) or counts.dtype.kind not in "iu":
         raise ValueError(f"stage_counts must be {header.n_blocks} ints")
     if counts.min() < header.first_code_stages or counts.max() > header.stages:
-        raise ValueError(f"stage counts must be in {header.first_code_stages}.."
-                         f"{header.stages}")
+        raise ValueError(f"stage counts must be in {header.first_code_stages}..{header.stages}")
     return counts
 
 
 def head_data(header: Header, version: int) -> bytes:
     """The HEAD chunk's data."""
     name_bytes = header.model_name.encode("utf-8")
-    return HEAD_FIXED.pack(
-        version, header.flags, header.width, header.height, header.block_size,
-        header.bits_per_stage, header.stages, header.first_code_stages, header.band_rows,
-        header.model_digest, len(name_bytes),
-    ) + name_bytes
+    return (
+        HEAD_FIXED.pack(
+            version,
+            header.flags,
+            header.width,
+            header.height,
+            header.block_size,
+            header.bits_per_stage,
+            header.stages,
+            header.first_code_stages,
+            header.band_rows,
+            header.model_digest,
+            len(name_bytes),
+        )
+        + name_bytes
+    )
 
 
 def checked_ancillary(ctype: bytes, payload: bytes) -> bytes:

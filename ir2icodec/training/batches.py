@@ -29,4 +29,5 @@ def photos_draw(sampler: PatchSampler, rng: np.random.Generator) -> Draw:
     def draw(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         blocks, contexts = sampler.sample(rng, batch)
         return torch.from_numpy(blocks), torch.from_numpy(contexts)
+
     return draw

@@ -34,8 +34,10 @@ def weights_only(src: str | Path, dst: str | Path, bf16: bool = False) -> dict:
     ckpt = torch.load(src, map_location="cpu", weights_only=False)
     kept = {k: ckpt[k] for k in KEPT if k in ckpt}
     if bf16:
-        kept["model"] = {name: t.to(torch.bfloat16) if t.is_floating_point() else t
-                         for name, t in kept["model"].items()}
+        kept["model"] = {
+            name: t.to(torch.bfloat16) if t.is_floating_point() else t
+            for name, t in kept["model"].items()
+        }
     save_atomic(kept, Path(dst))
     return kept
 

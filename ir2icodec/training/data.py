@@ -22,8 +22,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".p
 
 
 def list_images(roots: list[str]) -> list[Path]:
-    files = sorted(p for r in roots for p in Path(r).rglob("*")
-                   if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(
+        p for r in roots for p in Path(r).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+    )
     if not files:
         raise FileNotFoundError(f"no images found under {', '.join(roots)}")
     return files
@@ -79,27 +80,30 @@ class PatchSampler:
         """Returns (blocks, contexts) as float32 NCHW: (B,3,32,32) and (B,3,64,64)."""
         windows = []
         while len(windows) < batch:
-            img = rescale(self._image(int(rng.integers(len(self.files)))),
-                          float(rng.uniform(*self.scale_range)))
+            img = rescale(
+                self._image(int(rng.integers(len(self.files)))),
+                float(rng.uniform(*self.scale_range)),
+            )
             h, w = img.shape[:2]
             for _ in range(min(self.crops_per_image, batch - len(windows))):
                 y, x = int(rng.integers(h - CONTEXT + 1)), int(rng.integers(w - CONTEXT + 1))
-                win = img[y:y + CONTEXT, x:x + CONTEXT]
+                win = img[y : y + CONTEXT, x : x + CONTEXT]
                 windows.append(win[:, ::-1] if rng.random() < 0.5 else win)
         return make_training_pair(np.stack(windows), rng, self.edge_probability)
 
 
-def make_training_pair(windows: np.ndarray, rng: np.random.Generator | None = None,
-                       edge_probability: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def make_training_pair(
+    windows: np.ndarray, rng: np.random.Generator | None = None, edge_probability: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Split uint8 64x64 windows into target blocks and zero-masked contexts."""
     unit = to_unit(windows)
-    blocks = unit[:, :, CONTEXT - BLOCK:, CONTEXT - BLOCK:].copy()
+    blocks = unit[:, :, CONTEXT - BLOCK :, CONTEXT - BLOCK :].copy()
     contexts = unit.copy()
-    contexts[:, :, CONTEXT - BLOCK:, CONTEXT - BLOCK:] = 0.0
+    contexts[:, :, CONTEXT - BLOCK :, CONTEXT - BLOCK :] = 0.0
     if rng is not None and edge_probability > 0:
         n = len(windows)
-        contexts[rng.random(n) < edge_probability, :, :CONTEXT - BLOCK, :] = 0.0
-        contexts[rng.random(n) < edge_probability, :, :, :CONTEXT - BLOCK] = 0.0
+        contexts[rng.random(n) < edge_probability, :, : CONTEXT - BLOCK, :] = 0.0
+        contexts[rng.random(n) < edge_probability, :, :, : CONTEXT - BLOCK] = 0.0
     return blocks, contexts
 
 
@@ -112,5 +116,5 @@ def validation_windows(files: list[Path], per_image: int = 4, seed: int = 1234) 
         h, w = img.shape[:2]
         for _ in range(per_image):
             y, x = int(rng.integers(h - CONTEXT + 1)), int(rng.integers(w - CONTEXT + 1))
-            out.append(img[y:y + CONTEXT, x:x + CONTEXT])
+            out.append(img[y : y + CONTEXT, x : x + CONTEXT])
     return np.stack(out)

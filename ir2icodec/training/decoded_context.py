@@ -28,8 +28,11 @@ _NEIGHBOURS = {"top_left": (0, 0), "top": (0, BLOCK), "left": (BLOCK, 0)}
 def code_neighbours(model: ProgressiveCoder, windows: torch.Tensor) -> dict[str, torch.Tensor]:
     """Stage-2 reconstructions (8-bit values, [-0.5, 0.5]) of the three context blocks of
     each 96x96 window (B,3,96,96)."""
-    blocks, contexts = split_windows(torch.cat([windows[:, :, r:r + CONTEXT, c:c + CONTEXT]
-                                                for r, c in _NEIGHBOURS.values()]))
+    blocks, contexts = split_windows(
+        torch.cat(
+            [windows[:, :, r : r + CONTEXT, c : c + CONTEXT] for r, c in _NEIGHBOURS.values()]
+        )
+    )
     was_training = model.training
     model.eval()  # deterministic sign, as the encoder writes the bits
     try:
@@ -40,13 +43,15 @@ def code_neighbours(model: ProgressiveCoder, windows: torch.Tensor) -> dict[str,
     return dict(zip(_NEIGHBOURS, recon.chunk(len(_NEIGHBOURS))))
 
 
-def decoded_training_pair(model: ProgressiveCoder, windows: torch.Tensor
-                          ) -> tuple[torch.Tensor, torch.Tensor]:
+def decoded_training_pair(
+    model: ProgressiveCoder, windows: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(blocks, contexts) from 96x96 windows: the original bottom-right block, and its
     64x64 context made of the model's stage-2 reconstructions of the three neighbours."""
     if windows.shape[-2:] != (WINDOW, WINDOW):
-        raise ValueError(f"decoded contexts need {WINDOW}x{WINDOW} windows, "
-                         f"got {tuple(windows.shape[-2:])}")
+        raise ValueError(
+            f"decoded contexts need {WINDOW}x{WINDOW} windows, got {tuple(windows.shape[-2:])}"
+        )
     coded = code_neighbours(model, windows)
     blocks = windows[:, :, CONTEXT:, CONTEXT:].contiguous()
     contexts = torch.zeros_like(windows[:, :, BLOCK:, BLOCK:])

@@ -43,13 +43,19 @@ class _DecoderStep(nn.Module):
         self.coder, self.s = coder, s
 
     def forward(self, code: torch.Tensor, inpainting: torch.Tensor, *state: torch.Tensor):
-        recon, _, next_state = self.coder.stage_decode(self.s, code, inpainting,
-                                                       list(state) or None)
+        recon, _, next_state = self.coder.stage_decode(
+            self.s, code, inpainting, list(state) or None
+        )
         return (recon, *next_state)
 
 
-def to_onnx(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str],
-            dynamic: dict[int, str] | None = None) -> bytes:
+def to_onnx(
+    module: nn.Module,
+    args: tuple,
+    inputs: list[str],
+    outputs: list[str],
+    dynamic: dict[int, str] | None = None,
+) -> bytes:
     """One module as ONNX bytes; ``dynamic`` names its dynamic axes (default: the batch)."""
     # The exporter restores the wrapper's train/eval mode afterwards, and with it the wrapped
     # coder's: wrappers must be in eval mode, or the coder comes back in training mode.
@@ -57,9 +63,16 @@ def to_onnx(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter is chatty about deprecation
-        torch.onnx.export(module, args, buf, input_names=inputs, output_names=outputs,
-                          dynamic_axes={n: dynamic or {0: "blocks"} for n in inputs + outputs},
-                          opset_version=OPSET, dynamo=False)
+        torch.onnx.export(
+            module,
+            args,
+            buf,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes={n: dynamic or {0: "blocks"} for n in inputs + outputs},
+            opset_version=OPSET,
+            dynamo=False,
+        )
     return buf.getvalue()
 
 
@@ -71,8 +84,9 @@ def load_checkpoint(path: str | Path) -> ProgressiveCoder:
 
 
 @torch.no_grad()
-def export_bundle(coder: ProgressiveCoder, out_dir: str | Path, name: str,
-                  extra: dict | None = None) -> dict:
+def export_bundle(
+    coder: ProgressiveCoder, out_dir: str | Path, name: str, extra: dict | None = None
+) -> dict:
     """Write the bundle; returns the manifest."""
     coder = coder.eval().to(memory_format=torch.contiguous_format)
     out = Path(out_dir)
@@ -80,8 +94,9 @@ def export_bundle(coder: ProgressiveCoder, out_dir: str | Path, name: str,
     cfg = coder.cfg
     graphs: dict[str, bytes] = {}
     if coder.inpaint is not None:
-        graphs["inpaint.onnx"] = to_onnx(coder.inpaint, (torch.zeros(1, 3, CONTEXT, CONTEXT),),
-                                          ["context"], ["inpainting"])
+        graphs["inpaint.onnx"] = to_onnx(
+            coder.inpaint, (torch.zeros(1, 3, CONTEXT, CONTEXT),), ["context"], ["inpainting"]
+        )
     block = torch.zeros(1, 3, BLOCK, BLOCK)
     enc_state: list[torch.Tensor] | None = None
     dec_state: list[torch.Tensor] | None = None
@@ -90,16 +105,22 @@ def export_bundle(coder: ProgressiveCoder, out_dir: str | Path, name: str,
         enc_in = ["residual"] + [f"state_{i}" for i in range(len(enc_state or []))]
         enc_outs = _EncoderStep(coder, s)(*enc_args)
         graphs[f"stage{s + 1}_encoder.onnx"] = to_onnx(
-            _EncoderStep(coder, s), enc_args, enc_in,
-            ["code"] + [f"next_state_{i}" for i in range(len(enc_outs) - 1)])
+            _EncoderStep(coder, s),
+            enc_args,
+            enc_in,
+            ["code"] + [f"next_state_{i}" for i in range(len(enc_outs) - 1)],
+        )
         enc_state = list(enc_outs[1:]) or None
         code = enc_outs[0]
         dec_args = (code, block, *(dec_state or []))
         dec_in = ["code", "inpainting"] + [f"state_{i}" for i in range(len(dec_state or []))]
         dec_outs = _DecoderStep(coder, s)(*dec_args)
         graphs[f"stage{s + 1}_decoder.onnx"] = to_onnx(
-            _DecoderStep(coder, s), dec_args, dec_in,
-            ["reconstruction"] + [f"next_state_{i}" for i in range(len(dec_outs) - 1)])
+            _DecoderStep(coder, s),
+            dec_args,
+            dec_in,
+            ["reconstruction"] + [f"next_state_{i}" for i in range(len(dec_outs) - 1)],
+        )
         dec_state = list(dec_outs[1:])
     for fname, data in graphs.items():
         (out / fname).write_bytes(data)
@@ -135,11 +156,21 @@ def export_postfilter(net: PostFilter, bundle: str | Path, training: dict | None
     manifest_path = bundle / MANIFEST_NAME
     manifest = json.loads(manifest_path.read_text())
     sample = torch.zeros(1, 3, 64, 64)
-    data = to_onnx(net, (sample, sample), ["image", "guide"], ["filtered"],
-                   {0: "batch", 2: "height", 3: "width"})
+    data = to_onnx(
+        net,
+        (sample, sample),
+        ["image", "guide"],
+        ["filtered"],
+        {0: "batch", 2: "height", 3: "width"},
+    )
     (bundle / POSTFILTER_FILE).write_bytes(data)
-    spec = {"file": POSTFILTER_FILE, "sha256": hashlib.sha256(data).hexdigest(),
-            "halo": net.halo, "config": net.cfg.to_dict(), "training": training or {}}
+    spec = {
+        "file": POSTFILTER_FILE,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "halo": net.halo,
+        "config": net.cfg.to_dict(),
+        "training": training or {},
+    }
     manifest["postfilter"] = spec
     tmp = manifest_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -157,8 +188,10 @@ def copy_postfilter(source: str | Path, bundle: str | Path) -> dict:
     shutil.copyfile(source / spec["file"], bundle / spec["file"])
     manifest_path = bundle / MANIFEST_NAME
     manifest = json.loads(manifest_path.read_text())
-    manifest["postfilter"] = {**spec, "training": {**spec.get("training", {}),
-                                                   "copied_from": source.name}}
+    manifest["postfilter"] = {
+        **spec,
+        "training": {**spec.get("training", {}), "copied_from": source.name},
+    }
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest["postfilter"]
 
@@ -167,9 +200,13 @@ def copy_postfilter(source: str | Path, bundle: str | Path) -> dict:
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--name", required=True, help="Model name stored in every .ir2i file it makes.")
-@click.option("--postfilter-from", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Copy this bundle's post-filter (e.g. the model it was fine-tuned from) "
-                   "until one is trained for the new model.")
+@click.option(
+    "--postfilter-from",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Copy this bundle's post-filter (e.g. the model it was fine-tuned from) "
+    "until one is trained for the new model.",
+)
 def main(checkpoint: str, out_dir: str, name: str, postfilter_from: str | None) -> None:
     """Export CHECKPOINT (a training .pt) to an ONNX model bundle in OUT_DIR."""
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)

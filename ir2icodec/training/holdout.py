@@ -16,8 +16,13 @@ from PIL import Image
 from .data import VALIDATION_SCALE, list_images, load_rgb, rescale, split_images
 
 
-def write_holdout(data: list[str], out: Path, holdout_percent: float = 5.0,
-                  scale: float = VALIDATION_SCALE, limit: int | None = None) -> list[Path]:
+def write_holdout(
+    data: list[str],
+    out: Path,
+    holdout_percent: float = 5.0,
+    scale: float = VALIDATION_SCALE,
+    limit: int | None = None,
+) -> list[Path]:
     """Save the held-out photos of ``data`` (rescaled by ``scale``) as PNG files in ``out``."""
     _, held = split_images(list_images(data), holdout_percent)
     out.mkdir(parents=True, exist_ok=True)
@@ -30,15 +35,26 @@ def write_holdout(data: list[str], out: Path, holdout_percent: float = 5.0,
 
 
 @click.command()
-@click.option("--data", multiple=True, required=True, type=click.Path(exists=True, file_okay=False),
-              help="The training folder(s), as given to train.")
+@click.option(
+    "--data",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The training folder(s), as given to train.",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--holdout-percent", type=float, default=5.0, show_default=True)
-@click.option("--scale", type=float, default=VALIDATION_SCALE, show_default=True,
-              help="Downsampling factor (training crops use 0.5-0.8).")
+@click.option(
+    "--scale",
+    type=float,
+    default=VALIDATION_SCALE,
+    show_default=True,
+    help="Downsampling factor (training crops use 0.5-0.8).",
+)
 @click.option("--limit", type=int, default=None, help="At most this many photos.")
-def main(data: tuple[str, ...], out: Path, holdout_percent: float, scale: float,
-         limit: int | None) -> None:
+def main(
+    data: tuple[str, ...], out: Path, holdout_percent: float, scale: float, limit: int | None
+) -> None:
     """Write the photos held out of training as PNGs."""
     written = write_holdout(list(data), out, holdout_percent, scale, limit)
     click.echo(f"{len(written)} held-out photos written to {out}")

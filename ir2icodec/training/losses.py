@@ -34,10 +34,10 @@ def _blur(t: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     h, w = t.shape[-2] - k + 1, t.shape[-1] - k + 1
     across = t[..., :w] * g[0]
     for i in range(1, k):
-        across = across + t[..., i:i + w] * g[i]
+        across = across + t[..., i : i + w] * g[i]
     down = across[..., :h, :] * g[0]
     for i in range(1, k):
-        down = down + across[..., i:i + h, :] * g[i]
+        down = down + across[..., i : i + h, :] * g[i]
     return down
 
 
@@ -53,8 +53,9 @@ class MsssimReference:
     window: torch.Tensor
 
 
-def msssim_reference(y: torch.Tensor, win: int = 3, scales: int = len(MSSSIM_WEIGHTS)
-                     ) -> MsssimReference:
+def msssim_reference(
+    y: torch.Tensor, win: int = 3, scales: int = len(MSSSIM_WEIGHTS)
+) -> MsssimReference:
     """``block_msssim``'s statistics of the reference ``y`` (pixels in [-0.5, 0.5])."""
     g = _gaussian(win).to(y)
     pixels, means, variances = [], [], []
@@ -69,9 +70,13 @@ def msssim_reference(y: torch.Tensor, win: int = 3, scales: int = len(MSSSIM_WEI
     return MsssimReference(pixels, means, variances, g)
 
 
-def block_msssim(x: torch.Tensor, y: torch.Tensor, win: int = 3,
-                 weights: tuple[float, ...] = MSSSIM_WEIGHTS,
-                 reference: MsssimReference | None = None) -> torch.Tensor:
+def block_msssim(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    win: int = 3,
+    weights: tuple[float, ...] = MSSSIM_WEIGHTS,
+    reference: MsssimReference | None = None,
+) -> torch.Tensor:
     """MS-SSIM adapted to 32x32 blocks, as a training loss: 3 scales and a 3x3 Gaussian window
     (the standard 5 scales with an 11x11 window need 161+ pixels). Pixels in [-0.5, 0.5];
     ``reference``, if given, is ``msssim_reference(y, win, len(weights))``.
@@ -106,9 +111,15 @@ def compiled_msssim() -> MsssimFn:
     return torch.compile(block_msssim)
 
 
-def coder_loss(out: CoderOutput, block: torch.Tensor, kind: str, joint: bool,
-               msssim: MsssimFn = block_msssim, stage_bits: list[torch.Tensor] | None = None,
-               rate_weight: float = 0.0) -> torch.Tensor:
+def coder_loss(
+    out: CoderOutput,
+    block: torch.Tensor,
+    kind: str,
+    joint: bool,
+    msssim: MsssimFn = block_msssim,
+    stage_bits: list[torch.Tensor] | None = None,
+    rate_weight: float = 0.0,
+) -> torch.Tensor:
     """Eq. 1/2/4: the sum over stages of each stage's distortion (+ inpainting loss if joint),
     plus ``rate_weight`` times the estimated rate when ``stage_bits`` (``rate.BitModel``) are
     given. ``msssim`` computes ``block_msssim`` (e.g. ``compiled_msssim()``)."""
@@ -138,7 +149,14 @@ def coder_loss(out: CoderOutput, block: torch.Tensor, kind: str, joint: bool,
 def float_output(out: CoderOutput) -> CoderOutput:
     """The networks' outputs in fp32: SSIM variances (E[x^2] - E[x]^2) cancel badly in bf16,
     so the loss is always computed in fp32, outside autocast."""
+
     def f(ts: list[torch.Tensor]) -> list[torch.Tensor]:
         return [t.float() for t in ts]
-    return CoderOutput(f(out.reconstructions), f(out.codes), out.inpainting.float(),
-                       f(out.stage_targets), f(out.stage_outputs))
+
+    return CoderOutput(
+        f(out.reconstructions),
+        f(out.codes),
+        out.inpainting.float(),
+        f(out.stage_targets),
+        f(out.stage_outputs),
+    )

@@ -92,8 +92,9 @@ def make_config(preset: str = "compact", **overrides) -> ModelConfig:
     """A preset with overrides, e.g. ``make_config("compact", connections="full")``."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    inpaint_over = {k[len("inpaint_"):]: v for k, v in overrides.items()
-                    if k.startswith("inpaint_")}
+    inpaint_over = {
+        k[len("inpaint_") :]: v for k, v in overrides.items() if k.startswith("inpaint_")
+    }
     other = {k: v for k, v in overrides.items() if not k.startswith("inpaint_")}
     cfg = PRESETS[preset]
     if inpaint_over:
@@ -152,8 +153,11 @@ def init_links(coder: nn.Module, kind: LinkInit) -> int:
     coder at first), identity (each layer starts with the previous stage's same layer added:
     the later stages begin from the earlier ones' features) or msra (He-normal, as the
     paper's every layer). Returns the number of links set."""
-    links = [m for name, m in coder.named_modules() if ".links." in f".{name}."
-             and isinstance(m, nn.Conv2d)]
+    links = [
+        m
+        for name, m in coder.named_modules()
+        if ".links." in f".{name}." and isinstance(m, nn.Conv2d)
+    ]
     for link in links:
         if kind == "zero":
             nn.init.zeros_(link.weight)
@@ -172,13 +176,15 @@ class StageEncoder(nn.Module):
     def __init__(self, widths: tuple[int, int, int], linked: bool):
         super().__init__()
         w1, w2, w3 = widths
-        self.convs = nn.ModuleList([_conv(3, w1, stride=2), _conv(w1, w2, stride=2),
-                                    _conv(w2, w3, stride=2)])
+        self.convs = nn.ModuleList(
+            [_conv(3, w1, stride=2), _conv(w1, w2, stride=2), _conv(w2, w3, stride=2)]
+        )
         self.to_code = nn.Conv2d(w3, CODE_SHAPE[0], 1)
         self.links = nn.ModuleList([_link(w, w) for w in widths]) if linked else None
 
-    def forward(self, residual: torch.Tensor, prev: list[torch.Tensor] | None
-                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(
+        self, residual: torch.Tensor, prev: list[torch.Tensor] | None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         feats = []
         h = residual
         for i, conv in enumerate(self.convs):
@@ -196,21 +202,27 @@ class StageDecoder(nn.Module):
     def __init__(self, widths: tuple[int, int, int], linked: bool):
         super().__init__()
         w1, w2, w3 = widths
-        self.convs = nn.ModuleList([
-            _conv(CODE_SHAPE[0], w3),  # 4x4
-            _conv(w3, 4 * w2),         # -> 8x8 after depth-to-space
-            _conv(w2, 4 * w1),         # -> 16x16
-            _conv(w1, 4 * 3),          # -> 32x32x3, the stage's prediction
-        ])
+        self.convs = nn.ModuleList(
+            [
+                _conv(CODE_SHAPE[0], w3),  # 4x4
+                _conv(w3, 4 * w2),  # -> 8x8 after depth-to-space
+                _conv(w2, 4 * w1),  # -> 16x16
+                _conv(w1, 4 * 3),  # -> 32x32x3, the stage's prediction
+            ]
+        )
         # Start each stage's prediction near zero: with MSRA gain its output std is ~5x the
         # pixels', and the first large updates kill the ReLUs of these small networks.
         self.convs[-1].weight.data.mul_(0.1)
         self.shuffle = nn.PixelShuffle(2)
-        self.links = nn.ModuleList([_link(w3, w3), _link(w2, w2), _link(w1, w1), _link(3, 3)]
-                                   ) if linked else None
+        self.links = (
+            nn.ModuleList([_link(w3, w3), _link(w2, w2), _link(w1, w1), _link(3, 3)])
+            if linked
+            else None
+        )
 
-    def forward(self, code: torch.Tensor, prev: list[torch.Tensor] | None
-                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(
+        self, code: torch.Tensor, prev: list[torch.Tensor] | None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         feats = []
         h = code
         last = len(self.convs) - 1
@@ -263,16 +275,27 @@ class MultiScaleConv(nn.Module):
             # padded above ``offset_in`` reach only the first ``d`` output rows, all above
             # ``offset_out`` (offset_out - offset_in >= max dilation unless offset_in is 0,
             # where the zeros are the context's own edge), and those rows are cut off.
-            y = torch.cat([F.conv2d(x, conv.weight, conv.bias, padding=d, dilation=d)
-                           for conv, d in zip(self.convs, self.dilations)], dim=1)
+            y = torch.cat(
+                [
+                    F.conv2d(x, conv.weight, conv.bias, padding=d, dilation=d)
+                    for conv, d in zip(self.convs, self.dilations)
+                ],
+                dim=1,
+            )
             crop = offset_out - offset_in
             return y[:, :, crop:, crop:] if crop else y
-        return torch.cat([_cropped_conv(conv, x, d, offset_in, offset_out)
-                          for conv, d in zip(self.convs, self.dilations)], dim=1)
+        return torch.cat(
+            [
+                _cropped_conv(conv, x, d, offset_in, offset_out)
+                for conv, d in zip(self.convs, self.dilations)
+            ],
+            dim=1,
+        )
 
 
-def _cropped_conv(conv: nn.Conv2d, x: torch.Tensor, d: int, offset_in: int,
-                  offset_out: int) -> torch.Tensor:
+def _cropped_conv(
+    conv: nn.Conv2d, x: torch.Tensor, d: int, offset_in: int, offset_out: int
+) -> torch.Tensor:
     """3x3 conv with dilation d on a map covering [offset_in, CONTEXT) in both axes, evaluated
     on [offset_out, CONTEXT), zero outside the context as with 'same' padding."""
     start = offset_out - d  # first input row the output needs
@@ -280,7 +303,7 @@ def _cropped_conv(conv: nn.Conv2d, x: torch.Tensor, d: int, offset_in: int,
         # Full-size layer: the convolution's own symmetric padding (one ONNX op, not two).
         return F.conv2d(x, conv.weight, conv.bias, padding=d, dilation=d)
     if start >= offset_in:
-        x = x[:, :, start - offset_in:, start - offset_in:]
+        x = x[:, :, start - offset_in :, start - offset_in :]
         top = 0
     else:
         top = offset_in - start
@@ -313,7 +336,8 @@ class InpaintNet(nn.Module):
             layers, k, dils = cfg.layers, cfg.filters_per_dilation, cfg.dilations
         width = k * len(dils)
         self.layers = nn.ModuleList(
-            [MultiScaleConv(3 if i == 0 else width, k, dils) for i in range(layers)])
+            [MultiScaleConv(3 if i == 0 else width, k, dils) for i in range(layers)]
+        )
         self.final = nn.Conv2d(width, 3, 3, padding=0)
         nn.init.kaiming_normal_(self.final.weight, nonlinearity="linear")
         self.final.weight.data.mul_(0.1)  # start near a mid-grey prediction (see StageDecoder)
@@ -335,7 +359,7 @@ class InpaintNet(nn.Module):
     def _forward(self, context: torch.Tensor) -> torch.Tensor:
         h = context
         if self.offsets[0] > 0:
-            h = h[:, :, self.offsets[0]:, self.offsets[0]:]
+            h = h[:, :, self.offsets[0] :, self.offsets[0] :]
         for i, layer in enumerate(self.layers):
             h = _act(layer(h, self.offsets[i], self.offsets[i + 1]))
         if self.training:  # as MultiScaleConv: pad inside the convolution, crop after
@@ -350,10 +374,10 @@ class InpaintNet(nn.Module):
 @dataclass
 class CoderOutput:
     reconstructions: list[torch.Tensor]  # image estimate after each stage
-    codes: list[torch.Tensor]            # {-1, +1} codes of each stage
-    inpainting: torch.Tensor             # the inpainting estimate (zeros without inpainting)
-    stage_targets: list[torch.Tensor]    # what each stage's loss compares against
-    stage_outputs: list[torch.Tensor]    # what each stage produced for that comparison
+    codes: list[torch.Tensor]  # {-1, +1} codes of each stage
+    inpainting: torch.Tensor  # the inpainting estimate (zeros without inpainting)
+    stage_targets: list[torch.Tensor]  # what each stage's loss compares against
+    stage_outputs: list[torch.Tensor]  # what each stage produced for that comparison
 
 
 class ProgressiveCoder(nn.Module):
@@ -365,15 +389,16 @@ class ProgressiveCoder(nn.Module):
         self.stages = nn.ModuleList([Stage(cfg) for _ in range(cfg.stages)])
         self.inpaint = InpaintNet(cfg.inpaint) if cfg.inpainting != "none" else None
 
-    def stage_encode(self, s: int, residual: torch.Tensor, state: list[torch.Tensor] | None
-                     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def stage_encode(
+        self, s: int, residual: torch.Tensor, state: list[torch.Tensor] | None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Stage s (0-based): residual -> deterministic/stochastic code, encoder state."""
         values, feats = self.stages[s].encoder(residual, state)
         return binarize(values, stochastic=self.training), feats
 
-    def stage_decode(self, s: int, code: torch.Tensor, inpainting: torch.Tensor,
-                     state: list[torch.Tensor] | None
-                     ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    def stage_decode(
+        self, s: int, code: torch.Tensor, inpainting: torch.Tensor, state: list[torch.Tensor] | None
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """Stage s (0-based): code -> (reconstruction, stage output, decoder state).
 
         The decoder state carries whatever the variant passes to the next stage: the
@@ -392,8 +417,9 @@ class ProgressiveCoder(nn.Module):
     def _linked(self) -> bool:
         return self.cfg.connections in ("full", "decoding")
 
-    def forward(self, block: torch.Tensor, context: torch.Tensor | None = None,
-                stages: int | None = None) -> CoderOutput:
+    def forward(
+        self, block: torch.Tensor, context: torch.Tensor | None = None, stages: int | None = None
+    ) -> CoderOutput:
         if self.inpaint is not None:
             if context is None:
                 raise ValueError("this model inpaints: pass the 64x64 context")
@@ -412,7 +438,7 @@ class ProgressiveCoder(nn.Module):
                 targets.append(residual)  # eq. 1: each stage models the previous residual
                 outputs.append(out)
             else:
-                targets.append(block)     # eq. 2/4: each stage predicts the image itself
+                targets.append(block)  # eq. 2/4: each stage predicts the image itself
                 outputs.append(recon)
             residual = block - recon
             recons.append(recon)
@@ -489,18 +515,20 @@ def grown_postfilter(small: PostFilter, cfg: PostFilterConfig) -> PostFilter:
     recover it.
     """
     if cfg.width < small.cfg.width or cfg.layers < small.cfg.layers:
-        raise ValueError(f"cannot grow a {small.cfg.width}x{small.cfg.layers} filter into "
-                         f"{cfg.width}x{cfg.layers}: both must stay or grow")
+        raise ValueError(
+            f"cannot grow a {small.cfg.width}x{small.cfg.layers} filter into "
+            f"{cfg.width}x{cfg.layers}: both must stay or grow"
+        )
     big = PostFilter(cfg)
     for old, new in zip(small.body, big.body):
         cout, cin = old.weight.shape[:2]
         new.weight[:, cin:] = 0  # fresh channels feed nothing yet
         new.weight[:cout, :cin] = old.weight
         new.bias[:cout] = old.bias
-    for new in list(big.body)[len(small.body):]:
+    for new in list(big.body)[len(small.body) :]:
         nn.init.dirac_(new.weight)
         nn.init.zeros_(new.bias)
     big.head.weight.zero_()
-    big.head.weight[:, :small.cfg.width] = small.head.weight
+    big.head.weight[:, : small.cfg.width] = small.head.weight
     big.head.bias.copy_(small.head.bias)
     return big

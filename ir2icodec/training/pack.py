@@ -31,14 +31,20 @@ from .nets import BLOCK, CONTEXT
 PACK_VERSION = 1
 
 
-def pack_photos(roots: list[str], out: str | Path, holdout_percent: float = 5.0,
-                scale_range: tuple[float, float] = (0.5, 0.75), quality: int = 90,
-                seed: int = 0) -> dict:
+def pack_photos(
+    roots: list[str],
+    out: str | Path,
+    holdout_percent: float = 5.0,
+    scale_range: tuple[float, float] = (0.5, 0.75),
+    quality: int = 90,
+    seed: int = 0,
+) -> dict:
     """Write the pack; returns its metadata. 4:4:4 JPEG so colour edges stay sharp."""
     train_files, held_files = split_images(list_images(roots), holdout_percent)
     if not train_files or not held_files:
-        raise click.ClickException("the pack needs both training and held-out photos; "
-                                   "change --holdout-percent")
+        raise click.ClickException(
+            "the pack needs both training and held-out photos; change --holdout-percent"
+        )
     rng = np.random.default_rng(seed)
     chunks, sizes = [], []
     for f in tqdm(train_files, desc="packing", mininterval=5.0):
@@ -47,24 +53,34 @@ def pack_photos(roots: list[str], out: str | Path, holdout_percent: float = 5.0,
         Image.fromarray(img).save(buf, "JPEG", quality=quality, subsampling=0)
         chunks.append(np.frombuffer(buf.getvalue(), dtype=np.uint8))
         sizes.append(len(chunks[-1]))
-    meta = {"pack_version": PACK_VERSION, "photos": len(train_files),
-            "held_out_photos": len(held_files), "holdout_percent": holdout_percent,
-            "scale_range": list(scale_range), "jpeg_quality": quality, "seed": seed,
-            "roots": [str(r) for r in roots]}
+    meta = {
+        "pack_version": PACK_VERSION,
+        "photos": len(train_files),
+        "held_out_photos": len(held_files),
+        "holdout_percent": holdout_percent,
+        "scale_range": list(scale_range),
+        "jpeg_quality": quality,
+        "seed": seed,
+        "roots": [str(r) for r in roots],
+    }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npz")
-    np.savez(tmp, jpeg=np.concatenate(chunks), offsets=np.cumsum([0, *sizes]),
-             validation=validation_windows(held_files),
-             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    np.savez(
+        tmp,
+        jpeg=np.concatenate(chunks),
+        offsets=np.cumsum([0, *sizes]),
+        validation=validation_windows(held_files),
+        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+    )
     tmp.replace(out)
     return meta
 
 
 @dataclass(frozen=True)
 class Pack:
-    photos: list[np.ndarray]   # uint8 HxWx3, already downsampled
-    validation: np.ndarray     # uint8 Nx64x64x3 windows of held-out photos
+    photos: list[np.ndarray]  # uint8 HxWx3, already downsampled
+    validation: np.ndarray  # uint8 Nx64x64x3 windows of held-out photos
     meta: dict
 
 
@@ -72,8 +88,10 @@ def load_pack(path: str | Path) -> Pack:
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(z["meta"].tobytes())
         if meta.get("pack_version") != PACK_VERSION:
-            raise click.ClickException(f"{path}: pack version {meta.get('pack_version')}, "
-                                       f"this trainer reads {PACK_VERSION}; rebuild it")
+            raise click.ClickException(
+                f"{path}: pack version {meta.get('pack_version')}, "
+                f"this trainer reads {PACK_VERSION}; rebuild it"
+            )
         jpeg, offsets = z["jpeg"], z["offsets"]
         photos = []
         for a, b in zip(offsets[:-1], offsets[1:]):
@@ -90,8 +108,9 @@ class DeviceSampler:
     with ``edge_probability`` (blocks on the image's first row or column have none).
     """
 
-    def __init__(self, photos: list[np.ndarray], device: torch.device,
-                 edge_probability: float = 0.1):
+    def __init__(
+        self, photos: list[np.ndarray], device: torch.device, edge_probability: float = 0.1
+    ):
         small = [p.shape for p in photos if p.shape[0] < CONTEXT or p.shape[1] < CONTEXT]
         if small:
             raise ValueError(f"photos smaller than {CONTEXT}x{CONTEXT}: {small[:3]}")
@@ -135,8 +154,8 @@ class DeviceSampler:
 def split_windows(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """64x64 windows -> (bottom-right 32x32 blocks, windows with that block zeroed); the
     torch twin of ``data.make_training_pair``. Overwrites ``windows``."""
-    blocks = windows[:, :, CONTEXT - BLOCK:, CONTEXT - BLOCK:].contiguous()
-    windows[:, :, CONTEXT - BLOCK:, CONTEXT - BLOCK:] = 0.0
+    blocks = windows[:, :, CONTEXT - BLOCK :, CONTEXT - BLOCK :].contiguous()
+    windows[:, :, CONTEXT - BLOCK :, CONTEXT - BLOCK :] = 0.0
     return blocks, windows
 
 
@@ -146,14 +165,19 @@ def drop_edges(contexts: torch.Tensor, gen: torch.Generator, probability: float)
     n, dev = contexts.shape[0], contexts.device
     keep_top = (torch.rand(n, device=dev, generator=gen) >= probability).view(-1, 1, 1, 1)
     keep_left = (torch.rand(n, device=dev, generator=gen) >= probability).view(-1, 1, 1, 1)
-    contexts[:, :, :CONTEXT - BLOCK] *= keep_top
-    contexts[:, :, :, :CONTEXT - BLOCK] *= keep_left
+    contexts[:, :, : CONTEXT - BLOCK] *= keep_top
+    contexts[:, :, :, : CONTEXT - BLOCK] *= keep_left
     return contexts
 
 
 @click.command("pack")
-@click.option("--data", multiple=True, required=True, type=click.Path(exists=True, file_okay=False),
-              help="Folder(s) of training photos (the held-out ones are left out).")
+@click.option(
+    "--data",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Folder(s) of training photos (the held-out ones are left out).",
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .npz to write.")
 @click.option("--holdout-percent", type=float, default=5.0, show_default=True)
 @click.option("--quality", type=click.IntRange(50, 100), default=90, show_default=True)
@@ -162,8 +186,10 @@ def main(data: tuple[str, ...], out: str, holdout_percent: float, quality: int, 
     """Pack the training photos (downsampled once, JPEG) for training on another machine."""
     meta = pack_photos(list(data), out, holdout_percent, quality=quality, seed=seed)
     size = Path(out).stat().st_size / 2**20
-    click.echo(f"packed {meta['photos']} photos (+ validation windows of "
-               f"{meta['held_out_photos']} held-out) into {out}: {size:.1f} MiB")
+    click.echo(
+        f"packed {meta['photos']} photos (+ validation windows of "
+        f"{meta['held_out_photos']} held-out) into {out}: {size:.1f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,12 @@ def decode_every_stage(rgb: np.ndarray, model: OnnxModel) -> DecodedPhoto:
     """The photo and its decoded pictures at 2..S stages, from one run of every stage."""
     analysis = analyse(rgb, model)
     n = analysis.header.n_blocks
-    decoded = np.stack([analysis.reconstruction(np.full(n, k, np.uint8))
-                        for k in range(FIRST_CODE_STAGES, analysis.header.stages + 1)])
+    decoded = np.stack(
+        [
+            analysis.reconstruction(np.full(n, k, np.uint8))
+            for k in range(FIRST_CODE_STAGES, analysis.header.stages + 1)
+        ]
+    )
     return DecodedPhoto(rgb, decoded)
 
 
@@ -52,8 +56,9 @@ def load_pair(path: Path) -> DecodedPhoto:
         return DecodedPhoto(z["original"], z["decoded"])
 
 
-def write_pairs(files: list[Path], model: OnnxModel, out: Path, scales: tuple[float, float],
-                seed: int) -> int:
+def write_pairs(
+    files: list[Path], model: OnnxModel, out: Path, scales: tuple[float, float], seed: int
+) -> int:
     """Decode each photo (rescaled by a factor drawn from ``scales``) into ``out``; photos
     already there are kept, so an interrupted run continues."""
     out.mkdir(parents=True, exist_ok=True)
@@ -69,8 +74,15 @@ def write_pairs(files: list[Path], model: OnnxModel, out: Path, scales: tuple[fl
     return written
 
 
-def make_pairs(data: list[str], model: OnnxModel, out: Path, *, limit: int | None = None,
-               holdout_percent: float = 5.0, seed: int = 0) -> tuple[int, int]:
+def make_pairs(
+    data: list[str],
+    model: OnnxModel,
+    out: Path,
+    *,
+    limit: int | None = None,
+    holdout_percent: float = 5.0,
+    seed: int = 0,
+) -> tuple[int, int]:
     """Decode the training photos at random scales into ``out/train`` (``limit``: a random
     subset) and the held-out ones at the validation scale into ``out/heldout``."""
     train, held = split_images(list_images(data), holdout_percent)
@@ -81,21 +93,34 @@ def make_pairs(data: list[str], model: OnnxModel, out: Path, *, limit: int | Non
 
 
 @click.command()
-@click.option("--data", multiple=True, required=True, type=click.Path(exists=True, file_okay=False),
-              help="The training folder(s), as given to train.")
+@click.option(
+    "--data",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The training folder(s), as given to train.",
+)
 @click.option("--model", "model_dir", required=True, help="The bundle whose decoder to filter.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--limit", type=int, default=None, help="At most this many training photos.")
 @click.option("--holdout-percent", type=float, default=5.0, show_default=True)
 @click.option("--threads", type=int, default=None, help="onnxruntime workers (default: all).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def main(data: tuple[str, ...], model_dir: str, out: Path, limit: int | None,
-         holdout_percent: float, threads: int | None, seed: int) -> None:
+def main(
+    data: tuple[str, ...],
+    model_dir: str,
+    out: Path,
+    limit: int | None,
+    holdout_percent: float,
+    threads: int | None,
+    seed: int,
+) -> None:
     """Decode the training photos at every stage count (train/) and the held-out ones at
     the validation scale (heldout/)."""
     model = load_model(model_dir, device="cpu", threads=threads)
-    n_train, n_held = make_pairs(list(data), model, out, limit=limit,
-                                 holdout_percent=holdout_percent, seed=seed)
+    n_train, n_held = make_pairs(
+        list(data), model, out, limit=limit, holdout_percent=holdout_percent, seed=seed
+    )
     click.echo(f"{n_train} training and {n_held} held-out photos decoded into {out}")
 
 

@@ -91,20 +91,34 @@ def progress(step: int, elapsed: float, opts: TrainOptions) -> float:
 
 def lr_at(fraction: float, opts: TrainOptions) -> float:
     drops = sum(fraction >= f for f in opts.lr_drops)
-    return opts.lr * (0.1 ** drops)
+    return opts.lr * (0.1**drops)
 
 
-def train_step(net: torch.nn.Module, optim: torch.optim.Optimizer, blocks: torch.Tensor,
-               contexts: torch.Tensor, loss_kind: str, joint: bool, bf16: bool,
-               msssim: MsssimFn = block_msssim, rate_weight: float = 0.0
-               ) -> tuple[torch.Tensor, bool]:
+def train_step(
+    net: torch.nn.Module,
+    optim: torch.optim.Optimizer,
+    blocks: torch.Tensor,
+    contexts: torch.Tensor,
+    loss_kind: str,
+    joint: bool,
+    bf16: bool,
+    msssim: MsssimFn = block_msssim,
+    rate_weight: float = 0.0,
+) -> tuple[torch.Tensor, bool]:
     """One optimisation step on a batch; returns the loss and whether the step was taken.
     ``net`` is a coder, or a ``RateAwareCoder`` whose rate enters the loss at ``rate_weight``."""
     with torch.autocast(blocks.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = net(blocks, contexts)
     out, stage_bits = out if isinstance(out, tuple) else (out, None)  # RateAwareCoder
-    loss = coder_loss(float_output(out) if bf16 else out, blocks, loss_kind, joint, msssim,
-                      stage_bits, rate_weight)
+    loss = coder_loss(
+        float_output(out) if bf16 else out,
+        blocks,
+        loss_kind,
+        joint,
+        msssim,
+        stage_bits,
+        rate_weight,
+    )
     optim.zero_grad(set_to_none=True)
     loss.backward()
     # A non-finite gradient (bf16 overflow, a kernel bug) would poison Adam's moments for
@@ -117,8 +131,9 @@ def train_step(net: torch.nn.Module, optim: torch.optim.Optimizer, blocks: torch
 
 
 @torch.no_grad()
-def calibrate_bit_model(model: ProgressiveCoder, bit_model: BitModel,
-                        batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+def calibrate_bit_model(
+    model: ProgressiveCoder, bit_model: BitModel, batches: list[tuple[torch.Tensor, torch.Tensor]]
+) -> None:
     """Start the bit model's tables from the counts of the codes ``model`` makes now
     (stochastic, as in training) on ``batches``."""
     codes = [model(b, c).codes for b, c in batches]
@@ -148,8 +163,13 @@ def pick_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def validate(model: ProgressiveCoder, windows: np.ndarray, device: torch.device,
-             bit_model: BitModel | None = None, rate_weight: float = 0.0) -> dict:
+def validate(
+    model: ProgressiveCoder,
+    windows: np.ndarray,
+    device: torch.device,
+    bit_model: BitModel | None = None,
+    rate_weight: float = 0.0,
+) -> dict:
     """Per-stage PSNR and block MS-SSIM on held-out blocks (deterministic binarization), and
     the inpainting PSNR. With a ``bit_model``, also each stage's estimated cost as a fraction
     of its raw bits ("rate") and the held-out mix objective with the rate term
@@ -161,7 +181,7 @@ def validate(model: ProgressiveCoder, windows: np.ndarray, device: torch.device,
     inp_sse = 0.0
     n = batches = 0
     for i in range(0, len(windows), 256):
-        blocks, contexts = make_training_pair(windows[i:i + 256])
+        blocks, contexts = make_training_pair(windows[i : i + 256])
         b = torch.from_numpy(blocks).to(device)
         out = model(b, torch.from_numpy(contexts).to(device))
         for s, r in enumerate(out.reconstructions):
@@ -177,10 +197,13 @@ def validate(model: ProgressiveCoder, windows: np.ndarray, device: torch.device,
     psnr = [10 * math.log10(1 / max(e / n, 1e-12)) for e in sse]
     inpaint_psnr = 10 * math.log10(1 / max(inp_sse / n, 1e-12))
     # --stages 0 trains the inpainting network alone: select checkpoints on its PSNR then.
-    metrics = {"psnr": psnr, "mean_psnr": float(np.mean(psnr)) if psnr else inpaint_psnr,
-               "msssim": list(msssim / max(batches, 1)),
-               "mean_msssim": float(np.mean(msssim)) / max(batches, 1) if psnr else math.nan,
-               "inpaint_psnr": inpaint_psnr}
+    metrics = {
+        "psnr": psnr,
+        "mean_psnr": float(np.mean(psnr)) if psnr else inpaint_psnr,
+        "msssim": list(msssim / max(batches, 1)),
+        "mean_msssim": float(np.mean(msssim)) / max(batches, 1) if psnr else math.nan,
+        "inpaint_psnr": inpaint_psnr,
+    }
     if bit_model is not None and psnr:
         rate = stage_bits / max(batches, 1) / bit_model.code_bits
         mse = sse / max(n, 1)
@@ -249,8 +272,9 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
         fresh = warm_start(model, load_weights(opts.init, device))
     if opts.init_inpaint and model.inpaint is not None:
         src = torch.load(opts.init_inpaint, map_location=device, weights_only=False)["model"]
-        model.inpaint.load_state_dict({k[len("inpaint."):]: v for k, v in src.items()
-                                       if k.startswith("inpaint.")})
+        model.inpaint.load_state_dict(
+            {k[len("inpaint.") :]: v for k, v in src.items() if k.startswith("inpaint.")}
+        )
     if cfg.inpainting == "separate" and model.inpaint is not None:
         model.inpaint.requires_grad_(False)
     # The rate term's bit model (rate.py): its tables learn faster than the networks, so
@@ -258,8 +282,7 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
     bit_model = BitModel(cfg.stages).to(device) if opts.rate_weight > 0 and cfg.stages else None
     groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr_scale": 1.0}]
     if bit_model is not None:
-        groups.append({"params": list(bit_model.parameters()),
-                       "lr_scale": opts.bit_model_lr_scale})
+        groups.append({"params": list(bit_model.parameters()), "lr_scale": opts.bit_model_lr_scale})
     optim = torch.optim.Adam(groups, lr=opts.lr)
     step, elapsed, best = 0, 0.0, -math.inf
     if opts.resume and last_path.exists():
@@ -289,30 +312,45 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
         files = list_images(opts.data)
         train_files, held_files = split_images(files, opts.holdout_percent)
         if not train_files:
-            raise click.ClickException(f"all {len(files)} photos are held out for validation; "
-                                       "add photos or lower --holdout-percent")
+            raise click.ClickException(
+                f"all {len(files)} photos are held out for validation; "
+                "add photos or lower --holdout-percent"
+            )
         draw = photos_draw(PatchSampler(train_files), rng)
         n_train, n_held = len(train_files), len(held_files)
         val = validation_windows(held_files) if rank == 0 and held_files else None
     bf16 = use_bf16(opts.precision, device)
     if rank == 0:
-        (out_dir / "config.json").write_text(json.dumps(
-            {"model": cfg.to_dict(), "options": {**opts.__dict__, "data": opts.data},
-             "train_images": n_train, "held_out_images": n_held,
-             "world_size": world, "device": str(device), "bf16_autocast": bf16,
-             "warm_start_fresh_tensors": fresh}, indent=2))
+        (out_dir / "config.json").write_text(
+            json.dumps(
+                {
+                    "model": cfg.to_dict(),
+                    "options": {**opts.__dict__, "data": opts.data},
+                    "train_images": n_train,
+                    "held_out_images": n_held,
+                    "world_size": world,
+                    "device": str(device),
+                    "bf16_autocast": bf16,
+                    "warm_start_fresh_tensors": fresh,
+                },
+                indent=2,
+            )
+        )
 
     def draw_batch() -> tuple[torch.Tensor, torch.Tensor]:
         if opts.decoded_context:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 blocks, contexts = decoded_training_pair(
-                    model, device_sampler.windows(gen, opts.batch, WINDOW))
+                    model, device_sampler.windows(gen, opts.batch, WINDOW)
+                )
             contexts = drop_edges(contexts.float(), gen, device_sampler.edge_probability)
             blocks = blocks.float()
         else:
             blocks, contexts = draw(opts.batch)
-        return (blocks.to(device, memory_format=torch.channels_last),
-                contexts.to(device, memory_format=torch.channels_last))
+        return (
+            blocks.to(device, memory_format=torch.channels_last),
+            contexts.to(device, memory_format=torch.channels_last),
+        )
 
     if bit_model is not None and step == 0:
         # Before the wrapper: DDP hands rank 0's tables to every process.
@@ -322,8 +360,14 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
     metric = selection_metric(opts.loss, cfg.stages, bit_model is not None)
 
     def checkpoint_state() -> dict:
-        state = {"config": cfg.to_dict(), "model": model.state_dict(), "step": step,
-                 "optimizer": optim.state_dict(), "elapsed": elapsed, "best": best}
+        state = {
+            "config": cfg.to_dict(),
+            "model": model.state_dict(),
+            "step": step,
+            "optimizer": optim.state_dict(),
+            "elapsed": elapsed,
+            "best": best,
+        }
         if bit_model is not None:
             state["bit_model"] = bit_model.state_dict()
             state["rate_weight"] = opts.rate_weight
@@ -332,11 +376,20 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
     def log_validation(loss: float | None) -> dict:
         metrics = validate(model, val, device, bit_model, opts.rate_weight)
         with open(out_dir / "log.jsonl", "a") as log:
-            log.write(json.dumps({"step": step, "windows": step * opts.batch * world,
-                                  "elapsed": round(elapsed, 1), "loss": loss,
-                                  "skipped_steps": skipped,
-                                  "lr": lr_at(progress(max(step - 1, 0), elapsed, opts), opts),
-                                  **metrics}) + "\n")
+            log.write(
+                json.dumps(
+                    {
+                        "step": step,
+                        "windows": step * opts.batch * world,
+                        "elapsed": round(elapsed, 1),
+                        "loss": loss,
+                        "skipped_steps": skipped,
+                        "lr": lr_at(progress(max(step - 1, 0), elapsed, opts), opts),
+                        **metrics,
+                    }
+                )
+                + "\n"
+            )
         return metrics
 
     joint = cfg.inpainting == "joint"
@@ -347,24 +400,27 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
     if step == 0 and val is not None:  # the starting point (e.g. --init) competes for best.pt
         best = selection_score(log_validation(None), metric)
         save_atomic(checkpoint_state(), out_dir / "best.pt")
-    bar = tqdm(total=opts.steps or None, initial=step, disable=rank != 0, dynamic_ncols=True,
-               mininterval=5.0)
+    bar = tqdm(
+        total=opts.steps or None,
+        initial=step,
+        disable=rank != 0,
+        dynamic_ncols=True,
+        mininterval=5.0,
+    )
     window_t, window_n = time.time(), 0
     while not opts.steps or step < opts.steps:
         lr = lr_at(progress(step, time.time() - start, opts), opts)
         for g in optim.param_groups:
             g["lr"] = lr * g.get("lr_scale", 1.0)
         b, c = draw_batch()
-        loss, took = train_step(net, optim, b, c, opts.loss, joint, bf16, msssim,
-                                opts.rate_weight)
+        loss, took = train_step(net, optim, b, c, opts.loss, joint, bf16, msssim, opts.rate_weight)
         skipped += not took
         step += 1
         window_n += opts.batch * world
         if rank == 0:
             if step % 20 == 0:  # .item() waits for the device: not every step
                 rate = window_n / max(time.time() - window_t, 1e-9)
-                bar.set_postfix(loss=f"{loss.item():.4f}", samples_s=f"{rate:.0f}",
-                                refresh=False)
+                bar.set_postfix(loss=f"{loss.item():.4f}", samples_s=f"{rate:.0f}", refresh=False)
             bar.update(1)
             if step % 200 == 0:
                 window_t, window_n = time.time(), 0
@@ -393,71 +449,157 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
 
 
 @click.command("train")
-@click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="Folder(s) of training photos (searched recursively).")
-@click.option("--pack", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Packed photos (python -m ir2icodec.training.pack) instead of --data: "
-                   "windows are cut on the training device.")
+@click.option(
+    "--data",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Folder(s) of training photos (searched recursively).",
+)
+@click.option(
+    "--pack",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Packed photos (python -m ir2icodec.training.pack) instead of --data: "
+    "windows are cut on the training device.",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="compact", show_default=True)
-@click.option("--connections", type=click.Choice(["residual", "prediction", "full", "decoding"]),
-              default="decoding", show_default=True)
-@click.option("--inpainting", type=click.Choice(["none", "joint", "separate"]), default="joint",
-              show_default=True)
-@click.option("--inpaint-kind", type=click.Choice(["multiscale", "vanilla"]), default="multiscale",
-              show_default=True)
+@click.option(
+    "--connections",
+    type=click.Choice(["residual", "prediction", "full", "decoding"]),
+    default="decoding",
+    show_default=True,
+)
+@click.option(
+    "--inpainting",
+    type=click.Choice(["none", "joint", "separate"]),
+    default="joint",
+    show_default=True,
+)
+@click.option(
+    "--inpaint-kind",
+    type=click.Choice(["multiscale", "vanilla"]),
+    default="multiscale",
+    show_default=True,
+)
 @click.option("--filters-per-dilation", type=int, default=None, help="Override the preset.")
-@click.option("--inpaint-layers", type=click.IntRange(1, 64), default=None,
-              help="Multi-scale layers of the inpainting network (overrides the preset).")
+@click.option(
+    "--inpaint-layers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Multi-scale layers of the inpainting network (overrides the preset).",
+)
 @click.option("--widths", default=None, help="Override the stage widths, e.g. 16,32,64.")
-@click.option("--stages", type=click.IntRange(0, 16), default=8, show_default=True,
-              help="0 trains the inpainting network alone (eq. 3), e.g. for Sep-Inp.")
-@click.option("--steps", type=click.IntRange(0), default=20000, show_default=True,
-              help="0: until --max-minutes, with the LR drops placed by time.")
+@click.option(
+    "--stages",
+    type=click.IntRange(0, 16),
+    default=8,
+    show_default=True,
+    help="0 trains the inpainting network alone (eq. 3), e.g. for Sep-Inp.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(0),
+    default=20000,
+    show_default=True,
+    help="0: until --max-minutes, with the LR drops placed by time.",
+)
 @click.option("--batch", type=int, default=32, show_default=True, help="Per process.")
 @click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--lr-drops", default="0.27,0.59,0.82", show_default=True,
-              help="Fractions of --steps where the LR drops 10x.")
+@click.option(
+    "--lr-drops",
+    default="0.27,0.59,0.82",
+    show_default=True,
+    help="Fractions of --steps where the LR drops 10x.",
+)
 @click.option("--loss", type=click.Choice(LOSSES), default="l2", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--holdout-percent", type=float, default=5.0, show_default=True)
 @click.option("--val-every", type=int, default=500, show_default=True)
 @click.option("--checkpoint-minutes", type=float, default=5.0, show_default=True)
-@click.option("--max-minutes", type=float, default=None,
-              help="Stop (with a checkpoint) after this.")
+@click.option(
+    "--max-minutes", type=float, default=None, help="Stop (with a checkpoint) after this."
+)
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1...")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto",
-              show_default=True, help="auto: bf16 autocast on CUDA (loss in fp32), fp32 else.")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 autocast on CUDA (loss in fp32), fp32 else.",
+)
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
-@click.option("--decoded-context", is_flag=True,
-              help="Inpaint from the model's own stage-2 reconstructions of the neighbouring "
-                   "blocks, as the decoder does, instead of original pixels (needs --pack).")
-@click.option("--compile-loss", is_flag=True,
-              help="torch.compile the MS-SSIM term of the msssim/mix losses: 5-30% faster CPU "
-                   "steps in README's table, after 20-45 s of compiling at the start (needs a "
-                   "C++ compiler).")
-@click.option("--link-init", type=click.Choice(LINK_INITS), default="zero", show_default=True,
-              help="How the connection links between stages start: zero (each stage an "
-                   "independent coder), identity (the previous stage's features passed on) "
-                   "or msra (the paper's He-normal).")
-@click.option("--rate-weight", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="Rate in the loss: + this x the stage codes' estimated cost under a learned "
-                   "twin of the entropy coder's context model (each stage's cost as a fraction "
-                   "of its raw bits). 0: distortion only.")
-@click.option("--bit-model-lr-scale", type=click.FloatRange(0), default=10.0, show_default=True,
-              help="The rate's bit-model tables learn at this multiple of --lr.")
-@click.option("--init-inpaint", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Checkpoint whose inpainting network to start from (Sep-Inp).")
-@click.option("--init", type=click.Path(exists=True), default=None,
-              help="Checkpoint (.pt) or model bundle directory to warm-start from: every "
-                   "tensor whose name and shape fit.")
-def main(preset: str, connections: str, inpainting: str, inpaint_kind: str,
-         filters_per_dilation: int | None, inpaint_layers: int | None, widths: str | None,
-         stages: int, lr_drops: str, **kw) -> None:
+@click.option(
+    "--decoded-context",
+    is_flag=True,
+    help="Inpaint from the model's own stage-2 reconstructions of the neighbouring "
+    "blocks, as the decoder does, instead of original pixels (needs --pack).",
+)
+@click.option(
+    "--compile-loss",
+    is_flag=True,
+    help="torch.compile the MS-SSIM term of the msssim/mix losses: 5-30% faster CPU "
+    "steps in README's table, after 20-45 s of compiling at the start (needs a "
+    "C++ compiler).",
+)
+@click.option(
+    "--link-init",
+    type=click.Choice(LINK_INITS),
+    default="zero",
+    show_default=True,
+    help="How the connection links between stages start: zero (each stage an "
+    "independent coder), identity (the previous stage's features passed on) "
+    "or msra (the paper's He-normal).",
+)
+@click.option(
+    "--rate-weight",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Rate in the loss: + this x the stage codes' estimated cost under a learned "
+    "twin of the entropy coder's context model (each stage's cost as a fraction "
+    "of its raw bits). 0: distortion only.",
+)
+@click.option(
+    "--bit-model-lr-scale",
+    type=click.FloatRange(0),
+    default=10.0,
+    show_default=True,
+    help="The rate's bit-model tables learn at this multiple of --lr.",
+)
+@click.option(
+    "--init-inpaint",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Checkpoint whose inpainting network to start from (Sep-Inp).",
+)
+@click.option(
+    "--init",
+    type=click.Path(exists=True),
+    default=None,
+    help="Checkpoint (.pt) or model bundle directory to warm-start from: every "
+    "tensor whose name and shape fit.",
+)
+def main(
+    preset: str,
+    connections: str,
+    inpainting: str,
+    inpaint_kind: str,
+    filters_per_dilation: int | None,
+    inpaint_layers: int | None,
+    widths: str | None,
+    stages: int,
+    lr_drops: str,
+    **kw,
+) -> None:
     """Train a progressive coder (IR2I by default) on random crops of photos."""
-    over: dict = {"connections": connections, "inpainting": inpainting, "stages": stages,
-                  "inpaint_kind": inpaint_kind}
+    over: dict = {
+        "connections": connections,
+        "inpainting": inpainting,
+        "stages": stages,
+        "inpaint_kind": inpaint_kind,
+    }
     if filters_per_dilation:
         over["inpaint_filters_per_dilation"] = filters_per_dilation
     if inpaint_layers:
@@ -471,8 +613,9 @@ def main(preset: str, connections: str, inpainting: str, inpaint_kind: str,
         raise click.UsageError("--decoded-context cuts 96x96 windows on the device: give --pack")
     if kw["steps"] == 0 and not kw["max_minutes"]:
         raise click.UsageError("--steps 0 trains until --max-minutes: give it")
-    opts = TrainOptions(lr_drops=tuple(float(f) for f in lr_drops.split(",") if f),
-                        data=list(kw.pop("data")), **kw)
+    opts = TrainOptions(
+        lr_drops=tuple(float(f) for f in lr_drops.split(",") if f), data=list(kw.pop("data")), **kw
+    )
     train(cfg, opts)
 
 

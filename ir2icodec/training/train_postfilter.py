@@ -78,8 +78,9 @@ class CropSampler:
         if not self.photos:
             raise ValueError(f"no decoded photo is at least {self.crop} pixels on each side")
 
-    def sample(self, rng: np.random.Generator, batch: int
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def sample(
+        self, rng: np.random.Generator, batch: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(decoded, guide, original) crops at even offsets (the filter's 2x2 grouping stays
         aligned with the block grid, as on whole pictures)."""
         decoded, guides, originals = [], [], []
@@ -93,10 +94,12 @@ class CropSampler:
             rows, cols = slice(y0, y0 + self.crop), slice(x0, x0 + self.crop)
             decoded.append(mosaic(photo, stage_map, rows, cols))
             originals.append(photo.original[rows, cols])
-            guides.append(guide(stage_map, BLOCK, top, (y0, y0 + self.crop),
-                                (x0, x0 + self.crop)))
-        return (to_tensor(np.stack(decoded)), torch.from_numpy(np.concatenate(guides)),
-                to_tensor(np.stack(originals)))
+            guides.append(guide(stage_map, BLOCK, top, (y0, y0 + self.crop), (x0, x0 + self.crop)))
+        return (
+            to_tensor(np.stack(decoded)),
+            torch.from_numpy(np.concatenate(guides)),
+            to_tensor(np.stack(originals)),
+        )
 
 
 def _quantised(t: torch.Tensor) -> torch.Tensor:
@@ -155,10 +158,23 @@ def lr_at(fraction: float, lr: float) -> float:
     return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(fraction, 1.0))))
 
 
-def train_postfilter(pairs: Path, out: Path, *, cfg: PostFilterConfig, minutes: float,
-                     batch: int, lr: float, threads: int | None, seed: int,
-                     val_every: int, checkpoint_minutes: float, val_photos: int | None,
-                     resume: bool, init: Path | None = None, grow: bool = False) -> Path:
+def train_postfilter(
+    pairs: Path,
+    out: Path,
+    *,
+    cfg: PostFilterConfig,
+    minutes: float,
+    batch: int,
+    lr: float,
+    threads: int | None,
+    seed: int,
+    val_every: int,
+    checkpoint_minutes: float,
+    val_photos: int | None,
+    resume: bool,
+    init: Path | None = None,
+    grow: bool = False,
+) -> Path:
     """Train until ``minutes`` of training have passed (counted across resumes); returns the
     best checkpoint's path. ``init`` (another filter's checkpoint) sets the weights and, in
     place of ``cfg``, the shape; with ``grow``, it is grown into ``cfg``'s shape instead
@@ -187,9 +203,17 @@ def train_postfilter(pairs: Path, out: Path, *, cfg: PostFilterConfig, minutes: 
         rng = np.random.default_rng([seed, step])
 
     def checkpoint(path: Path) -> None:
-        save_atomic({"config": cfg.to_dict(), "model": net.state_dict(),
-                     "optim": optim.state_dict(), "step": step, "elapsed": elapsed,
-                     "best": best}, path)
+        save_atomic(
+            {
+                "config": cfg.to_dict(),
+                "model": net.state_dict(),
+                "optim": optim.state_dict(),
+                "step": step,
+                "elapsed": elapsed,
+                "best": best,
+            },
+            path,
+        )
 
     def log(entry: dict) -> None:
         with open(out / "log.jsonl", "a") as f:
@@ -217,8 +241,15 @@ def train_postfilter(pairs: Path, out: Path, *, cfg: PostFilterConfig, minutes: 
             if result["score"] < best:
                 best = result["score"]
                 checkpoint(best_path)
-            log({"step": step, "elapsed": round(elapsed, 1), "loss": float(np.mean(losses)),
-                 "lr": optim.param_groups[0]["lr"], **result})
+            log(
+                {
+                    "step": step,
+                    "elapsed": round(elapsed, 1),
+                    "loss": float(np.mean(losses)),
+                    "lr": optim.param_groups[0]["lr"],
+                    **result,
+                }
+            )
             losses.clear()
         if done or time.perf_counter() - saved > checkpoint_minutes * 60:
             checkpoint(last_path)
@@ -234,19 +265,39 @@ def load_postfilter(path: Path) -> tuple[PostFilter, dict]:
 
 
 @click.command()
-@click.option("--pairs", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Decoded pairs (postfilter_pairs); made here first if --data is given "
-                   "and they are missing.")
+@click.option(
+    "--pairs",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Decoded pairs (postfilter_pairs); made here first if --data is given "
+    "and they are missing.",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="Training photos, to decode into --pairs when it is empty.")
-@click.option("--model", "model_dir", default=None,
-              help="The bundle whose pictures to filter (decodes the pairs).")
-@click.option("--limit", type=int, default=None,
-              help="Decode at most this many training photos (a random subset).")
+@click.option(
+    "--data",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Training photos, to decode into --pairs when it is empty.",
+)
+@click.option(
+    "--model",
+    "model_dir",
+    default=None,
+    help="The bundle whose pictures to filter (decodes the pairs).",
+)
+@click.option(
+    "--limit",
+    type=int,
+    default=None,
+    help="Decode at most this many training photos (a random subset).",
+)
 @click.option("--holdout-percent", type=float, default=5.0, show_default=True)
-@click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write the best filter into this bundle (postfilter.onnx + manifest).")
+@click.option(
+    "--bundle",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the best filter into this bundle (postfilter.onnx + manifest).",
+)
 @click.option("--minutes", type=float, default=60.0, show_default=True)
 @click.option("--width", type=int, default=PostFilterConfig.width, show_default=True)
 @click.option("--layers", type=int, default=PostFilterConfig.layers, show_default=True)
@@ -258,37 +309,81 @@ def load_postfilter(path: Path) -> tuple[PostFilter, dict]:
 @click.option("--val-photos", type=int, default=None, help="Held-out photos to score on.")
 @click.option("--checkpoint-minutes", type=float, default=5.0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
-@click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Start from another filter's checkpoint (its shape replaces "
-              "--width/--layers), e.g. the previous model's, when filtering a new model.")
-@click.option("--grow", is_flag=True, help="Grow --init's filter to --width/--layers "
-              "(new channels start unused, added layers as identities) instead.")
-def main(pairs: Path, out: Path, data: tuple[str, ...], model_dir: str | None,
-         limit: int | None, holdout_percent: float, bundle: Path | None, minutes: float,
-         width: int, layers: int, batch: int, lr: float, threads: int | None, seed: int,
-         val_every: int, val_photos: int | None, checkpoint_minutes: float, resume: bool,
-         init: Path | None, grow: bool) -> None:
+@click.option(
+    "--init",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Start from another filter's checkpoint (its shape replaces "
+    "--width/--layers), e.g. the previous model's, when filtering a new model.",
+)
+@click.option(
+    "--grow",
+    is_flag=True,
+    help="Grow --init's filter to --width/--layers "
+    "(new channels start unused, added layers as identities) instead.",
+)
+def main(
+    pairs: Path,
+    out: Path,
+    data: tuple[str, ...],
+    model_dir: str | None,
+    limit: int | None,
+    holdout_percent: float,
+    bundle: Path | None,
+    minutes: float,
+    width: int,
+    layers: int,
+    batch: int,
+    lr: float,
+    threads: int | None,
+    seed: int,
+    val_every: int,
+    val_photos: int | None,
+    checkpoint_minutes: float,
+    resume: bool,
+    init: Path | None,
+    grow: bool,
+) -> None:
     """Train the post-filter of a model bundle on its decoded training photos."""
     if not (pairs / "train").is_dir() and data:
         from ..runtime import load_model
         from .postfilter_pairs import make_pairs
-        make_pairs(list(data), load_model(model_dir, device="cpu", threads=threads), pairs,
-                   limit=limit, holdout_percent=holdout_percent)
+
+        make_pairs(
+            list(data),
+            load_model(model_dir, device="cpu", threads=threads),
+            pairs,
+            limit=limit,
+            holdout_percent=holdout_percent,
+        )
     if grow and init is None:
         raise click.UsageError("--grow needs --init (the filter to grow)")
     cfg = PostFilterConfig(width=width, layers=layers)  # --init's shape wins unless --grow
     try:
-        best = train_postfilter(pairs, out, cfg=cfg, minutes=minutes, batch=batch, lr=lr,
-                                threads=threads, seed=seed, val_every=val_every,
-                                checkpoint_minutes=checkpoint_minutes, val_photos=val_photos,
-                                resume=resume, init=init, grow=grow)
+        best = train_postfilter(
+            pairs,
+            out,
+            cfg=cfg,
+            minutes=minutes,
+            batch=batch,
+            lr=lr,
+            threads=threads,
+            seed=seed,
+            val_every=val_every,
+            checkpoint_minutes=checkpoint_minutes,
+            val_photos=val_photos,
+            resume=resume,
+            init=init,
+            grow=grow,
+        )
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"best post-filter: {best}")
     if bundle is not None:
         net, ckpt = load_postfilter(best)
-        spec = export_postfilter(net, bundle, {"step": ckpt["step"],
-                                               "elapsed_s": round(ckpt["elapsed"])})
+        spec = export_postfilter(
+            net, bundle, {"step": ckpt["step"], "elapsed_s": round(ckpt["elapsed"])}
+        )
         click.echo(f"wrote {spec['file']} into {bundle}")
 
 

@@ -56,14 +56,13 @@ def main(out: Path) -> None:
         "v2-uniform-odd-size.ir2i": ir2icodec.encode(odd, stages=4),
         "v2-rgba.ir2i": ir2icodec.encode(alpha, stages=3),
         "v2-compact-2.ir2i": ir2icodec.encode(odd, quality=70, model="ir2i-compact-2"),
-        "v1-compact.ir2i": as_version_1(ir2icodec.encode(crop, stages=8,
-                                                         model="ir2i-compact")),
+        "v1-compact.ir2i": as_version_1(ir2icodec.encode(crop, stages=8, model="ir2i-compact")),
         "v1-odd-size.ir2i": as_version_1(ir2icodec.encode(odd, stages=5)),
     }
     full = ir2icodec.encode(crop, stages=8)
     layout = [c for c in ir2icodec.info(full)["chunks"] if c["type"] == "CODE"]
     third = layout[2]  # the chunk of stage 4: cut inside it, stages 1-3 remain
-    files["v2-truncated.ir2i"] = full[:third["offset"] + third["length"] // 2]
+    files["v2-truncated.ir2i"] = full[: third["offset"] + third["length"] // 2]
     out.mkdir(parents=True, exist_ok=True)
     expected = {}
     for name, data in files.items():
