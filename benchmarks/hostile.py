@@ -107,10 +107,13 @@ def assemble(parts: list[tuple[bytes, bytes]]) -> bytes:
     return SIGNATURE + b"".join(chunk(t, b) for t, b in parts)
 
 
-def forged_corpus(valid: bytes, valid_alpha: bytes, max_pixels: int) -> dict[str, bytes]:
+def forged_corpus(
+    valid: bytes, valid_alpha: bytes, max_pixels: int, cap_bytes: int | None = None
+) -> dict[str, bytes]:
     """Files that each stand for one class of attack (issue "Hostile files"), all with
     correct CRCs and naming the model of ``valid`` (so that they pass the model check).
-    ``valid_alpha`` is a valid file that carries an alpha chunk."""
+    ``valid_alpha`` is a valid file that carries an alpha chunk; ``cap_bytes``, if given,
+    adds a valid file of that size (a huge ancillary chunk): looking at it must stay fast."""
     parts = chunks_of(valid)
     hbody = parts[0][1]
     digest, name = hbody[19:35], hbody[36:]
@@ -165,6 +168,9 @@ def forged_corpus(valid: bytes, valid_alpha: bytes, max_pixels: int) -> dict[str
         assemble(parts[: first + 1]) + b"\x00\x00\x00\x10CODE\x03\x01" + fake
     )
     files["valid"] = valid
+    if cap_bytes:
+        padding = (b"zZZZ", bytes(max(0, cap_bytes - len(valid) - 12)))
+        files["valid, padded to the file cap"] = assemble([parts[0], padding, *parts[1:]])
     return files
 
 
@@ -458,7 +464,10 @@ def run(
         rgb = np.asarray(im.convert("RGB"))[:96, :128]
     rgba = np.dstack([rgb, np.full(rgb.shape[:2], 200, np.uint8)])
     valid = ir2icodec.encode(rgb, stages=4, model=model_dir)
-    files = forged_corpus(valid, ir2icodec.encode(rgba, stages=3, model=model_dir), max_pixels)
+    cap = ir2icodec.api.max_file_bytes(max_pixels)
+    files = forged_corpus(
+        valid, ir2icodec.encode(rgba, stages=3, model=model_dir), max_pixels, cap_bytes=cap
+    )
     files.update(mutations(valid, n_mutations, seed))
     with tempfile.TemporaryDirectory() as tmp:
         write_corpus(files, Path(tmp))
