@@ -22,7 +22,7 @@ import onnxruntime as ort
 from .errors import ModelError, UsageError
 from .manifest import DIGEST_BYTES, MANIFEST_NAME, bundle_digest
 
-DEFAULT_MODEL = "ir2i-compact-3"
+DEFAULT_MODEL = "ir2i-compact-4"
 DEVICES = ("auto", "cpu", "cuda")
 
 State = list[np.ndarray]

@@ -27,6 +27,7 @@ import ir2icodec
 from ir2icodec.container import read_container, write_container
 
 REPO = Path(__file__).resolve().parents[2]
+MODEL = "ir2i-compact-3"  # the default model when the files were frozen (2026-12-06)
 
 
 def digest(a: np.ndarray) -> str:
@@ -52,14 +53,14 @@ def main(out: Path) -> None:
     odd = photo[200:245, 300:377]  # 45 x 77: partial blocks on both edges
     alpha = np.dstack([crop, (np.arange(96 * 128) % 251).astype(np.uint8).reshape(96, 128)])
     files = {
-        "v2-rate-controlled.ir2i": ir2icodec.encode(crop, quality=50),
-        "v2-uniform-odd-size.ir2i": ir2icodec.encode(odd, stages=4),
-        "v2-rgba.ir2i": ir2icodec.encode(alpha, stages=3),
+        "v2-rate-controlled.ir2i": ir2icodec.encode(crop, quality=50, model=MODEL),
+        "v2-uniform-odd-size.ir2i": ir2icodec.encode(odd, stages=4, model=MODEL),
+        "v2-rgba.ir2i": ir2icodec.encode(alpha, stages=3, model=MODEL),
         "v2-compact-2.ir2i": ir2icodec.encode(odd, quality=70, model="ir2i-compact-2"),
         "v1-compact.ir2i": as_version_1(ir2icodec.encode(crop, stages=8, model="ir2i-compact")),
-        "v1-odd-size.ir2i": as_version_1(ir2icodec.encode(odd, stages=5)),
+        "v1-odd-size.ir2i": as_version_1(ir2icodec.encode(odd, stages=5, model=MODEL)),
     }
-    full = ir2icodec.encode(crop, stages=8)
+    full = ir2icodec.encode(crop, stages=8, model=MODEL)
     layout = [c for c in ir2icodec.info(full)["chunks"] if c["type"] == "CODE"]
     third = layout[2]  # the chunk of stage 4: cut inside it, stages 1-3 remain
     files["v2-truncated.ir2i"] = full[: third["offset"] + third["length"] // 2]
