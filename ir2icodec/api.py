@@ -15,10 +15,11 @@ first call, so ``import ir2icodec`` stays cheap.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -114,6 +115,19 @@ def _model_for_file(
         return model
     chosen = model_for_file(None if model is None else os.fspath(model), header_name)
     return _model(chosen, device, threads)
+
+
+@contextlib.contextmanager
+def _enough_memory(what: str) -> Iterator[None]:
+    """A picture the limits allow can still need more memory than the machine has: say so
+    in one line (a ``LimitError``) instead of letting numpy's ``MemoryError`` through."""
+    try:
+        yield
+    except MemoryError:
+        raise LimitError(
+            f"not enough memory to {what}; lower max_pixels (ir2i --max-pixels) to refuse "
+            "pictures this large"
+        ) from None
 
 
 def _warn(notes: Iterable[str]) -> None:
@@ -213,18 +227,19 @@ def encode_with_warnings(
     )
     from .codec import encode as encode_image
 
-    result = encode_image(
-        loaded.rgb,
-        coder,
-        stages,
-        quality=quality,
-        target_bpp=target_bpp,
-        target_bytes=target_bytes,
-        alpha=loaded.alpha,
-        progress=progress,
-        keep_reconstruction=False,
-        extra_chunks=to_chunks(loaded.metadata.stripped(strip)),
-    )
+    with _enough_memory("encode this picture"):
+        result = encode_image(
+            loaded.rgb,
+            coder,
+            stages,
+            quality=quality,
+            target_bpp=target_bpp,
+            target_bytes=target_bytes,
+            alpha=loaded.alpha,
+            progress=progress,
+            keep_reconstruction=False,
+            extra_chunks=to_chunks(loaded.metadata.stripped(strip)),
+        )
     notes = list(loaded.warnings)
     if target_bytes is not None or target_bpp is not None:
         h, w = loaded.rgb.shape[:2]
@@ -368,15 +383,16 @@ def decode_with_warnings(
     )
     from .codec import decode as decode_data
 
-    d = decode_data(
-        raw,
-        coder,
-        max_stages=max_stages,
-        salvage=salvage,
-        max_pixels=max_pixels,
-        progress=progress,
-        postfilter=postfilter,
-    )
+    with _enough_memory("decode this file"):
+        d = decode_data(
+            raw,
+            coder,
+            max_stages=max_stages,
+            salvage=salvage,
+            max_pixels=max_pixels,
+            progress=progress,
+            postfilter=postfilter,
+        )
     return Picture(d.rgb, d.alpha, d.stages, d.warnings, d.metadata)
 
 
@@ -404,9 +420,8 @@ def decode_stage_counts(
     )
     from .codec import decode_stage_counts as decode_all
 
-    return [
-        Picture(d.rgb, d.alpha, d.stages, d.warnings, d.metadata)
-        for d in decode_all(
+    with _enough_memory("decode this file"):
+        decoded = decode_all(
             raw,
             coder,
             max_stages=max_stages,
@@ -415,7 +430,7 @@ def decode_stage_counts(
             progress=progress,
             postfilter=postfilter,
         )
-    ]
+    return [Picture(d.rgb, d.alpha, d.stages, d.warnings, d.metadata) for d in decoded]
 
 
 @overload

@@ -86,6 +86,14 @@ class _Ir2iGroup(click.Group):
 
             discard_stdout()
             ctx.exit(141)
+        except MemoryError:
+            # Anything the limits allow can still outgrow this machine: one line, not a bug.
+            click.echo(
+                f"ir2i: error: not enough memory to {ctx.invoked_subcommand or 'run'} this; "
+                "lower --max-pixels to refuse pictures this large",
+                err=True,
+            )
+            ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("ir2i: interrupted", err=True)
             ctx.exit(130)

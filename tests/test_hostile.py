@@ -202,3 +202,36 @@ def test_the_crc_of_a_forged_chunk_is_right():
     assert hostile.chunk(b"IEND", b"") == b"\x00\x00\x00\x00IEND" + zlib.crc32(b"IEND").to_bytes(
         4, "big"
     )
+
+
+def test_a_picture_too_large_for_the_memory_is_one_line_not_a_crash(tmp_path, tiny_bundle):
+    """A file within the pixel limit can still need more memory than a machine has: the
+    API says so as a LimitError and the CLI exits 1 with one line, never 70 (internal)."""
+    import subprocess
+    import sys
+
+    import ir2icodec as codec_api
+
+    data = codec_api.encode(smooth_image(256, 256), stages=8, model=tiny_bundle)
+    (tmp_path / "x.ir2i").write_bytes(data)
+    script = (
+        "import resource, sys\n"
+        "import ir2icodec, ir2icodec.codec, ir2icodec.output, ir2icodec.postfilter\n"
+        "from ir2icodec.cli import main\n"
+        "ir2icodec.load_model(sys.argv[2])\n"
+        "now = int(open('/proc/self/statm').read().split()[0]) * 4096\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (now + 2**20, now + 2**20))\n"
+        "sys.argv = ['ir2i', 'decode', sys.argv[1], '-o', sys.argv[1] + '.png', "
+        "'--model', sys.argv[2], '--quiet']\n"
+        "main()\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "x.ir2i"), tiny_bundle],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip().startswith("ir2i: error: not enough memory to decode this")
+    assert len(r.stderr.strip().splitlines()) == 1
