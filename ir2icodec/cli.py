@@ -43,6 +43,8 @@ def _progress_bar(what: str, total: int, quiet: bool) -> Iterator[Callable[[int]
     """A tqdm bar on stderr, shown only on a terminal (never in pipelines or logs)."""
     from tqdm import tqdm
 
+    tqdm.monitor_interval = 0  # no monitor thread: a bar this short needs none
+
     disable = quiet or not sys.stderr.isatty()
     with tqdm(
         total=total, desc=what, unit="block", unit_scale=True, leave=False, disable=disable
