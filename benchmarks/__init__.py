@@ -1,1 +1,1 @@
-"""Benchmarks for ir2i (run as modules, e.g. ``python -m benchmarks.rd``)."""
+"""Benchmarks for ir2i (run as modules, e.g. ``python -m ir2icodec.bench.rd``)."""

@@ -19,7 +19,7 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.rd import codec_registry, find_images, load_rgb
+from ir2icodec.bench.rd import codec_registry, find_images, jpeg_at_most, load_rgb
 from ir2icodec.codec import encode
 from ir2icodec.metrics import psnr, ssim_and_ms_ssim
 from ir2icodec.postfilter import apply as apply_postfilter
@@ -39,19 +39,6 @@ class Row:
     jpeg_ms_ssim: float
     filtered_psnr: float = float("nan")  # nan: the model has no post-filter
     filtered_ms_ssim: float = float("nan")
-
-
-def jpeg_at_most(rgb: np.ndarray, max_bytes: int, jpeg) -> tuple[int, bytes]:
-    """Highest JPEG quality (1..100) whose file fits in max_bytes; quality 1 if none does."""
-    lo, hi, best = 1, 100, (1, jpeg.encode(rgb, 1))
-    while lo <= hi:  # file size grows with quality, so bisect
-        q = (lo + hi) // 2
-        data = jpeg.encode(rgb, q)
-        if len(data) <= max_bytes:
-            best, lo = (q, data), q + 1
-        else:
-            hi = q - 1
-    return best
 
 
 def measure(path: Path, model, jpeg) -> list[Row]:

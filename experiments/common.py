@@ -36,7 +36,7 @@ def unique_names(pairs: list[tuple[str, str]], what: str) -> dict[str, str]:
 
 
 def images_in(data: Path, limit: int | None) -> tuple[list[Path], list[str]]:
-    """Readable images of a folder, sorted by name (the rule ``benchmarks.rd`` uses)."""
+    """Readable images of a folder, sorted by name (the rule ``ir2icodec.bench.rd`` uses)."""
     return find_images(data, limit)
 
 

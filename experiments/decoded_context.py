@@ -7,7 +7,8 @@ For fixed 96x96 windows of held-out photos, the bottom-right block's inpainting 
 2-stage reconstruction PSNR, with the 64x64 context (a) as original pixels, as training
 sees it by default, and (b) as the model's own stage-2 reconstructions of the three
 neighbouring blocks, as the codec sees it (``ir2icodec.training.decoded_context``).
-The whole-codec comparison is ``benchmarks.rd`` on the exported bundles (docs/decoded-context.md).
+The whole-codec comparison is ``ir2icodec.bench.rd`` on the exported bundles
+(docs/decoded-context.md).
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ import click
 import numpy as np
 from PIL import Image
 
-from benchmarks.per_stage import jpeg_at_most
-from benchmarks.rd import codec_registry, load_rgb
+from ir2icodec.bench.rd import codec_registry, jpeg_at_most
 from ir2icodec.codec import decode, encode
+from ir2icodec.imageio import load_rgb
 from ir2icodec.metrics import ssim_and_ms_ssim
 from ir2icodec.preview import Frame, labelled
 from ir2icodec.runtime import load_model

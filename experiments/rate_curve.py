@@ -5,7 +5,7 @@ PSNR and estimated cost ("rate", a fraction of the stage's raw bits, under the r
 bit model). The k-stage point's rate is the sum of the first k stages' costs, for k = 2..S
 (stage 1 never travels alone); each entry's curve is compared with the first entry's (the
 starting model) by BD-rate. The estimate is the static-table cost, not the adaptive coder's
-bytes: a quick way to watch a run, to be confirmed with ``benchmarks.rd`` on an export.
+bytes: a quick way to watch a run, to be confirmed with ``ir2icodec.bench.rd`` on an export.
 
     python -m experiments.rate_curve --log RUN/log.jsonl
 """

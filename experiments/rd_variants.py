@@ -8,12 +8,12 @@ smallest file, the first code holds stages 1-2) and decoded back with
 ``ir2icodec.codec.decode``; the rate is the whole file, ``bpp = 8 * bytes / pixels``, and the
 quality SSIM and MS-SSIM of ``ir2icodec.metrics`` (pytorch-msssim convention). Savings are
 ``-BD-rate`` (``ir2icodec.bdrate``, PCHIP on log-rate against raw SSIM / MS-SSIM) of each
-bundle against ``--anchor``, in percent, reported two ways, as ``benchmarks.rd`` does: the
+bundle against ``--anchor``, in percent, reported two ways, as ``ir2icodec.bench.rd`` does: the
 mean of per-image BD-rates, and the BD-rate between curves averaged over images at each stage
 count. By default the whole curves are used (the paper averages "across all quality
 settings"); ``--window 0.125,1`` clips to a bpp window like Table 2.
 
-Outputs in ``--out``: ``rd_points.csv`` (same columns as ``benchmarks.rd``; ``codec`` is the
+Outputs in ``--out``: ``rd_points.csv`` (same columns as ``ir2icodec.bench.rd``; ``codec`` is the
 bundle name, ``setting`` the stage count), ``bdrate_per_image.csv``, ``rd_variants.csv``
 (the savings table), ``rd_variants_<paper-table>.md`` and ``rd_variants.png`` (average curves,
 as the paper's Figs. 3(b) and 5(b)). ``--report-only`` rebuilds the tables from

@@ -113,8 +113,8 @@ eval_all() {
 
     # Table 2: BD-rate against JPEG in the 0.125-1 bpp window (MS-SSIM) of every coder above:
     # JPEG measured on the same images, the coders' points kept from the run above. The other
-    # codecs' rows come from the README benchmark (python -m benchmarks.rd --data "$KODAK").
-    python -m benchmarks.rd --data "$KODAK" --out "$RESULTS/table2" --codecs jpeg \
+    # codecs' rows come from the README benchmark (python -m ir2icodec.bench.rd --data "$KODAK").
+    python -m ir2icodec.bench.rd --data "$KODAK" --out "$RESULTS/table2" --codecs jpeg \
         --keep "$RESULTS/rd_variants/rd_points.csv" --jobs "$JOBS"
 }
 

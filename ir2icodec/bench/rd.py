@@ -1,7 +1,7 @@
 """Rate-distortion benchmark: ir2i against JPEG, WebP, JPEG 2000, AVIF and JPEG XL.
 
 Installed with the package as ``ir2i bench --data DIR --out DIR`` (needs the ``[bench]``
-extra); ``python -m benchmarks.rd`` in a checkout runs the same command. See
+extra); ``python -m ir2icodec.bench.rd`` in a checkout runs the same command. See
 ``benchmarks/README.md``.
 
 Every image is encoded by every codec at every setting of its sweep, decoded back to RGB
@@ -179,6 +179,19 @@ class Ir2iCodec:
 
 
 Codec = PillowCodec | Ir2iCodec
+
+
+def jpeg_at_most(rgb: np.ndarray, max_bytes: int, jpeg) -> tuple[int, bytes]:
+    """Highest JPEG quality (1..100) whose file fits in max_bytes; quality 1 if none does."""
+    lo, hi, best = 1, 100, (1, jpeg.encode(rgb, 1))
+    while lo <= hi:  # file size grows with quality, so bisect
+        q = (lo + hi) // 2
+        data = jpeg.encode(rgb, q)
+        if len(data) <= max_bytes:
+            best, lo = (q, data), q + 1
+        else:
+            hi = q - 1
+    return best
 
 
 def codec_registry() -> dict[str, Codec]:
@@ -748,7 +761,7 @@ def bench(
         ctx.exit(1)
 
 
-def main(argv: Sequence[str] | None = None, prog_name: str = "python -m benchmarks.rd") -> int:
+def main(argv: Sequence[str] | None = None, prog_name: str = "python -m ir2icodec.bench.rd") -> int:
     """Run :func:`bench` outside the ``ir2i`` command; returns the exit status.
 
     Errors are one line on stderr (``error: ...``), as under ``ir2i bench``.

@@ -2,7 +2,7 @@
 
 The photos ``train`` holds out (a stable split by file name) never reach the optimiser; this
 copies them, downsampled like the validation windows, into a folder that
-``python -m benchmarks.rd --data`` or ``benchmarks.per_stage`` can measure. Kodak stays for
+``python -m ir2icodec.bench.rd --data`` or ``benchmarks.per_stage`` can measure. Kodak stays for
 reporting only.
 """
 
