@@ -361,6 +361,43 @@ def _decode_options(
     )
 
 
+def _decoded(
+    run: Callable[..., Any],
+    data: DataLike,
+    max_stages: Any,
+    model: ModelLike,
+    device: Any,
+    threads: Any,
+    salvage: Any,
+    max_pixels: Any,
+    progress: Progress | None,
+    postfilter: Any,
+) -> Any:
+    """``run`` (``codec.decode`` or ``codec.decode_stage_counts``) on checked options, the
+    file's bytes and the model that made it."""
+    max_stages, salvage, postfilter, max_pixels, device, threads = _decode_options(
+        max_stages, salvage, postfilter, max_pixels, device, threads
+    )
+    raw = _read_data(data, max_pixels)
+    coder = _model_for_file(
+        model, read_header(raw, max_pixels=max_pixels).model_name, device, threads
+    )
+    with _enough_memory("decode this file"):
+        return run(
+            raw,
+            coder,
+            max_stages=max_stages,
+            salvage=salvage,
+            max_pixels=max_pixels,
+            progress=progress,
+            postfilter=postfilter,
+        )
+
+
+def _picture(d: Any) -> Picture:
+    return Picture(d.rgb, d.alpha, d.stages, d.warnings, d.metadata)
+
+
 def decode_with_warnings(
     data: DataLike,
     *,
@@ -374,26 +411,22 @@ def decode_with_warnings(
     postfilter: bool = True,
 ) -> Picture:
     """``decode``, with the notes returned in the ``Picture`` instead of issued."""
-    max_stages, salvage, postfilter, max_pixels, device, threads = _decode_options(
-        max_stages, salvage, postfilter, max_pixels, device, threads
-    )
-    raw = _read_data(data, max_pixels)
-    coder = _model_for_file(
-        model, read_header(raw, max_pixels=max_pixels).model_name, device, threads
-    )
     from .codec import decode as decode_data
 
-    with _enough_memory("decode this file"):
-        d = decode_data(
-            raw,
-            coder,
-            max_stages=max_stages,
-            salvage=salvage,
-            max_pixels=max_pixels,
-            progress=progress,
-            postfilter=postfilter,
+    return _picture(
+        _decoded(
+            decode_data,
+            data,
+            max_stages,
+            model,
+            device,
+            threads,
+            salvage,
+            max_pixels,
+            progress,
+            postfilter,
         )
-    return Picture(d.rgb, d.alpha, d.stages, d.warnings, d.metadata)
+    )
 
 
 def decode_stage_counts(
@@ -411,26 +444,21 @@ def decode_stage_counts(
     """The picture of every stage count from the first code (2) up to ``max_stages``
     (default: all present), decoded in one pass over the stages: each is what
     ``decode(data, max_stages=k)`` gives. The decoder's notes ride on the last picture."""
-    max_stages, salvage, postfilter, max_pixels, device, threads = _decode_options(
-        max_stages, salvage, postfilter, max_pixels, device, threads
-    )
-    raw = _read_data(data, max_pixels)
-    coder = _model_for_file(
-        model, read_header(raw, max_pixels=max_pixels).model_name, device, threads
-    )
     from .codec import decode_stage_counts as decode_all
 
-    with _enough_memory("decode this file"):
-        decoded = decode_all(
-            raw,
-            coder,
-            max_stages=max_stages,
-            salvage=salvage,
-            max_pixels=max_pixels,
-            progress=progress,
-            postfilter=postfilter,
-        )
-    return [Picture(d.rgb, d.alpha, d.stages, d.warnings, d.metadata) for d in decoded]
+    decoded = _decoded(
+        decode_all,
+        data,
+        max_stages,
+        model,
+        device,
+        threads,
+        salvage,
+        max_pixels,
+        progress,
+        postfilter,
+    )
+    return [_picture(d) for d in decoded]
 
 
 @overload
