@@ -11,6 +11,11 @@ coding makes 4 uniform stages smaller than the 0.5 bpp they were in raw bits, so
 the same size is the like-for-like decode comparison; these three decodes alternate), and
 the first-code decode in diagonal-wavefront order against one block at a time in raster
 order. Prints a markdown table (also written to --out if given).
+
+    python -m benchmarks.speed --baseline 8714341 [--decode-rounds 11]
+
+times instead this checkout's decode against an earlier revision's, each with its own
+default model and its own file (``benchmarks/revisions.py``).
 """
 
 from __future__ import annotations
@@ -85,6 +90,14 @@ def _interleaved_median_seconds(fns: list[Callable[[], object]], repeat: int) ->
     show_default=True,
     help="Where onnxruntime runs the networks (cuda: onnxruntime-gpu).",
 )
+@click.option(
+    "--baseline",
+    default=None,
+    metavar="REV",
+    help="Instead: time the decode of git revision REV (a temporary worktree, its own "
+    "default model) against this checkout's, --decode-rounds interleaved rounds, in "
+    "process and as the whole `ir2i decode` process (benchmarks/revisions.py).",
+)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the table here.")
 def main(
     image: str,
@@ -94,8 +107,16 @@ def main(
     target_bpp: float,
     decode_rounds: int,
     device: str,
+    baseline: str | None,
     out: str | None,
 ) -> None:
+    if baseline is not None:
+        from .revisions import compare, table
+
+        if model_path is not None or device != "cpu":
+            raise click.UsageError("--baseline times each revision's default model on the CPU")
+        _emit(table(compare(baseline, Path(image), decode_rounds, threads)), out)
+        return
     model = load_model(model_path, device=device, threads=threads)
     rgb = read_image_file(image).rgb
     h, w = rgb.shape[:2]
@@ -163,7 +184,10 @@ def main(
         f"| raster, one block at a time | {raster:.3f} |",
         f"| speed-up | {raster / wave:.1f}x (max pixel difference {same}) |",
     ]
-    text = "\n".join(rows)
+    _emit("\n".join(rows), out)
+
+
+def _emit(text: str, out: str | None) -> None:
     click.echo(text)
     if out:
         Path(out).write_text(text + "\n")

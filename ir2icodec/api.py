@@ -39,6 +39,7 @@ from .container import (
 from .errors import Ir2iWarning, LimitError, UsageError
 from .imageio import AlphaPolicy, LoadedImage, convert_image, read_image_file, read_input, to_pil
 from .metadata import Metadata, Strip, from_chunks, pillow_info, to_chunks
+from .tuning import Tune, model_for
 
 if TYPE_CHECKING:
     from .runtime import OnnxModel
@@ -206,8 +207,10 @@ def encode_with_warnings(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Progress | None = None,
     strip: Strip = "none",
+    tune: Tune | None = None,
 ) -> Encoded:
     """``encode``, with its notes returned instead of issued (every front end's way in)."""
+    model = model_for(model, options.tune(tune))  # type: ignore[arg-type]
     stages, quality = options.stage_count(stages), options.quality(quality)
     target_bpp, max_pixels = options.target_bpp(target_bpp), options.max_pixels(max_pixels)
     target_bytes = options.target_bytes(target_bytes)
@@ -266,6 +269,7 @@ def encode(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Progress | None = None,
     strip: Strip = "none",
+    tune: Tune | None = None,
 ) -> bytes:
     """Encode a picture into the bytes of an ``.ir2i`` file.
 
@@ -280,7 +284,9 @@ def encode(
     ``stages`` as the cap; or ``stages`` alone (2..8) for every block the same count.
     ``model``: a loaded model, a bundle directory or a shipped model's name (default: the
     shipped default, ``ir2icodec.runtime.DEFAULT_MODEL``), loaded once per process on ``device``
-    with ``threads`` onnxruntime threads (default: all cores). Notes (e.g. an animated input,
+    with ``threads`` onnxruntime threads (default: all cores). ``tune="psnr"`` instead picks
+    the shipped model trained for squared error (rate control then weighs squared error);
+    ``"msssim"`` is the default model. Notes (e.g. an animated input,
     a size target below the first code) are issued as ``Ir2iWarning``. The input's colour
     profile, EXIF and XMP are kept (``strip="metadata"`` drops EXIF and XMP, ``"all"`` the
     profile too).
@@ -298,6 +304,7 @@ def encode(
         max_pixels=max_pixels,
         progress=progress,
         strip=strip,
+        tune=tune,
     )
     _warn(result.warnings)
     return result.data

@@ -21,6 +21,7 @@ from .api import DEFAULT_MAX_PIXELS
 from .bench.rd import bench as bench_command
 from .errors import Ir2iError, UsageError
 from .ratecontrol import DEFAULT_QUALITY
+from .tuning import TUNES, model_for
 
 _DEBUG_ENV = "IR2I_DEBUG"  # set to get a traceback for internal errors
 
@@ -60,6 +61,8 @@ _FLAGS = {
     "target_bpp": "--target-bpp",
     "target_bytes": "--size",
     "max_pixels": "--max-pixels",
+    "tune": "--tune",
+    "model": "--model",
 }
 _OPTION_NAME = re.compile(
     r"(?:^|(?<=, )|(?<=and ))(" + "|".join(_FLAGS) + r")\b(?= must| and| are|,)"
@@ -200,6 +203,13 @@ def cli() -> None:
     help="Drop the input's EXIF and XMP (metadata: e.g. GPS, for privacy; the colour "
     "profile stays, the colours need it) or those and the profile (all).",
 )
+@click.option(
+    "--tune",
+    type=click.Choice(TUNES),
+    default=None,
+    help="The metric to serve: msssim (the default model) or psnr (the shipped model "
+    "trained for squared error). Decoding needs no flag: the file names its model.",
+)
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output file.")
 @_max_pixels_option
 @_model_options
@@ -212,6 +222,7 @@ def encode(
     stages: int | None,
     alpha: str,
     strip: str,
+    tune: str | None,
     force: bool,
     max_pixels: int,
     model_path: str | None,
@@ -226,6 +237,7 @@ def encode(
     _check_terminal(output)
     target_bytes = parse_size(target_size) if target_size is not None else None
     options.stage_count(stages)  # before reading the image: the API's check and words
+    model_path = model_for(model_path, tune)  # type: ignore[arg-type]
     model = api.load_model(model_path, device=device, threads=threads)  # type: ignore[arg-type]
     image = api.load_image(
         source,

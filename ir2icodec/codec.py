@@ -43,6 +43,7 @@ from .ratecontrol import (
     search_lambda,
 )
 from .runtime import OnnxModel, State
+from .tuning import rate_control_distortion
 
 Schedule = Literal["wavefront", "raster"]
 Progress = Callable[[int], None]  # called with the number of block-stages just coded
@@ -342,7 +343,7 @@ def analyse(
     model: OnnxModel,
     cap: int | None = None,
     *,
-    distortion: Distortion = DEFAULT_DISTORTION,
+    distortion: Distortion | None = None,
     alpha: np.ndarray | None = None,
     extra_chunks: dict[bytes, bytes] | None = None,
     band_rows: int = DEFAULT_BAND_ROWS,
@@ -355,8 +356,10 @@ def analyse(
     after each stage (only pixels inside the image count). ``keep_pixels`` keeps every
     stage count's 8-bit blocks for ``reconstruction`` (about 1 GiB at 50 megapixels).
     ``costs``: what rate control takes a stage to cost, "flat" (its raw bits) or "coded"
-    (each block's own, as the entropy coder would spend them)."""
+    (each block's own, as the entropy coder would spend them). ``distortion``: the block
+    distortion rate control weighs (default: the one the model's tune asks for)."""
     cap = model.stages if cap is None else cap
+    distortion = distortion or rate_control_distortion(model.tune)
     _check_stages(cap, model, "stages")
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or 0 in rgb.shape:
         raise UsageError("the image must be a non-empty (H, W, 3) uint8 array")
@@ -429,7 +432,7 @@ def encode(
     quality: float | None = None,
     target_bpp: float | None = None,
     target_bytes: int | None = None,
-    distortion: Distortion = DEFAULT_DISTORTION,
+    distortion: Distortion | None = None,
     alpha: np.ndarray | None = None,
     extra_chunks: dict[bytes, bytes] | None = None,
     band_rows: int = DEFAULT_BAND_ROWS,

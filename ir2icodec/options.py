@@ -129,3 +129,12 @@ def strip(value: Any) -> str:
     if value not in STRIPS:
         raise UsageError(f"strip must be one of {', '.join(STRIPS)}, got {value!r}")
     return value
+
+
+def tune(value: Any) -> str | None:
+    """None (no choice made: the model decides) or one of ``tuning.TUNES``."""
+    from .tuning import TUNES
+
+    if value is not None and value not in TUNES:
+        raise UsageError(f"tune must be one of {', '.join(TUNES)}, got {value!r}")
+    return value

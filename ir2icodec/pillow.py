@@ -12,7 +12,8 @@ plugins (``WebPImagePlugin``): an ``ImageFile.ImageFile`` subclass, ``_accept`` 
   picture, and ``im.save("steps.png", save_all=True)`` writes the progressive refinement
   as an animated PNG (frame durations in ``im.info["duration"]``).
 - Saving takes the API's options: ``stages``, ``quality``, ``target_bpp``, ``alpha``,
-  ``model``, ``device``. RGBA (and other transparency) is kept losslessly.
+  ``model`` or ``tune`` (``"psnr"``: the model trained for squared error), ``device``.
+  RGBA (and other transparency) is kept losslessly.
 - Errors are Pillow-style exceptions that are also the CLI's errors: a bad option raises
   a ``ValueError``, a bad file an ``OSError``; both are instances of the
   :class:`ir2icodec.errors.Ir2iError` subclass the CLI reports, with its message.
@@ -184,9 +185,11 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     info = im.encoderinfo
     options = {k: info[k] for k in _SAVE_OPTIONS if info.get(k) is not None}
     try:
+        tune = info.get("tune")
         data = api.encode(
             im,
-            model=info.get("model", _defaults["model"]),
+            model=info.get("model", None if tune is not None else _defaults["model"]),
+            tune=tune,
             device=info.get("device", _defaults["device"]),
             **options,
         )

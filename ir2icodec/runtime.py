@@ -21,8 +21,9 @@ import onnxruntime as ort
 
 from .errors import ModelError, UsageError
 from .manifest import DIGEST_BYTES, MANIFEST_NAME, bundle_digest
+from .tuning import DEFAULT_TUNE, SHIPPED_MODELS, Tune, manifest_tune
 
-DEFAULT_MODEL = "ir2i-compact-4"
+DEFAULT_MODEL = SHIPPED_MODELS[DEFAULT_TUNE]
 DEVICES = ("auto", "cpu", "cuda")
 
 State = list[np.ndarray]
@@ -137,6 +138,11 @@ class OnnxModel:
     @property
     def has_inpainting(self) -> bool:
         return bool(self.manifest["inpainting"])
+
+    @property
+    def tune(self) -> Tune:
+        """The metric the model is tuned for (its rate control's distortion follows)."""
+        return manifest_tune(self.manifest)
 
     @property
     def postfilter_spec(self) -> dict | None:
@@ -278,4 +284,5 @@ def load_model(
         raise ModelError(f"{directory}: model manifest is inconsistent")
     if not _valid_postfilter(manifest.get("postfilter")):
         raise ModelError(f"{directory}: the manifest's postfilter entry is malformed")
+    manifest_tune(manifest)  # an unknown tune is refused at load, not at the first encode
     return OnnxModel(directory, manifest, providers_for(device), threads)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 
 from click.testing import CliRunner
 from conftest import smooth_image
@@ -113,3 +114,31 @@ def test_the_gpu_check_script_dry_runs_on_the_cpu(tmp_path):
     assert "| decode | 8 |" in (out / "speed-768x512.md").read_text()
     assert "no CUDA execution provider" in (out / "drift.md").read_text()
     assert "onnxruntime" in (out / "env.txt").read_text()
+
+
+def test_speed_against_a_baseline_revision_times_both_trees(tmp_path):
+    """--baseline: a worktree of the revision, each tree's own code, model and file, timed
+    in interleaved rounds in process and as whole `ir2i decode` processes."""
+    from benchmarks import revisions
+
+    image = tmp_path / "small.png"
+    Image.fromarray(smooth_image(48, 64, seed=2)).save(image)
+    out = tmp_path / "speed.md"
+    result = CliRunner().invoke(
+        speed.main,
+        ["--baseline", "HEAD", "--image", str(image), "--decode-rounds", "1", "--threads", "1"]
+        + ["--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    rows = [r for r in out.read_text().splitlines() if r.startswith("| ")]
+    assert rows[1].startswith("| baseline HEAD |") and rows[2].startswith("| this checkout |")
+    for row in rows[1:3]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1].startswith("ir2i-") and int(cells[2]) > 0
+        assert float(cells[3]) > 0 and float(cells[4]) > float(cells[3])  # a process costs more
+    assert re.match(r"\| this checkout / baseline \| \| \| \d+\.\d\dx \| \d+\.\d\dx \|", rows[3])
+    # the worktree is gone afterwards
+    listed = subprocess.run(
+        ["git", "-C", str(revisions.CHECKOUT), "worktree", "list"], capture_output=True, text=True
+    ).stdout
+    assert "ir2i-baseline-" not in listed

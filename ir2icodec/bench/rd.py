@@ -57,7 +57,8 @@ ALL_CODECS = ("ir2i", "ir2i-uniform", "jpeg", "webp", "jpeg2000", "avif", "jpegx
 # Also measurable by name: rate control with the other candidate block distortions (compared
 # in docs/rate-control.md; "ir2i" uses the default, "msssim"), both ir2i curves decoded
 # without the model's post-filter (the bit-exact reconstruction; docs/postfilter.md), and
-# rate control that weighs each block's stages by their entropy-coded cost ("ir2i-coded").
+# rate control that weighs each block's stages by their entropy-coded cost ("ir2i-coded"),
+# and the shipped model tuned for PSNR (``--tune psnr``; "ir2i-psnr", and uniform).
 EXTRA_CODECS = (
     "ir2i-mse",
     "ir2i-masked",
@@ -66,6 +67,8 @@ EXTRA_CODECS = (
     "ir2i-nofilter",
     "ir2i-uniform-nofilter",
     "ir2i-coded",
+    "ir2i-psnr",
+    "ir2i-psnr-uniform",
 )
 CSV_NAME, TABLE_NAME, PLOT_NAME = "rd_points.csv", "bdrate.md", "rd.png"
 BENCH_EXTRA = "pip install 'ir2i[bench]'"  # scipy, matplotlib, pillow-jxl-plugin
@@ -162,13 +165,17 @@ class Ir2iCodec:
     distortion: str | None = None  # rate control's block distortion; None = the default
     postfilter: bool = True
     costs: str | None = None  # "flat" or "coded" stage costs in rate control; None = default
+    tune: str | None = None  # the shipped model of this tune instead of --model
 
     def open(self, model_path: str | None = None) -> Ir2iSession:
         try:
             from ir2icodec.codec import analyse, decode
             from ir2icodec.runtime import load_model
+            from ir2icodec.tuning import SHIPPED_MODELS
         except ImportError as exc:
             raise CodecUnavailable(f"ir2icodec.codec is not importable ({exc})") from exc
+        if self.tune is not None:
+            model_path = SHIPPED_MODELS[self.tune]
         try:
             model = load_model(model_path)
         except Exception as exc:  # any failure to find/read a model means "skip ir2i"
@@ -206,6 +213,8 @@ def codec_registry() -> dict[str, Codec]:
         Ir2iCodec("ir2i-nofilter", IR2I_QUALITIES, "quality", postfilter=False),
         Ir2iCodec("ir2i-uniform-nofilter", IR2I_STAGES, "stages", postfilter=False),
         Ir2iCodec("ir2i-coded", IR2I_QUALITIES, "quality", costs="coded"),
+        Ir2iCodec("ir2i-psnr", IR2I_QUALITIES, "quality", tune="psnr"),
+        Ir2iCodec("ir2i-psnr-uniform", IR2I_STAGES, "stages", tune="psnr"),
         PillowCodec(
             "jpeg",
             "JPEG",

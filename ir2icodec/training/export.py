@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..manifest import MANIFEST_NAME, bundle_digest
+from ..tuning import DEFAULT_TUNE, TUNES
 from .nets import BLOCK, CODE_SHAPE, CONTEXT, ModelConfig, PostFilter, ProgressiveCoder
 
 OPSET = 17
@@ -207,10 +208,21 @@ def copy_postfilter(source: str | Path, bundle: str | Path) -> dict:
     help="Copy this bundle's post-filter (e.g. the model it was fine-tuned from) "
     "until one is trained for the new model.",
 )
-def main(checkpoint: str, out_dir: str, name: str, postfilter_from: str | None) -> None:
+@click.option(
+    "--tune",
+    type=click.Choice(TUNES),
+    default=DEFAULT_TUNE,
+    show_default=True,
+    help="The metric the model was trained for (its rate control measures the same).",
+)
+def main(checkpoint: str, out_dir: str, name: str, postfilter_from: str | None, tune: str) -> None:
     """Export CHECKPOINT (a training .pt) to an ONNX model bundle in OUT_DIR."""
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    extra = {"training": {"step": ckpt.get("step"), "elapsed_s": round(ckpt.get("elapsed", 0))}}
+    extra: dict = {
+        "training": {"step": ckpt.get("step"), "elapsed_s": round(ckpt.get("elapsed", 0))}
+    }
+    if tune != DEFAULT_TUNE:  # bundles without the key are msssim-tuned (every earlier one)
+        extra["tune"] = tune
     manifest = export_bundle(load_checkpoint(checkpoint), out_dir, name, extra)
     if postfilter_from:
         copy_postfilter(postfilter_from, out_dir)

@@ -17,7 +17,7 @@ import torch
 from onnx import numpy_helper
 
 from ..manifest import MANIFEST_NAME
-from .nets import ModelConfig, ProgressiveCoder
+from .nets import ModelConfig, PostFilter, PostFilterConfig, ProgressiveCoder
 
 
 def is_bundle(path: str | Path) -> bool:
@@ -50,3 +50,23 @@ def coder_from_bundle(bundle: str | Path) -> tuple[ProgressiveCoder, list[str]]:
     found = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     coder.load_state_dict(found, strict=False)
     return coder.eval(), sorted(set(own) - set(found))
+
+
+def postfilter_from_bundle(bundle: str | Path) -> tuple[PostFilter, list[str]]:
+    """The bundle's post-filter as a torch network (its config from the manifest, its
+    weights from ``postfilter.onnx``'s named initializers), to fine-tune a shipped filter
+    whose training checkpoint is gone; and, as for ``coder_from_bundle``, the names the
+    graph does not hold (values the exporter merged because they were exactly equal)."""
+    bundle = Path(bundle)
+    spec = json.loads((bundle / MANIFEST_NAME).read_text()).get("postfilter")
+    if spec is None:
+        raise ValueError(f"{bundle} has no post-filter")
+    net = PostFilter(PostFilterConfig(**spec["config"]))
+    state = {
+        init.name: torch.from_numpy(numpy_helper.to_array(init).copy())
+        for init in onnx.load(str(bundle / spec["file"])).graph.initializer
+    }
+    own = net.state_dict()
+    found = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    net.load_state_dict(found, strict=False)
+    return net.eval(), sorted(set(own) - set(found))

@@ -169,11 +169,12 @@ def validate(
     device: torch.device,
     bit_model: BitModel | None = None,
     rate_weight: float = 0.0,
+    loss: str = "mix",
 ) -> dict:
     """Per-stage PSNR and block MS-SSIM on held-out blocks (deterministic binarization), and
     the inpainting PSNR. With a ``bit_model``, also each stage's estimated cost as a fraction
-    of its raw bits ("rate") and the held-out mix objective with the rate term
-    ("objective", lower is better)."""
+    of its raw bits ("rate") and the held-out objective: the training ``loss``'s
+    distortion plus the rate term ("objective", lower is better)."""
     model.eval()
     sse = np.zeros(model.cfg.stages)
     msssim = np.zeros(model.cfg.stages)
@@ -207,10 +208,19 @@ def validate(
     if bit_model is not None and psnr:
         rate = stage_bits / max(batches, 1) / bit_model.code_bits
         mse = sse / max(n, 1)
-        distortion = 0.5 * (1 - msssim / max(batches, 1)) + 25 * mse  # the mix loss's terms
+        distortion = held_out_distortion(loss, 1 - msssim / max(batches, 1), mse)
         metrics["rate"] = [round(float(r), 5) for r in rate]
         metrics["objective"] = float(distortion.sum() + rate_weight * rate.sum())
     return metrics
+
+
+def held_out_distortion(loss: str, one_minus_msssim: np.ndarray, mse: np.ndarray) -> np.ndarray:
+    """Each stage's distortion as ``losses.coder_loss`` weighs it for ``loss``."""
+    if loss == "l2":
+        return mse
+    if loss == "msssim":
+        return one_minus_msssim
+    return 0.5 * one_minus_msssim + 25 * mse  # the mix loss's terms
 
 
 def selection_metric(loss: str, stages: int, rate_aware: bool = False) -> str:
@@ -374,7 +384,7 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
         return state
 
     def log_validation(loss: float | None) -> dict:
-        metrics = validate(model, val, device, bit_model, opts.rate_weight)
+        metrics = validate(model, val, device, bit_model, opts.rate_weight, opts.loss)
         with open(out_dir / "log.jsonl", "a") as log:
             log.write(
                 json.dumps(

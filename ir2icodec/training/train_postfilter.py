@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from .checkpoints import save_atomic
 from .export import export_postfilter
 from .nets import BLOCK, PostFilter, PostFilterConfig, grown_postfilter
 from .postfilter_pairs import DecodedPhoto, load_pair
+from .recover import postfilter_from_bundle
 
 CROP = 192  # MS-SSIM's five scales need at least MS_SSIM_MIN_SIDE (161) pixels
 UNIFORM_SHARE = 0.4  # the rest of the crops get a per-block mosaic of stage counts
@@ -42,6 +44,18 @@ def mix_loss(filtered: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
     """The codec's distortion: 0.5 (1 - MS-SSIM) + 0.5 * 50 * MSE, pixels in [-0.5, 0.5]."""
     d = 1 - ms_ssim(filtered.clamp(-0.5, 0.5) + 0.5, original + 0.5, data_range=1.0)
     return 0.5 * d + 0.5 * 50 * F.mse_loss(filtered, original)
+
+
+def mse_loss(filtered: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """Squared error alone (a PSNR-tuned model's filter), on the mix's scale (x 50)."""
+    return 50 * F.mse_loss(filtered, original)
+
+
+# The filter's loss follows its model's tune: the mix for MS-SSIM, squared error for PSNR.
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mix": mix_loss,
+    "mse": mse_loss,
+}
 
 
 def random_stage_map(rng: np.random.Generator, shape: tuple[int, int], top: int) -> np.ndarray:
@@ -108,9 +122,9 @@ def _quantised(t: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def validate(net: PostFilter, photos: list[DecodedPhoto]) -> dict:
+def validate(net: PostFilter, photos: list[DecodedPhoto], loss: str = "mix") -> dict:
     """Per stage count, over whole held-out pictures (8-bit, as decoded): PSNR and MS-SSIM
-    without and with the filter, and the mix loss with it (the selection score)."""
+    without and with the filter, and the training loss with it (the selection score)."""
     net.eval()
     photos = [p for p in photos if min(p.original.shape[:2]) >= MS_SSIM_MIN_SIDE]
     if not photos:
@@ -133,7 +147,7 @@ def validate(net: PostFilter, photos: list[DecodedPhoto]) -> dict:
                 10 * math.log10(1 / F.mse_loss(filt_q, ref).item()),
                 ms_ssim(raw_q, ref, data_range=1.0).item(),
                 ms_ssim(filt_q, ref, data_range=1.0).item(),
-                mix_loss(filtered, original).item(),
+                LOSSES[loss](filtered, original).item(),
             ]
     net.train()
     per_stage = {k: (v / len(photos)).tolist() for k, v in rows.items()}
@@ -174,11 +188,13 @@ def train_postfilter(
     resume: bool,
     init: Path | None = None,
     grow: bool = False,
+    loss: str = "mix",
 ) -> Path:
     """Train until ``minutes`` of training have passed (counted across resumes); returns the
-    best checkpoint's path. ``init`` (another filter's checkpoint) sets the weights and, in
-    place of ``cfg``, the shape; with ``grow``, it is grown into ``cfg``'s shape instead
-    (``grown_postfilter``)."""
+    best checkpoint's path. ``init`` (another filter's checkpoint, or a bundle whose filter
+    to start from) sets the weights and, in place of ``cfg``, the shape; with ``grow``, it
+    is grown into ``cfg``'s shape instead (``grown_postfilter``). ``loss``: a key of
+    ``LOSSES``."""
     if threads:
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -189,7 +205,7 @@ def train_postfilter(
     if init is None:
         net = PostFilter(cfg)
     else:
-        net = load_postfilter(init)[0]
+        net = filter_to_start_from(init)
         net = (grown_postfilter(net, cfg) if grow else net).train()
     cfg = net.cfg
     optim = torch.optim.Adam(net.parameters(), lr=lr)
@@ -220,7 +236,7 @@ def train_postfilter(
             f.write(json.dumps(entry) + "\n")
 
     if step == 0:  # the starting point (identity) is scored too
-        best = validate(net, held)["score"]
+        best = validate(net, held, loss)["score"]
         checkpoint(best_path)
     start, saved = time.perf_counter() - elapsed, time.perf_counter()
     losses: list[float] = []
@@ -228,16 +244,16 @@ def train_postfilter(
         for group in optim.param_groups:
             group["lr"] = lr_at(elapsed / (minutes * 60), lr)
         decoded, g, original = sampler.sample(rng, batch)
-        loss = mix_loss(net(decoded, g), original)
+        value = LOSSES[loss](net(decoded, g), original)
         optim.zero_grad(set_to_none=True)
-        loss.backward()
+        value.backward()
         optim.step()
-        losses.append(loss.item())
+        losses.append(value.item())
         step += 1
         elapsed = time.perf_counter() - start
         done = elapsed >= minutes * 60
         if step % val_every == 0 or done:
-            result = validate(net, held)
+            result = validate(net, held, loss)
             if result["score"] < best:
                 best = result["score"]
                 checkpoint(best_path)
@@ -255,6 +271,16 @@ def train_postfilter(
             checkpoint(last_path)
             saved = time.perf_counter()
     return best_path
+
+
+def filter_to_start_from(init: Path) -> PostFilter:
+    """``--init``: a filter checkpoint, or a bundle whose filter to take."""
+    if not init.is_dir():
+        return load_postfilter(init)[0]
+    net, missing = postfilter_from_bundle(init)
+    if missing:
+        click.echo(f"{init}: not in its filter, left fresh: {', '.join(missing)}", err=True)
+    return net
 
 
 def load_postfilter(path: Path) -> tuple[PostFilter, dict]:
@@ -311,16 +337,23 @@ def load_postfilter(path: Path) -> tuple[PostFilter, dict]:
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
 @click.option(
     "--init",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, path_type=Path),
     default=None,
-    help="Start from another filter's checkpoint (its shape replaces "
-    "--width/--layers), e.g. the previous model's, when filtering a new model.",
+    help="Start from another filter: a checkpoint, or a bundle holding one (its shape "
+    "replaces --width/--layers), e.g. the previous model's, when filtering a new model.",
 )
 @click.option(
     "--grow",
     is_flag=True,
     help="Grow --init's filter to --width/--layers "
     "(new channels start unused, added layers as identities) instead.",
+)
+@click.option(
+    "--loss",
+    type=click.Choice(sorted(LOSSES)),
+    default="mix",
+    show_default=True,
+    help="mix (MS-SSIM and squared error, the msssim tune) or mse (the psnr tune).",
 )
 def main(
     pairs: Path,
@@ -343,6 +376,7 @@ def main(
     resume: bool,
     init: Path | None,
     grow: bool,
+    loss: str,
 ) -> None:
     """Train the post-filter of a model bundle on its decoded training photos."""
     if not (pairs / "train").is_dir() and data:
@@ -375,6 +409,7 @@ def main(
             resume=resume,
             init=init,
             grow=grow,
+            loss=loss,
         )
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
