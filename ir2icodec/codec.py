@@ -122,19 +122,19 @@ def _run_stages(
     targets: np.ndarray | None,
     codes: np.ndarray,
     rows: np.ndarray,
-    progress: Progress | None = None,
 ) -> tuple[np.ndarray | None, State | None, State | None]:
-    """Run stages on one batch of blocks. Encoding (targets given) writes the codes it makes
-    into ``codes[s-1, rows]``; decoding reads them from there. Both then decode the codes,
-    so the encoder tracks the decoder's reconstruction exactly."""
+    """Run stages on one batch of blocks, on the calling thread (the callers run one batch
+    per CPU worker). Encoding (targets given) writes the codes it makes into
+    ``codes[s-1, rows]``; decoding reads them from there. Both then decode the codes, so the
+    encoder tracks the decoder's reconstruction exactly."""
     for s in stage_numbers:
         if targets is not None:
             residual = targets - (inpainting if recon is None else recon)
-            code, enc_state = model.encode_stage(s, residual, enc_state)
+            code, enc_state = model.encode_stage(s, residual, enc_state, split=False)
             codes[s - 1, rows] = code
-        recon, dec_state = model.decode_stage(s, codes[s - 1, rows], inpainting, dec_state)
-        if progress is not None:
-            progress(len(rows))
+        recon, dec_state = model.decode_stage(
+            s, codes[s - 1, rows], inpainting, dec_state, split=False
+        )
     return recon, dec_state, enc_state
 
 
@@ -160,6 +160,10 @@ def _code_image(
     all); stages beyond a block's count are not run. ``on_stage`` sees each stage's 8-bit
     reconstruction of the blocks that ran it, from stage 2 on (the encoder's rate control).
     Returns the padded (H, W, 3) uint8 reconstruction.
+
+    Each batch (an anti-diagonal of the first code, a band's later stages) is cut into one
+    part per CPU worker, and a worker runs every network of its part in turn: one dispatch
+    per batch instead of one per network, and the stages' state never gathered in between.
     """
     b = model.block_size
     first = range(1, FIRST_CODE_STAGES + 1)
@@ -178,19 +182,32 @@ def _code_image(
         for coords in batches:
             glob = blk.block_index(coords, blocks_x)
             local = glob - rows.start * blocks_x
-            inp = model.inpaint(blk.contexts(context_image, coords, b))
-            targets = (
-                blk.to_unit(blk.extract_blocks(source, coords, b)) if source is not None else None
-            )
-            recon, dec_state, enc_state = _run_stages(
-                model, first, inp, None, None, None, targets, codes, glob, progress
-            )
-            stage2 = blk.to_uint8(recon)
-            blk.place_blocks(context_image, coords, stage2, b)
-            if on_stage is not None:
-                on_stage(FIRST_CODE_STAGES, glob, stage2)
-            if later:
-                band.store(local, inp, recon, dec_state, enc_state)
+
+            def first_code(part: slice, coords=coords, glob=glob) -> tuple:
+                # Reads context_image only where earlier batches wrote (the inpainting
+                # context); this batch's blocks are placed after every part is done.
+                inp = model.inpaint(blk.contexts(context_image, coords[part], b), split=False)
+                targets = (
+                    blk.to_unit(blk.extract_blocks(source, coords[part], b))
+                    if source is not None
+                    else None
+                )
+                return inp, *_run_stages(
+                    model, first, inp, None, None, None, targets, codes, glob[part]
+                )
+
+            parts = model.worker_parts(np.ones(len(coords)))
+            for part, (inp, recon, dec_state, enc_state) in zip(
+                parts, model.map_parallel(first_code, parts)
+            ):
+                stage2 = blk.to_uint8(recon)
+                blk.place_blocks(context_image, coords[part], stage2, b)
+                if on_stage is not None:
+                    on_stage(FIRST_CODE_STAGES, glob[part], stage2)
+                if later:
+                    band.store(local[part], inp, recon, dec_state, enc_state)
+            if progress is not None:
+                progress(len(coords) * len(first))
         if later:
             _code_later_stages(
                 model,
@@ -208,6 +225,46 @@ def _code_image(
     return final
 
 
+StageResult = tuple[int, np.ndarray, np.ndarray, np.ndarray]  # stage, coords, glob, pixels
+
+
+def _later_stages_of_part(
+    model: OnnxModel,
+    later: range,
+    band: _BandState,
+    part: slice,
+    band_coords: np.ndarray,
+    glob: np.ndarray,
+    wanted: np.ndarray,
+    source: np.ndarray | None,
+    codes: np.ndarray,
+) -> list[StageResult]:
+    """Stages 3.. of one worker's part of a band; a block drops out after its count.
+    Returns each stage's 8-bit blocks, for the caller to place."""
+    b = model.block_size
+    coords, glob, wanted = band_coords[part], glob[part], wanted[part]
+    inpainting, recon = band.inpainting[part], band.recon[part]
+    dec_state = [x[part] for x in band.dec_state] if band.dec_state else band.dec_state
+    enc_state = [x[part] for x in band.enc_state] if band.enc_state else band.enc_state
+    targets = blk.to_unit(blk.extract_blocks(source, coords, b)) if source is not None else None
+    results: list[StageResult] = []
+    for s in later:
+        keep = wanted >= s
+        if not keep.any():
+            break
+        if not keep.all():  # the working set only shrinks: subset it once per stage
+            wanted, coords, glob = wanted[keep], coords[keep], glob[keep]
+            inpainting, recon = inpainting[keep], recon[keep]
+            dec_state = [x[keep] for x in dec_state] if dec_state else dec_state
+            enc_state = [x[keep] for x in enc_state] if enc_state else enc_state
+            targets = targets[keep] if targets is not None else None
+        recon, dec_state, enc_state = _run_stages(
+            model, range(s, s + 1), inpainting, recon, dec_state, enc_state, targets, codes, glob
+        )
+        results.append((s, coords, glob, blk.to_uint8(recon)))
+    return results
+
+
 def _code_later_stages(
     model: OnnxModel,
     later: range,
@@ -221,40 +278,24 @@ def _code_later_stages(
     block_stages: np.ndarray | None,
     on_stage: StageHook | None,
 ) -> None:
-    """Stages 3.. of one band, all its blocks at once; a block drops out after its count."""
+    """Stages 3.. of one band: its blocks cut into one part per worker, of equal work."""
     b = model.block_size
     glob = blk.block_index(band_coords, blocks_x)
     wanted = np.full(len(glob), later.stop - 1) if block_stages is None else block_stages[glob]
-    coords, inpainting, recon = band_coords, band.inpainting, band.recon
-    dec_state, enc_state = band.dec_state, band.enc_state
-    targets = blk.to_unit(blk.extract_blocks(source, coords, b)) if source is not None else None
-    blk.place_blocks(final, coords, blk.to_uint8(recon), b)  # blocks that stop at stage 2
-    for s in later:
-        keep = wanted >= s
-        if not keep.any():
-            break
-        if not keep.all():  # the working set only shrinks: subset it once per stage
-            wanted, coords, glob = wanted[keep], coords[keep], glob[keep]
-            inpainting, recon = inpainting[keep], recon[keep]
-            dec_state = [x[keep] for x in dec_state] if dec_state else dec_state
-            enc_state = [x[keep] for x in enc_state] if enc_state else enc_state
-            targets = targets[keep] if targets is not None else None
-        recon, dec_state, enc_state = _run_stages(
-            model,
-            range(s, s + 1),
-            inpainting,
-            recon,
-            dec_state,
-            enc_state,
-            targets,
-            codes,
-            glob,
-            progress,
-        )
-        pixels = blk.to_uint8(recon)
-        blk.place_blocks(final, coords, pixels, b)
-        if on_stage is not None:
-            on_stage(s, glob, pixels)
+    blk.place_blocks(final, band_coords, blk.to_uint8(band.recon), b)  # those stopping at 2
+    parts = model.worker_parts(np.maximum(wanted - FIRST_CODE_STAGES, 0))
+    for results in model.map_parallel(
+        lambda part: _later_stages_of_part(
+            model, later, band, part, band_coords, glob, wanted, source, codes
+        ),
+        parts,
+    ):
+        for s, coords, stage_glob, pixels in results:
+            blk.place_blocks(final, coords, pixels, b)
+            if on_stage is not None:
+                on_stage(s, stage_glob, pixels)
+            if progress is not None:
+                progress(len(stage_glob))
 
 
 def _check_stages(stages: int, model: OnnxModel, what: str) -> None:

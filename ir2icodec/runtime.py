@@ -183,36 +183,53 @@ class OnnxModel:
                 raise ModelError(f"model {self.name}: cannot load {fname}: {e}") from e
         return self._sessions[fname]
 
-    def _run(self, fname: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Run a graph on a batch, split across the CPU workers when it is large enough."""
-        sess = self._session(fname)
-        n = len(next(iter(feeds.values())))
+    def worker_parts(self, work: np.ndarray) -> list[slice]:
+        """Contiguous parts of a batch, one per CPU worker, of about equal total ``work``
+        (per item); one part when the batch is too small to split."""
+        n = len(work)
         parts = min(self.workers, n // MIN_SPLIT)
         if parts <= 1:
+            return [slice(0, n)]
+        total = np.cumsum(work, dtype=np.float64)
+        cuts = np.searchsorted(total, total[-1] * np.arange(1, parts) / parts, side="right")
+        bounds = [0, *np.clip(cuts, 1, n - 1).tolist(), n]
+        return [slice(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+    def _run(self, fname: str, feeds: dict[str, np.ndarray], split: bool) -> list[np.ndarray]:
+        """Run a graph on a batch; with ``split``, across the CPU workers when the batch is
+        large enough (callers that already run on a worker pass False)."""
+        sess = self._session(fname)
+        n = len(next(iter(feeds.values())))
+        parts = self.worker_parts(np.ones(n)) if split else [slice(0, n)]
+        if len(parts) == 1:
             return sess.run(None, feeds)
-        bounds = np.linspace(0, n, parts + 1).astype(int)
-        chunks = [{k: v[a:b] for k, v in feeds.items()} for a, b in zip(bounds, bounds[1:])]
+        chunks = [{k: v[p] for k, v in feeds.items()} for p in parts]
         results = self.map_parallel(lambda f: sess.run(None, f), chunks)
         return [np.concatenate(outs) for outs in zip(*results)]
 
-    def inpaint(self, contexts: np.ndarray) -> np.ndarray:
+    def inpaint(self, contexts: np.ndarray, split: bool = True) -> np.ndarray:
         """(N, 3, 64, 64) contexts -> (N, 3, 32, 32) inpainting estimates."""
         if not self.has_inpainting:
             n, b = len(contexts), self.block_size
             return np.zeros((n, 3, b, b), np.float32)
-        return self._run("inpaint.onnx", {"context": contexts})[0]
+        return self._run("inpaint.onnx", {"context": contexts}, split)[0]
 
     def encode_stage(
-        self, s: int, residual: np.ndarray, state: State | None
+        self, s: int, residual: np.ndarray, state: State | None, split: bool = True
     ) -> tuple[np.ndarray, State]:
         """Stage s (1-based): residual -> code in {-1, +1} of shape (N, *code_shape)."""
         fname = f"stage{s}_encoder.onnx"
         feeds = {"residual": residual, **_state_feeds(self._session(fname), state)}
-        code, *next_state = self._run(fname, feeds)
+        code, *next_state = self._run(fname, feeds, split)
         return code, next_state
 
     def decode_stage(
-        self, s: int, code: np.ndarray, inpainting: np.ndarray, state: State | None
+        self,
+        s: int,
+        code: np.ndarray,
+        inpainting: np.ndarray,
+        state: State | None,
+        split: bool = True,
     ) -> tuple[np.ndarray, State]:
         """Stage s (1-based): code -> reconstruction (pixels in [-0.5, 0.5]) and next state."""
         fname = f"stage{s}_decoder.onnx"
@@ -221,7 +238,7 @@ class OnnxModel:
             "inpainting": inpainting,
             **_state_feeds(self._session(fname), state),
         }
-        recon, *next_state = self._run(fname, feeds)
+        recon, *next_state = self._run(fname, feeds, split)
         return recon, next_state
 
     def postfilter(self, image: np.ndarray, guide: np.ndarray) -> np.ndarray:
