@@ -18,7 +18,6 @@ import click
 
 from . import api, options
 from .api import DEFAULT_MAX_PIXELS
-from .bench.rd import bench as bench_command
 from .errors import Ir2iError, UsageError
 from .ratecontrol import DEFAULT_QUALITY
 from .tuning import TUNES, model_for
@@ -76,7 +75,22 @@ def flag_names(message: str) -> str:
 
 
 class _Ir2iGroup(click.Group):
-    """Turns the codec's errors (and anything unexpected) into one line on stderr."""
+    """Turns the codec's errors (and anything unexpected) into one line on stderr, and
+    imports the commands that only some runs need when they run (every ``ir2i decode``
+    would otherwise import the benchmark)."""
+
+    LAZY = {"bench": ("ir2icodec.bench.rd", "bench")}  # the rate-distortion benchmark
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY:
+            import importlib
+
+            module, attribute = self.LAZY[name]
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -480,9 +494,6 @@ def _torch_command(module: str, args: list[str]) -> None:
 
     command = importlib.import_module(module).main
     command.main(args=args, prog_name=f"ir2i {command.name}", standalone_mode=True)
-
-
-cli.add_command(bench_command)  # ir2i bench: the rate-distortion benchmark ([bench] extra)
 
 
 def main() -> None:

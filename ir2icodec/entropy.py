@@ -17,6 +17,7 @@ every platform; the range coder is constriction's (format-spec.md, section 5.2).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import constriction
@@ -78,7 +79,7 @@ def _quantise(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 class _Counts:
-    """Adaptive counts of zeros and ones per context."""
+    """Adaptive counts of zeros and ones per context (the stage-count map's model)."""
 
     def __init__(self, n_contexts: int):
         self.zeros = np.zeros(n_contexts, np.int64)
@@ -99,50 +100,102 @@ class _Counts:
             self.ones[big] = (self.ones[big] + 1) // 2
 
 
-class _BackoffModel:
-    """Fine contexts that start from a coarse one's estimate: a fine context's first bits are
-    coded with the coarse probability (worth PRIOR_WEIGHT observations), so splitting the
-    statistics by channel costs little while a context is still new."""
+_COARSE = 3**4  # (W, N, C, P)
 
-    def __init__(self, n_fine: int, n_coarse: int):
-        self.fine, self.coarse = _Counts(n_fine), _Counts(n_coarse)
 
-    def probabilities(self, fine: np.ndarray, coarse: np.ndarray) -> np.ndarray:
-        f1, ft = self.fine.ones[fine], self.fine.ones[fine] + self.fine.zeros[fine]
-        c1, ct = self.coarse.ones[coarse], self.coarse.ones[coarse] + self.coarse.zeros[coarse]
-        norm = 2 * ct + 2  # the coarse KT estimate is (2*c1 + 1) / norm
-        return _quantise(f1 * norm + PRIOR_WEIGHT * (2 * c1 + 1), (ft + PRIOR_WEIGHT) * norm)
+class _StageModel:
+    """The stage bits' model: fine contexts (channel, W, N, C, P) that start from a coarse
+    one's (W, N, C, P) estimate: a fine context's first bits are coded with the coarse
+    probability (worth PRIOR_WEIGHT observations), so splitting the statistics by channel
+    costs little while a context is still new.
 
-    def update(self, fine: np.ndarray, coarse: np.ndarray, bits: np.ndarray) -> None:
-        self.fine.update(fine, bits)
-        self.coarse.update(coarse, bits)
+    A code position belongs to one channel, so each step needs that channel's 81 fine
+    contexts only: their probabilities are computed as one table and looked up per block,
+    and one bincount of (context, bit) updates both levels (format-spec.md, section 5.2,
+    gives the arithmetic)."""
+
+    def __init__(self, channels: int):
+        self.fine_zeros = np.zeros((channels, _COARSE), np.int64)
+        self.fine_ones = np.zeros((channels, _COARSE), np.int64)
+        self.coarse_zeros = np.zeros(_COARSE, np.int64)
+        self.coarse_ones = np.zeros(_COARSE, np.int64)
+
+    def probabilities(self, channel: int, coarse: np.ndarray) -> np.ndarray:
+        """P(bit = 1) of each block's bit at a position of ``channel``."""
+        f1, f0 = self.fine_ones[channel], self.fine_zeros[channel]
+        c1 = self.coarse_ones
+        norm = 2 * (c1 + self.coarse_zeros) + 2  # the coarse KT estimate is (2*c1 + 1) / norm
+        table = _quantise(f1 * norm + PRIOR_WEIGHT * (2 * c1 + 1), (f1 + f0 + PRIOR_WEIGHT) * norm)
+        return table[coarse]
+
+    def update(self, channel: int, coarse: np.ndarray, bits: np.ndarray) -> None:
+        seen = np.bincount(coarse + _COARSE * bits, minlength=2 * _COARSE).reshape(2, _COARSE)
+        self.fine_zeros[channel] += seen[0]
+        self.fine_ones[channel] += seen[1]
+        self.coarse_zeros += seen[0]
+        self.coarse_ones += seen[1]
+        # Every context is checked, not only those just counted: one halving may leave a
+        # context above the limit (a chunk of more blocks than the limit), and it is halved
+        # again at the next step, whichever channel that step is in.
+        for zeros, ones in (
+            (self.fine_zeros, self.fine_ones),
+            (self.coarse_zeros, self.coarse_ones),
+        ):
+            big = zeros + ones > COUNT_LIMIT
+            if big.any():
+                zeros[big] = (zeros[big] + 1) // 2
+                ones[big] = (ones[big] + 1) // 2
+
+
+def _coarse_context(
+    layout: CodeLayout, rows: np.ndarray, previous: np.ndarray | None, k: int
+) -> tuple[int, np.ndarray]:
+    """The channel of position ``k`` and every block's coarse context there: (W, N, C, P),
+    each in {0, 1, OUTSIDE}, as ((W * 3 + N) * 3 + C) * 3 + P. ``rows`` (positions, blocks)
+    holds the bits of positions < k (later ones are not read); ``previous`` the previous
+    stage's, the same way. All in uint8: the largest context, 80, fits."""
+    plane = layout.rows * layout.cols
+    c, rest = divmod(k, plane)
+    y, x = divmod(rest, layout.cols)
+    context = (
+        previous[k].astype(np.uint8)
+        if previous is not None
+        else np.full(rows.shape[1], OUTSIDE, np.uint8)
+    )
+    for offset, weight, exists in ((plane, 3, c > 0), (layout.cols, 9, y > 0), (1, 27, x > 0)):
+        context += rows[k - offset] * np.uint8(weight) if exists else OUTSIDE * weight
+    return c, context
 
 
 def _position_context(
     layout: CodeLayout, codes: np.ndarray, previous: np.ndarray | None, k: int
-) -> np.ndarray:
-    """Context indices of position ``k`` for every block: fine (channel, W, N, C, P) and
-    coarse (W, N, C, P), each of W, N, C, P in {0, 1, OUTSIDE}. ``codes`` holds the bits of
-    positions < k (later ones are not read)."""
-    plane = layout.rows * layout.cols
-    c, rest = divmod(k, plane)
-    y, x = divmod(rest, layout.cols)
-    n = len(codes)
-    outside = np.full(n, OUTSIDE, np.int64)
-    # Bits are kept as uint8 (an eighth of int64's memory); the context arithmetic is int64.
-    west = codes[:, k - 1].astype(np.int64) if x > 0 else outside
-    north = codes[:, k - layout.cols].astype(np.int64) if y > 0 else outside
-    chan = codes[:, k - plane].astype(np.int64) if c > 0 else outside
-    prev = previous[:, k].astype(np.int64) if previous is not None else outside
-    coarse = ((west * 3 + north) * 3 + chan) * 3 + prev
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fine (channel, W, N, C, P) and coarse context indices of position ``k`` for every
+    block of (blocks, bits) ``codes`` (what ``training.rate`` reproduces)."""
+    c, coarse = _coarse_context(layout, _positions_first(codes), _positions_first(previous), k)
+    coarse = coarse.astype(np.int64)
     return c * _COARSE + coarse, coarse
 
 
-_COARSE = 3**4  # (W, N, C, P)
+CodePosition = Callable[[int, np.ndarray], np.ndarray]  # (k, P(1) per block) -> bits
 
 
-def _new_model(layout: CodeLayout) -> _BackoffModel:
-    return _BackoffModel(layout.channels * _COARSE, _COARSE)
+def _code_stage(
+    layout: CodeLayout, rows: np.ndarray, previous: np.ndarray | None, code: CodePosition
+) -> None:
+    """Position by position, the probabilities of every block's bit, handed to ``code``,
+    which returns the bits (what the encoder had, or what the decoder found); ``rows``
+    (positions, blocks) uint8 receives them."""
+    model = _StageModel(layout.channels)
+    for k in range(layout.bits):
+        channel, coarse = _coarse_context(layout, rows, previous, k)
+        rows[k] = code(k, model.probabilities(channel, coarse))
+        model.update(channel, coarse, rows[k])
+
+
+def _positions_first(bits: np.ndarray | None) -> np.ndarray | None:
+    """(blocks, bits) 0/1 -> (bits, blocks) uint8: each position's bits contiguous."""
+    return None if bits is None else np.ascontiguousarray(np.asarray(bits, np.uint8).T)
 
 
 def encode_stage_bits(
@@ -152,16 +205,15 @@ def encode_stage_bits(
     into one stream; ``previous`` holds those blocks' bits of the stage before the first
     (None when the first is stage 1). Returns big-endian 32-bit words."""
     encoder = constriction.stream.queue.RangeEncoder()
-    prev = None if previous is None else np.asarray(previous, np.uint8)
+    prev = _positions_first(previous)
     for stage in stages:
-        bits = np.ascontiguousarray(stage, dtype=np.uint8)
-        model = _new_model(layout)
-        for k in range(layout.bits):
-            fine, coarse = _position_context(layout, bits, prev, k)
-            encoder.encode(
-                bits[:, k].astype(np.int32), _BERNOULLI, model.probabilities(fine, coarse)
-            )
-            model.update(fine, coarse, bits[:, k].astype(np.int64))
+        bits = _positions_first(stage)
+
+        def code(k: int, p_one: np.ndarray, bits=bits) -> np.ndarray:
+            encoder.encode(bits[k].astype(np.int32), _BERNOULLI, p_one)
+            return bits[k]
+
+        _code_stage(layout, bits.copy(), prev, code)
         prev = bits
     return encoder.get_compressed().astype(">u4").tobytes()
 
@@ -173,18 +225,17 @@ def stage_bit_costs(
     as one chunk of all these blocks), the ideal code length in bits of every block's bits
     under the adaptive model, (blocks,) float64 each. Rate control weighs stages by these
     instead of a flat ``layout.bits`` per stage."""
-    prev = None if previous is None else np.asarray(previous, np.uint8)
+    prev = _positions_first(previous)
     costs = []
     for stage in stages:
-        bits = np.ascontiguousarray(stage, dtype=np.uint8)
-        cost = np.zeros(len(bits))
-        model = _new_model(layout)
-        for k in range(layout.bits):
-            fine, coarse = _position_context(layout, bits, prev, k)
-            p_one = model.probabilities(fine, coarse)
-            column = bits[:, k].astype(np.int64)
-            cost -= np.log2(np.where(column == 1, p_one, 1.0 - p_one))
-            model.update(fine, coarse, column)
+        bits = _positions_first(stage)
+        cost = np.zeros(bits.shape[1])
+
+        def code(k: int, p_one: np.ndarray, bits=bits, cost=cost) -> np.ndarray:
+            cost -= np.log2(np.where(bits[k] == 1, p_one, 1.0 - p_one))
+            return bits[k]
+
+        _code_stage(layout, bits.copy(), prev, code)
         costs.append(cost)
         prev = bits
     return costs
@@ -205,20 +256,19 @@ def decode_stage_bits(
             f"coded bits of {blocks} blocks (at least "
             f"{min_payload_words(count * blocks * layout.bits)})"
         )
-    prev = None if previous is None else np.asarray(previous, np.uint8)
+    prev = _positions_first(previous)
     stages = []
     try:
         decoder = constriction.stream.queue.RangeDecoder(words)
+
+        def code(k: int, p_one: np.ndarray) -> np.ndarray:
+            return decoder.decode(_BERNOULLI, p_one)
+
         for _ in range(count):
-            out = np.zeros((blocks, layout.bits), np.uint8)
-            model = _new_model(layout)
-            for k in range(layout.bits):
-                fine, coarse = _position_context(layout, out, prev, k)
-                column = decoder.decode(_BERNOULLI, model.probabilities(fine, coarse))
-                out[:, k] = column
-                model.update(fine, coarse, column.astype(np.int64))
-            stages.append(out)
-            prev = out
+            rows = np.zeros((layout.bits, blocks), np.uint8)
+            _code_stage(layout, rows, prev, code)
+            stages.append(np.ascontiguousarray(rows.T))
+            prev = rows
     except (ValueError, RuntimeError, AssertionError) as e:
         raise EntropyError(f"the coded stage bits do not decode ({e})") from e
     _check_consumed(decoder)

@@ -60,7 +60,10 @@ _WIDE_RAWMODE = re.compile(r"(^I;16$|;16[BLN]$)")
 
 # Output formats: canonical name -> (Pillow format, save options).
 _WRITERS: dict[str, tuple[str, dict[str, object]]] = {
-    "png": ("PNG", {"compress_level": 6}),
+    # zlib level 3: a 768x512 picture in 0.036 s instead of 0.119 s at Pillow's 6, for a file
+    # 8.6% larger (one-off timing, kodim23 decoded at 8 stages); level 1 saved 0.01 s more
+    # for 13%. A decode is often viewed, not archived.
+    "png": ("PNG", {"compress_level": 3}),
     # 4:4:4 (subsampling=0): at quality 95 chroma subsampling would be the main loss.
     "jpeg": ("JPEG", {"quality": 95, "subsampling": 0}),
     # exact=True keeps the RGB of fully transparent pixels instead of zeroing them.

@@ -220,3 +220,50 @@ def test_fuzzed_version_2_chunks_only_raise_ir2i_errors(smap, codes, coding):
         with contextlib.suppress(Ir2iError):
             got = read_container(forged, salvage=salvage)
             assert all(b.shape == (header.n_blocks, 128) for b in got.stage_bits)
+
+
+def _reference_costs(stage: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """The context model of format-spec.md section 5.2 written plainly, one flat array of
+    counts per level, every context checked against the limit after every step: each
+    block's ideal code length under it."""
+    n, bits = stage.shape
+    channels, rows, cols = LAYOUT.channels, LAYOUT.rows, LAYOUT.cols
+    fine = np.zeros((2, channels * 81), np.int64)  # zeros, ones
+    coarse = np.zeros((2, 81), np.int64)
+    cost = np.zeros(n)
+    for k in range(bits):
+        c, rest = divmod(k, rows * cols)
+        y, x = divmod(rest, cols)
+
+        def bit(offset: int, exists: bool, k=k) -> np.ndarray:
+            return stage[:, k - offset].astype(np.int64) if exists else np.full(n, 2)
+
+        p = previous[:, k].astype(np.int64) if previous is not None else np.full(n, 2)
+        ctx = ((bit(1, x > 0) * 3 + bit(cols, y > 0)) * 3 + bit(rows * cols, c > 0)) * 3 + p
+        f = c * 81 + ctx
+        f1, ft = fine[1, f], fine[0, f] + fine[1, f]
+        c1, ct = coarse[1, ctx], coarse[0, ctx] + coarse[1, ctx]
+        norm = 2 * ct + 2
+        num, den = f1 * norm + 16 * (2 * c1 + 1), (ft + 16) * norm
+        p_one = np.clip(num * 2**15 // den, 1, 2**15 - 1) / 2**15
+        b = stage[:, k].astype(np.int64)
+        cost -= np.log2(np.where(b == 1, p_one, 1 - p_one))
+        for counts, index in ((fine, f), (coarse, ctx)):
+            np.add.at(counts[1], index, b)
+            np.add.at(counts[0], index, 1 - b)
+            big = counts.sum(axis=0) > 4096
+            counts[:, big] = (counts[:, big] + 1) // 2
+    return cost
+
+
+@pytest.mark.parametrize("n", [3, 400, 9000])  # 9000 blocks: counts pass the limit twice over
+def test_the_coder_follows_the_written_context_model(n):
+    pats = _patterns(n, seed=n)
+    for previous in (None, pats["random"]):
+        for name in ("skewed", "random"):
+            ours = entropy.stage_bit_costs([pats[name]], previous, LAYOUT)[0]
+            np.testing.assert_array_equal(ours, _reference_costs(pats[name], previous))
+    data = entropy.encode_stage_bits([pats["skewed"], pats["random"]], None, LAYOUT)
+    back = entropy.decode_stage_bits(data, 2, n, None, LAYOUT)
+    np.testing.assert_array_equal(back[0], pats["skewed"])
+    np.testing.assert_array_equal(back[1], pats["random"])
