@@ -76,40 +76,86 @@ class Decoded:
         return from_chunks(self.container.ancillary)
 
 
+# Blocks whose first code is done wait in a batch for stages 3..; the batch runs once it
+# holds this many (and at the end). Later stages have no dependency between blocks, so the
+# batches change nothing in the result, and they bound the stage state held at once
+# (about 40 KB per block for compact models) whatever the image's width.
+LATER_STAGES_BATCH = 1024
+
+
 @dataclass
-class _BandState:
-    """What stages 3..N of a band need from its first code, per block of the band."""
+class _FirstCoded:
+    """What stages 3.. need from the first code, for the blocks gathered so far."""
 
+    coords: list[np.ndarray] = field(default_factory=list)
+    glob: list[np.ndarray] = field(default_factory=list)
+    inpainting: list[np.ndarray] = field(default_factory=list)
+    recon: list[np.ndarray] = field(default_factory=list)
+    dec_state: list[State] = field(default_factory=list)
+    enc_state: list[State | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return sum(len(g) for g in self.glob)
+
+    def add(self, coords, glob, inp, recon, dec_state, enc_state) -> None:
+        for field_list, value in zip(
+            (self.coords, self.glob, self.inpainting, self.recon, self.dec_state, self.enc_state),
+            (coords, glob, inp, recon, dec_state, enc_state),
+        ):
+            field_list.append(value)
+
+    def take(self) -> _Batch:
+        """The gathered blocks as one batch; empties the gathering."""
+
+        def states(parts: list) -> State | None:
+            if not parts or parts[0] is None:
+                return None
+            return [np.concatenate(layer) for layer in zip(*parts)]
+
+        batch = _Batch(
+            np.concatenate(self.coords),
+            np.concatenate(self.glob),
+            np.concatenate(self.inpainting),
+            np.concatenate(self.recon),
+            states(self.dec_state),
+            states(self.enc_state),
+        )
+        for gathered in (
+            self.coords,
+            self.glob,
+            self.inpainting,
+            self.recon,
+            self.dec_state,
+            self.enc_state,
+        ):
+            gathered.clear()
+        return batch
+
+
+@dataclass
+class _Batch:
+    """Blocks at one point of their stages: coordinates, indices, inpainting estimate,
+    reconstruction and the state passed to the next stage."""
+
+    coords: np.ndarray
+    glob: np.ndarray
     inpainting: np.ndarray
-    dec_state: State | None = None
-    enc_state: State | None = None
-    recon: np.ndarray | None = None
+    recon: np.ndarray
+    dec_state: State | None
+    enc_state: State | None
 
-    def store(
-        self,
-        local: np.ndarray,
-        inp: np.ndarray,
-        recon: np.ndarray,
-        dec_state: State,
-        enc_state: State | None,
-    ) -> None:
-        self.inpainting[local] = inp
-        self.recon = _scatter(self.recon, local, recon, len(self.inpainting))
-        self.dec_state = _scatter_list(self.dec_state, local, dec_state, len(self.inpainting))
-        if enc_state:
-            self.enc_state = _scatter_list(self.enc_state, local, enc_state, len(self.inpainting))
+    def subset(self, keep: np.ndarray | slice) -> _Batch:
+        def states(state: State | None) -> State | None:
+            return [x[keep] for x in state] if state else state
 
-
-def _scatter(dst: np.ndarray | None, idx: np.ndarray, src: np.ndarray, n: int) -> np.ndarray:
-    if dst is None:
-        dst = np.empty((n, *src.shape[1:]), src.dtype)
-    dst[idx] = src
-    return dst
-
-
-def _scatter_list(dst: State | None, idx: np.ndarray, src: State, n: int) -> State:
-    dst = dst or [None] * len(src)
-    return [_scatter(d, idx, s, n) for d, s in zip(dst, src)]
+        return _Batch(
+            self.coords[keep],
+            self.glob[keep],
+            self.inpainting[keep],
+            self.recon[keep],
+            states(self.dec_state),
+            states(self.enc_state),
+        )
 
 
 def _run_stages(
@@ -161,68 +207,76 @@ def _code_image(
     reconstruction of the blocks that ran it, from stage 2 on (the encoder's rate control).
     Returns the padded (H, W, 3) uint8 reconstruction.
 
-    Each batch (an anti-diagonal of the first code, a band's later stages) is cut into one
-    part per CPU worker, and a worker runs every network of its part in turn: one dispatch
-    per batch instead of one per network, and the stages' state never gathered in between.
+    The first code runs band by band in anti-diagonals (each block's inpainting needs its
+    decoded neighbours); stages 3.. run on batches of the finished blocks. Each batch is cut
+    into one part per CPU worker, and a worker runs every network of its part in turn: one
+    dispatch per batch instead of one per network, no state gathered between stages.
     """
     b = model.block_size
-    first = range(1, FIRST_CODE_STAGES + 1)
     later = range(FIRST_CODE_STAGES + 1, stages + 1)
     context_image = np.zeros((blocks_y * b, blocks_x * b, 3), np.uint8)  # stage-2, 8-bit
     final = context_image if not later else np.zeros_like(context_image)
+    finished = _FirstCoded() if later else None  # blocks waiting for stages 3..
+
+    def run_later_stages() -> None:
+        _code_later_stages(
+            model, later, finished.take(), source, codes, final, progress, block_stages, on_stage
+        )
+
     for rows in blk.bands(blocks_y, band_rows):
-        band_coords = np.array([(r, c) for r in rows for c in range(blocks_x)])
-        band = _BandState(np.empty((len(band_coords), 3, b, b), np.float32))
         if schedule == "raster":
             batches = blk.raster(rows, blocks_x)
         elif model.has_inpainting:
             batches = blk.diagonals(rows, blocks_x)
         else:  # without inpainting no block depends on another
-            batches = [band_coords]
+            batches = [np.array([(r, c) for r in rows for c in range(blocks_x)])]
         for coords in batches:
-            glob = blk.block_index(coords, blocks_x)
-            local = glob - rows.start * blocks_x
-
-            def first_code(part: slice, coords=coords, glob=glob) -> tuple:
-                # Reads context_image only where earlier batches wrote (the inpainting
-                # context); this batch's blocks are placed after every part is done.
-                inp = model.inpaint(blk.contexts(context_image, coords[part], b), split=False)
-                targets = (
-                    blk.to_unit(blk.extract_blocks(source, coords[part], b))
-                    if source is not None
-                    else None
-                )
-                return inp, *_run_stages(
-                    model, first, inp, None, None, None, targets, codes, glob[part]
-                )
-
-            parts = model.worker_parts(np.ones(len(coords)))
-            for part, (inp, recon, dec_state, enc_state) in zip(
-                parts, model.map_parallel(first_code, parts)
-            ):
-                stage2 = blk.to_uint8(recon)
-                blk.place_blocks(context_image, coords[part], stage2, b)
-                if on_stage is not None:
-                    on_stage(FIRST_CODE_STAGES, glob[part], stage2)
-                if later:
-                    band.store(local[part], inp, recon, dec_state, enc_state)
+            _code_first(model, coords, blocks_x, context_image, source, codes, on_stage, finished)
             if progress is not None:
-                progress(len(coords) * len(first))
-        if later:
-            _code_later_stages(
-                model,
-                later,
-                band,
-                band_coords,
-                blocks_x,
-                source,
-                codes,
-                final,
-                progress,
-                block_stages,
-                on_stage,
-            )
+                progress(len(coords) * FIRST_CODE_STAGES)
+            if finished is not None and len(finished) >= LATER_STAGES_BATCH:
+                run_later_stages()
+    if finished is not None and len(finished):
+        run_later_stages()
     return final
+
+
+def _code_first(
+    model: OnnxModel,
+    coords: np.ndarray,
+    blocks_x: int,
+    context_image: np.ndarray,
+    source: np.ndarray | None,
+    codes: np.ndarray,
+    on_stage: StageHook | None,
+    finished: _FirstCoded | None,
+) -> None:
+    """The first code (inpainting, stages 1-2) of a batch of blocks that do not depend on
+    each other; their stage-2 pixels go into ``context_image`` (the next batches' context),
+    and what their later stages need into ``finished`` (None: no later stages)."""
+    b = model.block_size
+    glob = blk.block_index(coords, blocks_x)
+
+    def first_code(part: slice) -> tuple:
+        # Reads context_image only where earlier batches wrote (the inpainting context);
+        # this batch's blocks are placed after every part is done.
+        inp = model.inpaint(blk.contexts(context_image, coords[part], b), split=False)
+        targets = (
+            blk.to_unit(blk.extract_blocks(source, coords[part], b)) if source is not None else None
+        )
+        first = range(1, FIRST_CODE_STAGES + 1)
+        return inp, *_run_stages(model, first, inp, None, None, None, targets, codes, glob[part])
+
+    parts = model.worker_parts(np.ones(len(coords)))
+    for part, (inp, recon, dec_state, enc_state) in zip(
+        parts, model.map_parallel(first_code, parts)
+    ):
+        stage2 = blk.to_uint8(recon)
+        blk.place_blocks(context_image, coords[part], stage2, b)
+        if on_stage is not None:
+            on_stage(FIRST_CODE_STAGES, glob[part], stage2)
+        if finished is not None:
+            finished.add(coords[part], glob[part], inp, recon, dec_state, enc_state)
 
 
 StageResult = tuple[int, np.ndarray, np.ndarray, np.ndarray]  # stage, coords, glob, pixels
@@ -231,46 +285,45 @@ StageResult = tuple[int, np.ndarray, np.ndarray, np.ndarray]  # stage, coords, g
 def _later_stages_of_part(
     model: OnnxModel,
     later: range,
-    band: _BandState,
-    part: slice,
-    band_coords: np.ndarray,
-    glob: np.ndarray,
+    batch: _Batch,
     wanted: np.ndarray,
     source: np.ndarray | None,
     codes: np.ndarray,
 ) -> list[StageResult]:
-    """Stages 3.. of one worker's part of a band; a block drops out after its count.
+    """Stages 3.. of one worker's part of a batch; a block drops out after its count.
     Returns each stage's 8-bit blocks, for the caller to place."""
     b = model.block_size
-    coords, glob, wanted = band_coords[part], glob[part], wanted[part]
-    inpainting, recon = band.inpainting[part], band.recon[part]
-    dec_state = [x[part] for x in band.dec_state] if band.dec_state else band.dec_state
-    enc_state = [x[part] for x in band.enc_state] if band.enc_state else band.enc_state
-    targets = blk.to_unit(blk.extract_blocks(source, coords, b)) if source is not None else None
+    targets = (
+        blk.to_unit(blk.extract_blocks(source, batch.coords, b)) if source is not None else None
+    )
     results: list[StageResult] = []
     for s in later:
         keep = wanted >= s
         if not keep.any():
             break
         if not keep.all():  # the working set only shrinks: subset it once per stage
-            wanted, coords, glob = wanted[keep], coords[keep], glob[keep]
-            inpainting, recon = inpainting[keep], recon[keep]
-            dec_state = [x[keep] for x in dec_state] if dec_state else dec_state
-            enc_state = [x[keep] for x in enc_state] if enc_state else enc_state
+            batch, wanted = batch.subset(keep), wanted[keep]
             targets = targets[keep] if targets is not None else None
         recon, dec_state, enc_state = _run_stages(
-            model, range(s, s + 1), inpainting, recon, dec_state, enc_state, targets, codes, glob
+            model,
+            range(s, s + 1),
+            batch.inpainting,
+            batch.recon,
+            batch.dec_state,
+            batch.enc_state,
+            targets,
+            codes,
+            batch.glob,
         )
-        results.append((s, coords, glob, blk.to_uint8(recon)))
+        batch = _Batch(batch.coords, batch.glob, batch.inpainting, recon, dec_state, enc_state)
+        results.append((s, batch.coords, batch.glob, blk.to_uint8(recon)))
     return results
 
 
 def _code_later_stages(
     model: OnnxModel,
     later: range,
-    band: _BandState,
-    band_coords: np.ndarray,
-    blocks_x: int,
+    batch: _Batch,
     source: np.ndarray | None,
     codes: np.ndarray,
     final: np.ndarray,
@@ -278,15 +331,18 @@ def _code_later_stages(
     block_stages: np.ndarray | None,
     on_stage: StageHook | None,
 ) -> None:
-    """Stages 3.. of one band: its blocks cut into one part per worker, of equal work."""
+    """Stages 3.. of a batch: its blocks cut into one part per worker, of equal work."""
     b = model.block_size
-    glob = blk.block_index(band_coords, blocks_x)
-    wanted = np.full(len(glob), later.stop - 1) if block_stages is None else block_stages[glob]
-    blk.place_blocks(final, band_coords, blk.to_uint8(band.recon), b)  # those stopping at 2
+    wanted = (
+        np.full(len(batch.glob), later.stop - 1)
+        if block_stages is None
+        else block_stages[batch.glob]
+    )
+    blk.place_blocks(final, batch.coords, blk.to_uint8(batch.recon), b)  # those stopping at 2
     parts = model.worker_parts(np.maximum(wanted - FIRST_CODE_STAGES, 0))
     for results in model.map_parallel(
         lambda part: _later_stages_of_part(
-            model, later, band, part, band_coords, glob, wanted, source, codes
+            model, later, batch.subset(part), wanted[part], source, codes
         ),
         parts,
     ):

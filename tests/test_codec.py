@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
+from ir2icodec import codec as codec_module
 from ir2icodec.codec import decode, encode
 from ir2icodec.container import chunk_layout, read_container, truncate_stages
 from ir2icodec.errors import CorruptDataError, ModelMismatchError, UsageError
@@ -145,3 +146,17 @@ def test_encoding_without_keeping_the_reconstruction_writes_the_same_file(tiny_m
     lean = encode(rgb, tiny_model, **rate, keep_reconstruction=False)
     assert lean.data == kept.data and lean.reconstruction is None
     np.testing.assert_array_equal(lean.stage_map, kept.stage_map)
+
+
+def test_later_stages_in_small_batches_change_nothing(tiny_model, monkeypatch):
+    """Stages 3.. run on batches of finished blocks (bounding the state held at once): any
+    batch size gives the same file and the same pictures, uniform or rate-controlled."""
+    rgb = smooth_image(150, 170, seed=5)  # 5 x 6 blocks
+    uniform, controlled = encode(rgb, tiny_model, 6), encode(rgb, tiny_model, quality=60)
+    expected = [decode(r.data, tiny_model).rgb for r in (uniform, controlled)]
+    monkeypatch.setattr(codec_module, "LATER_STAGES_BATCH", 4)
+    again = (encode(rgb, tiny_model, 6), encode(rgb, tiny_model, quality=60))
+    for before, result, picture in zip((uniform, controlled), again, expected):
+        assert result.data == before.data
+        np.testing.assert_array_equal(decode(result.data, tiny_model).rgb, picture)
+    assert len(set(controlled.stage_map.ravel())) > 1  # the rate-controlled file varies
