@@ -110,6 +110,15 @@ def inside_blocks(height: int, width: int, block: int) -> np.ndarray:
     return image_blocks(inside_mask(height, width, block)[..., None], block)[..., 0]
 
 
+def inside_of(coords: np.ndarray, height: int, width: int, block: int) -> np.ndarray:
+    """(K, block, block) bool for the blocks at (K, 2) (row, col) ``coords``: True where a
+    pixel belongs to the image (``inside_blocks`` for some blocks, without the whole mask)."""
+    offsets = np.arange(block)
+    rows = coords[:, 0, None] * block + offsets < height
+    cols = coords[:, 1, None] * block + offsets < width
+    return rows[:, :, None] & cols[:, None, :]
+
+
 def inside_mask(height: int, width: int, block: int) -> np.ndarray:
     """(H', W') bool of the padded image: True where a pixel belongs to the image."""
     by, bx = blocks_shape(height, width, block)

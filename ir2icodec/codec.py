@@ -468,7 +468,6 @@ def analyse(
     codes = np.empty((cap, n_blocks, *model.code_shape), np.int8)
     padded = blk.pad_to_blocks(rgb, b)
     coords = blk.raster_coords(by, bx)
-    inside = blk.inside_blocks(h, w, b)
     pixels = (
         np.empty((cap - FIRST_CODE_STAGES + 1, n_blocks, b, b, 3), np.uint8)
         if keep_pixels
@@ -479,12 +478,11 @@ def analyse(
     def record(s: int, idx: np.ndarray, decoded: np.ndarray) -> None:
         if pixels is not None:
             pixels[s - FIRST_CODE_STAGES, idx] = decoded
-        # The originals are cut out per call, not kept as a second copy of the picture
-        # (150 MB at 50 megapixels, for a copy that takes about 1 ms at 768x512).
+        # The originals and their masks are made per call, not kept for the whole picture
+        # (200 MB at 50 megapixels, for copies that take about 1 ms at 768x512).
         original = blk.extract_blocks(padded, coords[idx], b)
-        dist[idx, s - FIRST_CODE_STAGES] = block_distortion(
-            original, decoded, inside[idx], distortion
-        )
+        inside = blk.inside_of(coords[idx], h, w, b)
+        dist[idx, s - FIRST_CODE_STAGES] = block_distortion(original, decoded, inside, distortion)
 
     _code_image(model, by, bx, cap, band_rows, codes, padded, schedule, progress, on_stage=record)
     header = Header(

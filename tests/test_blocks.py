@@ -113,3 +113,10 @@ def test_image_blocks_are_the_padded_image_in_raster_order():
     inside = blk.inside_blocks(37, 70, 16)
     assert inside.shape == (15, 16, 16) and inside.sum() == 37 * 70
     assert inside[0].all() and not inside[-1].all()
+
+
+def test_inside_of_some_blocks_is_the_whole_masks_rows():
+    coords = blk.raster_coords(*blk.blocks_shape(37, 70, 16))
+    whole = blk.inside_blocks(37, 70, 16)
+    pick = np.array([0, 4, 5, 11, 14])
+    np.testing.assert_array_equal(blk.inside_of(coords[pick], 37, 70, 16), whole[pick])
