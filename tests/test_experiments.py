@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
 
@@ -378,3 +379,44 @@ def test_budgets_read_back_a_real_training_run(tmp_path: Path) -> None:
     out = tmp_path / "budgets.md"
     assert budgets.main([str(run), "--out", str(out)]) == 0
     assert "| noinp | 3 | 2 x 1 |" in out.read_text()
+
+
+def test_learning_curves_read_every_run_and_keep_the_last_of_a_resumed_count(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from experiments import learning_curves
+
+    runs = []
+    for name, gain in (("residual", 1.0), ("decoding", 2.0)):
+        run = tmp_path / name
+        run.mkdir()
+        entries = [
+            {"step": 0, "windows": 0, "mean_psnr": 10.0, "mean_msssim": 0.2},
+            {"step": 10, "windows": 320, "loss": 0.1},  # a training entry: skipped
+            {"step": 10, "windows": 320, "mean_psnr": 11.0, "mean_msssim": 0.3},
+            {"step": 10, "windows": 320, "mean_psnr": 12.0, "mean_msssim": 0.4},  # resumed
+            {"step": 20, "windows": 640, "mean_psnr": 12.0 + gain, "mean_msssim": 0.5},
+        ]
+        (run / "log.jsonl").write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+        runs.append(str(run))
+    out, table = tmp_path / "curves.png", tmp_path / "curves.csv"
+    result = CliRunner().invoke(
+        learning_curves.main, [*runs, "--out", str(out), "--csv", str(table)]
+    )
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 1000
+    rows = list(csv.DictReader(table.open()))
+    assert [(r["run"], r["windows"], r["mean_psnr"]) for r in rows] == [
+        ("residual", "0", "10.0"),
+        ("residual", "320", "12.0"),
+        ("residual", "640", "13.0"),
+        ("decoding", "0", "10.0"),
+        ("decoding", "320", "12.0"),
+        ("decoding", "640", "14.0"),
+    ]
+    assert "decoding: 640 windows, PSNR 14.00 dB" in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "log.jsonl").write_text('{"step": 1, "loss": 0.2}\n')
+    result = CliRunner().invoke(learning_curves.main, [str(empty), "--out", str(out)])
+    assert result.exit_code != 0 and "no validation entries" in result.output
