@@ -92,6 +92,23 @@ def test_a_rate_aware_run_logs_its_rate_and_keeps_its_bit_model(tmp_path, pack_f
     assert r.returncode == 0, r.stderr[-2000:]
 
 
+def test_a_rate_weight_per_stage_scales_each_stages_cost(tmp_path, pack_file):
+    costs = [torch.full((4,), 64.0), torch.full((4,), 32.0)]
+    assert float(rate_term(costs, 128)) == pytest.approx(0.75)
+    assert float(rate_term(costs, 128, (2.0, 0.0))) == pytest.approx(1.0)
+    out = tmp_path / "scaled"
+    args = ["--pack", str(pack_file), "--out", str(out), "--steps", "2", "--loss", "l2"]
+    scales = ["--rate-weight", "0.5", "--rate-stage-scales", "4,0,0,0,0,0,0,0"]
+    r = _train([*args, *scales, *TINY])
+    assert r.returncode == 0, r.stderr[-2000:]
+    entry = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()][-1]
+    mse = [10 ** (-p / 10) for p in entry["psnr"]]  # the l2 objective's distortion
+    expected = sum(mse) + 0.5 * 4 * entry["rate"][0]
+    assert entry["objective"] == pytest.approx(expected, rel=1e-3)
+    r = _train([*args, "--rate-weight", "0.5", "--rate-stage-scales", "1,1", *TINY])
+    assert r.returncode != 0 and "needs 8 values" in r.stderr
+
+
 def test_coded_costs_estimate_the_chunks_the_coder_writes(tiny_model):
     analysis = analyse(smooth_image(64, 96), tiny_model, keep_pixels=False, costs="coded")
     extra = analysis.stage_costs

@@ -119,13 +119,17 @@ def coder_loss(
     msssim: MsssimFn = block_msssim,
     stage_bits: list[torch.Tensor] | None = None,
     rate_weight: float = 0.0,
+    rate_stage_scales: tuple[float, ...] | None = None,
 ) -> torch.Tensor:
     """Eq. 1/2/4: the sum over stages of each stage's distortion (+ inpainting loss if joint),
     plus ``rate_weight`` times the estimated rate when ``stage_bits`` (``rate.BitModel``) are
-    given. ``msssim`` computes ``block_msssim`` (e.g. ``compiled_msssim()``)."""
+    given, each stage's scaled by ``rate_stage_scales`` when given. ``msssim`` computes
+    ``block_msssim`` (e.g. ``compiled_msssim()``)."""
     total = block.new_zeros(())
     if stage_bits is not None and rate_weight:
-        total = total + rate_weight * rate_term(stage_bits, out.codes[0][0].numel())
+        total = total + rate_weight * rate_term(
+            stage_bits, out.codes[0][0].numel(), rate_stage_scales
+        )
     # The MS-SSIM term runs on contiguous copies: on the channels_last tensors the model
     # trains with, the compiled term's backward took 3x as long (30 vs 10 ms per stage at
     # batch 256, one thread, in a one-off timing).

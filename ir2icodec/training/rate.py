@@ -94,7 +94,13 @@ class RateAwareCoder(nn.Module):
             return out, self.bit_model.stage_bits(out.codes)
 
 
-def rate_term(stage_bits: list[torch.Tensor], code_bits: int) -> torch.Tensor:
+def rate_term(
+    stage_bits: list[torch.Tensor],
+    code_bits: int,
+    stage_scales: tuple[float, ...] | None = None,
+) -> torch.Tensor:
     """The rate of the loss: the sum over stages of each stage's mean cost as a fraction of
-    its raw size (a stage whose every bit costs one bit counts 1)."""
-    return sum(b.mean() for b in stage_bits) / code_bits
+    its raw size (a stage whose every bit costs one bit counts 1), each stage's scaled by
+    ``stage_scales`` when given (a rate weight per stage)."""
+    scales = stage_scales or (1.0,) * len(stage_bits)
+    return sum(w * b.mean() for w, b in zip(scales, stage_bits)) / code_bits

@@ -79,6 +79,7 @@ class TrainOptions:
     init: str | None = None  # checkpoint to warm-start from (every tensor whose shape fits)
     link_init: str = "zero"  # how the connection links start (nets.init_links)
     rate_weight: float = 0.0  # > 0: loss + rate_weight * estimated rate (rate.py)
+    rate_stage_scales: tuple[float, ...] | None = None  # per stage, times rate_weight
     bit_model_lr_scale: float = 10.0  # the bit model's tables learn this much faster
 
 
@@ -104,6 +105,7 @@ def train_step(
     bf16: bool,
     msssim: MsssimFn = block_msssim,
     rate_weight: float = 0.0,
+    rate_stage_scales: tuple[float, ...] | None = None,
 ) -> tuple[torch.Tensor, bool]:
     """One optimisation step on a batch; returns the loss and whether the step was taken.
     ``net`` is a coder, or a ``RateAwareCoder`` whose rate enters the loss at ``rate_weight``."""
@@ -118,6 +120,7 @@ def train_step(
         msssim,
         stage_bits,
         rate_weight,
+        rate_stage_scales,
     )
     optim.zero_grad(set_to_none=True)
     loss.backward()
@@ -170,6 +173,7 @@ def validate(
     bit_model: BitModel | None = None,
     rate_weight: float = 0.0,
     loss: str = "mix",
+    rate_stage_scales: tuple[float, ...] | None = None,
 ) -> dict:
     """Per-stage PSNR and block MS-SSIM on held-out blocks (deterministic binarization), and
     the inpainting PSNR. With a ``bit_model``, also each stage's estimated cost as a fraction
@@ -210,7 +214,8 @@ def validate(
         mse = sse / max(n, 1)
         distortion = held_out_distortion(loss, 1 - msssim / max(batches, 1), mse)
         metrics["rate"] = [round(float(r), 5) for r in rate]
-        metrics["objective"] = float(distortion.sum() + rate_weight * rate.sum())
+        scales = np.asarray(rate_stage_scales or (1.0,) * len(rate))
+        metrics["objective"] = float(distortion.sum() + rate_weight * (scales * rate).sum())
     return metrics
 
 
@@ -384,7 +389,9 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
         return state
 
     def log_validation(loss: float | None) -> dict:
-        metrics = validate(model, val, device, bit_model, opts.rate_weight, opts.loss)
+        metrics = validate(
+            model, val, device, bit_model, opts.rate_weight, opts.loss, opts.rate_stage_scales
+        )
         with open(out_dir / "log.jsonl", "a") as log:
             log.write(
                 json.dumps(
@@ -423,7 +430,18 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
         for g in optim.param_groups:
             g["lr"] = lr * g.get("lr_scale", 1.0)
         b, c = draw_batch()
-        loss, took = train_step(net, optim, b, c, opts.loss, joint, bf16, msssim, opts.rate_weight)
+        loss, took = train_step(
+            net,
+            optim,
+            b,
+            c,
+            opts.loss,
+            joint,
+            bf16,
+            msssim,
+            opts.rate_weight,
+            opts.rate_stage_scales,
+        )
         skipped += not took
         step += 1
         window_n += opts.batch * world
@@ -572,6 +590,13 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
     "of its raw bits). 0: distortion only.",
 )
 @click.option(
+    "--rate-stage-scales",
+    default=None,
+    metavar="S1,...,S8",
+    help="A rate weight per stage: each stage's cost in the rate term times its scale "
+    "(e.g. 2,2,1.5,1,1,1,1,1 to press the early stages, where most bits are).",
+)
+@click.option(
     "--bit-model-lr-scale",
     type=click.FloatRange(0),
     default=10.0,
@@ -601,6 +626,7 @@ def main(
     widths: str | None,
     stages: int,
     lr_drops: str,
+    rate_stage_scales: str | None,
     **kw,
 ) -> None:
     """Train a progressive coder (IR2I by default) on random crops of photos."""
@@ -623,8 +649,14 @@ def main(
         raise click.UsageError("--decoded-context cuts 96x96 windows on the device: give --pack")
     if kw["steps"] == 0 and not kw["max_minutes"]:
         raise click.UsageError("--steps 0 trains until --max-minutes: give it")
+    scales = tuple(float(x) for x in rate_stage_scales.split(",")) if rate_stage_scales else None
+    if scales is not None and (len(scales) != stages or min(scales) < 0):
+        raise click.UsageError(f"--rate-stage-scales needs {stages} values of at least 0")
     opts = TrainOptions(
-        lr_drops=tuple(float(f) for f in lr_drops.split(",") if f), data=list(kw.pop("data")), **kw
+        lr_drops=tuple(float(f) for f in lr_drops.split(",") if f),
+        data=list(kw.pop("data")),
+        rate_stage_scales=scales,
+        **kw,
     )
     train(cfg, opts)
 
