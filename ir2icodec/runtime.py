@@ -81,7 +81,10 @@ def providers_for(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-MIN_SPLIT = 4  # blocks per worker below which splitting a batch costs more than it saves
+# Blocks per worker below which a batch is not split. 1: since a worker runs every network
+# of its part in one dispatch (inpainting ~0.8 ms a block), even one block each pays; 768x512
+# at 8 stages decoded in 0.506 s against 0.545 s with 4 (interleaved, 5 rounds, one-off).
+MIN_SPLIT = 1
 
 
 @dataclass
