@@ -41,14 +41,14 @@ def _check_terminal(output: str) -> None:
 @contextmanager
 def _progress_bar(what: str, total: int, quiet: bool) -> Iterator[Callable[[int], None]]:
     """A tqdm bar on stderr, shown only on a terminal (never in pipelines or logs)."""
+    if quiet or not sys.stderr.isatty():
+        # tqdm is not even imported: a pipeline's decode imports no more than it runs
+        yield lambda _done: None
+        return
     from tqdm import tqdm
 
     tqdm.monitor_interval = 0  # no monitor thread: a bar this short needs none
-
-    disable = quiet or not sys.stderr.isatty()
-    with tqdm(
-        total=total, desc=what, unit="block", unit_scale=True, leave=False, disable=disable
-    ) as bar:
+    with tqdm(total=total, desc=what, unit="block", unit_scale=True, leave=False) as bar:
         yield bar.update
 
 

@@ -173,7 +173,8 @@ class OnnxModel:
                     "(damaged or replaced file)"
                 )
             opts = ort.SessionOptions()
-            opts.log_severity_level = 3
+            # fatal only: every error reaches the user as our one line, not as a log line too
+            opts.log_severity_level = 4
             opts.use_deterministic_compute = True
             # Each session's arena would keep its peak (a band-wide batch) for the life of the
             # model; with 17 sessions that was most of a large image's memory.
@@ -183,6 +184,8 @@ class OnnxModel:
             try:
                 self._sessions[fname] = ort.InferenceSession(data, opts, providers=self.providers)
             except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+                if _out_of_memory(e):
+                    raise MemoryError(f"loading {fname}") from e
                 raise ModelError(f"model {self.name}: cannot load {fname}: {e}") from e
         return self._sessions[fname]
 
@@ -205,9 +208,9 @@ class OnnxModel:
         n = len(next(iter(feeds.values())))
         parts = self.worker_parts(np.ones(n)) if split else [slice(0, n)]
         if len(parts) == 1:
-            return sess.run(None, feeds)
+            return _run_session(sess, feeds)
         chunks = [{k: v[p] for k, v in feeds.items()} for p in parts]
-        results = self.map_parallel(lambda f: sess.run(None, f), chunks)
+        results = self.map_parallel(lambda f: _run_session(sess, f), chunks)
         return [np.concatenate(outs) for outs in zip(*results)]
 
     def inpaint(self, contexts: np.ndarray, split: bool = True) -> np.ndarray:
@@ -249,7 +252,7 @@ class OnnxModel:
         spec = self.postfilter_spec
         if spec is None:
             raise ModelError(f"model {self.name} has no post-filter")
-        return self._session(spec["file"]).run(None, {"image": image, "guide": guide})[0]
+        return _run_session(self._session(spec["file"]), {"image": image, "guide": guide})[0]
 
     def map_parallel(self, fn: Callable[[Item], Result], items: list[Item]) -> list[Result]:
         """``fn`` over ``items`` on the CPU workers (one session run each)."""
@@ -287,6 +290,24 @@ def _valid_postfilter(spec: object) -> bool:
         and halo >= 0
         and halo % 2 == 0
     )
+
+
+def _out_of_memory(error: Exception) -> bool:
+    """Whether an onnxruntime error is an allocation that failed (its C++ ``bad_alloc`` or
+    its arena's message), which is the machine's limit, not a broken model."""
+    text = str(error)
+    return "bad_alloc" in text or "Failed to allocate memory" in text
+
+
+def _run_session(session: ort.InferenceSession, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """One session run; an allocation that failed inside onnxruntime is a ``MemoryError``
+    like numpy's, so that callers report it as the machine's limit."""
+    try:
+        return session.run(None, feeds)
+    except Exception as e:  # onnxruntime's own RuntimeException/Fail types
+        if _out_of_memory(e):
+            raise MemoryError("onnxruntime could not allocate") from e
+        raise
 
 
 def load_model(

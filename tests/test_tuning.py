@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import smooth_image, tiny_coder
 from PIL import Image
 
 from ir2icodec import api
@@ -22,8 +23,6 @@ from ir2icodec.training.nets import PostFilter, PostFilterConfig
 from ir2icodec.training.recover import postfilter_from_bundle
 from ir2icodec.training.train_postfilter import LOSSES
 from ir2icodec.tuning import SHIPPED_MODELS, manifest_tune, model_for
-
-from conftest import smooth_image, tiny_coder
 
 
 @pytest.fixture(scope="module")
