@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Train, export and evaluate every model the paper's experiments need, with EQUAL budgets.
 #
-#   OMP_NUM_THREADS=1 nice -n 15 bash experiments/train_variants.sh [train|export|eval|all]
+#   OMP_NUM_THREADS=1 nice -n 15 bash experiments/train_variants.sh [train|export|eval|all] [NAME...]
+#
+# With NAMEs, `train` trains only those models, in the order given (e.g. the disputed pairs
+# first); what a model needs (sep-inp: inpaint-only) must already be there or be named first.
 #
 # Every variant uses the same preset, steps, batch, seed, LR schedule and data; only the
 # architecture flags differ. A killed run continues where it stopped (--resume reads
@@ -38,6 +41,15 @@ RESULTS=${RESULTS:-results}
 JOBS=${JOBS:-1}                           # images evaluated in parallel by the experiments
 # Extra flags for every training run, identical for all variants (e.g. "--threads 2").
 read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"
+# How the trainer is started: "python" (one process), or the fast CPU layout of
+# docs/training.md, two one-thread data-parallel processes:
+#   LAUNCH="torchrun --standalone --nproc_per_node 2" TRAIN_ARGS="--threads 1 --precision bf16"
+read -r -a LAUNCH <<< "${LAUNCH:-python}"
+if [[ -z "${TRAIN_ARGS[*]}" || " ${TRAIN_ARGS[*]} " != *" --pack "* ]]; then
+    SOURCE=(--data "$DATA")
+else
+    SOURCE=()                             # TRAIN_ARGS names the packed photos
+fi
 
 # The six coders of Figures 3(a) and 5(a) (exported to ONNX bundles).
 CODERS=(residual prediction full decoding sep-inp ir2i)
@@ -46,18 +58,37 @@ train_run() {  # train_run NAME [training flags...]
     local name=$1
     shift
     echo "== train $name: $*"
-    python -m ir2icodec.training.train --data "$DATA" --out "$RUNS/$name" \
+    "${LAUNCH[@]}" -m ir2icodec.training.train ${SOURCE[@]+"${SOURCE[@]}"} --out "$RUNS/$name" \
         --preset "$PRESET" --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --resume \
         --lr-drops "$LR_DROPS" --inpaint-layers "$INPAINT_LAYERS" \
         ${TRAIN_ARGS[@]+"${TRAIN_ARGS[@]}"} "$@"
 }
 
+train_named() {  # train_named NAME...: those models only, in that order
+    local name
+    for name in "$@"; do
+        # each variant's flags live in train_all; pick its line by name
+        case $name in
+            residual|prediction|full|decoding|inpaint-only|inpaint-vanilla|sep-inp|ir2i|\
+            inpaint-only-wide|ir2i-wide)
+                ONLY=$name train_all ;;
+            *) echo "unknown model $name" >&2; exit 2 ;;
+        esac
+    done
+}
+
+train_run_if_wanted() {  # as train_run, skipped unless ONLY is unset or names this model
+    if [[ -z "${ONLY:-}" || "$ONLY" == "$1" ]]; then
+        train_run "$@"
+    fi
+}
+
 train_all() {
     # Figure 3(a): the residual encoder (Toderici et al., eq. 1) and the three R2I variants.
-    train_run residual --connections residual --inpainting none
-    train_run prediction --connections prediction --inpainting none
-    train_run full --connections full --inpainting none
-    train_run decoding --connections decoding --inpainting none
+    train_run_if_wanted residual --connections residual --inpainting none
+    train_run_if_wanted prediction --connections prediction --inpainting none
+    train_run_if_wanted full --connections full --inpainting none
+    train_run_if_wanted decoding --connections decoding --inpainting none
 
     # Partial-context inpainting networks trained ALONE with eq. 3: --stages 0 builds a coder
     # with no compression stage, so the joint loss reduces to the inpainting loss; best.pt is
@@ -66,8 +97,8 @@ train_all() {
     #    pre-trained network of Sep-Inp);
     #  - inpaint-vanilla: Table 1's "Vanilla network", dilation 1 only, 4x deeper, same
     #    parameter count (nets.InpaintNet, kind="vanilla").
-    train_run inpaint-only --stages 0
-    train_run inpaint-vanilla --stages 0 --inpaint-kind vanilla
+    train_run_if_wanted inpaint-only --stages 0
+    train_run_if_wanted inpaint-vanilla --stages 0 --inpaint-kind vanilla
 
     # Figure 5(a) "R2I Decoding Sep-Inp": the inpainting network is trained first, on its own
     # (inpaint-only above), then frozen while the R2I-decoding stages learn to code its
@@ -77,12 +108,18 @@ train_all() {
     # neither does ours. (A joint run with --stages 1 would also pre-train an inpainting net,
     # but one already shaped by a compression stage, which is what Sep-Inp must exclude.)
     # Its budget is STEPS for the inpainting net plus STEPS for the coder.
-    train_run sep-inp --connections decoding --inpainting separate \
+    train_run_if_wanted sep-inp --connections decoding --inpainting separate \
         --init-inpaint "$RUNS/inpaint-only/last.pt"
 
     # Figure 5(a) "Joint-Inp" = IR2I (eq. 4): the CLI defaults, decoding connections and a
     # jointly trained multi-scale inpainting network.
-    train_run ir2i --connections decoding --inpainting joint
+    train_run_if_wanted ir2i --connections decoding --inpainting joint
+
+    # The inpainting network's size is the largest difference from the paper: the paper's
+    # 24 filters per dilation, alone and in IR2I (issue 21; not in the tables' CODERS).
+    train_run_if_wanted inpaint-only-wide --stages 0 --filters-per-dilation 24
+    train_run_if_wanted ir2i-wide --connections decoding --inpainting joint \
+        --filters-per-dilation 24
 }
 
 export_all() {
@@ -119,7 +156,7 @@ eval_all() {
 }
 
 case "${1:-all}" in
-    train) train_all ;;
+    train) if (($# > 1)); then train_named "${@:2}"; else train_all; fi ;;
     export) export_all ;;
     eval) eval_all ;;
     all) train_all; export_all; eval_all ;;
