@@ -23,6 +23,7 @@ from torch import nn
 
 from ..manifest import MANIFEST_NAME, bundle_digest
 from ..tuning import DEFAULT_TUNE, TUNES
+from .graphs import fold_pads
 from .nets import BLOCK, CODE_SHAPE, CONTEXT, ModelConfig, PostFilter, ProgressiveCoder
 
 OPSET = 17
@@ -95,8 +96,10 @@ def export_bundle(
     cfg = coder.cfg
     graphs: dict[str, bytes] = {}
     if coder.inpaint is not None:
-        graphs["inpaint.onnx"] = to_onnx(
-            coder.inpaint, (torch.zeros(1, 3, CONTEXT, CONTEXT),), ["context"], ["inpainting"]
+        graphs["inpaint.onnx"] = fold_pads(
+            to_onnx(
+                coder.inpaint, (torch.zeros(1, 3, CONTEXT, CONTEXT),), ["context"], ["inpainting"]
+            )
         )
     block = torch.zeros(1, 3, BLOCK, BLOCK)
     enc_state: list[torch.Tensor] | None = None
