@@ -216,7 +216,7 @@ def main(bundle: str, out_dir: str, name: str, data: str, photos: int, parts: st
         len(paths), size=min(photos, len(paths)), replace=False
     )
     images = [np.asarray(Image.open(paths[i]).convert("RGB")) for i in sorted(chosen)]
-    manifest = quantize_bundle(bundle, out_dir, name, images, parts.split(","))
+    manifest = quantize_bundle(bundle, out_dir, name, images, [p for p in parts.split(",") if p])
     click.echo(
         f"wrote {name} ({manifest['digest']}): int8 {', '.join(manifest['quantized']['graphs'])}"
     )
