@@ -3,8 +3,8 @@
 # 2 x 128 windows = 640 k windows per model (the short tables: 2,500 x 32 = 80 k), L2 loss,
 # LR 2e-3 (1e-3 at batch 32 in the short runs, scaled for the 8x batch by about its square
 # root) dropping at 60/85%, inpainting networks 8 layers deep, packed training photos, the
-# fast CPU layout (two one-thread bf16 processes). The disputed pairs and their second seed
-# first. Resumable: re-run this script (finished runs are skipped in seconds).
+# fast CPU layout (two one-thread bf16 processes). The disputed pair of Figure 3(a) and its
+# second seed first. Resumable: re-run this script (finished runs are skipped in seconds).
 cd /work/main || exit 1
 . ~/venv/bin/activate
 export OMP_NUM_THREADS=1 STEPS=2500 BATCH=128
@@ -13,7 +13,9 @@ export TRAIN_ARGS="--pack $HOME/ir2i-runs/train85.npz --threads 1 --precision bf
 set -e
 RUNS=$HOME/ir2i-runs/8x bash experiments/train_variants.sh train residual decoding
 SEED=1 RUNS=$HOME/ir2i-runs/8x-seed1 bash experiments/train_variants.sh train residual decoding
+# the rest of Figure 3(a) (quick: no inpainting network), then the inpainting models
+RUNS=$HOME/ir2i-runs/8x bash experiments/train_variants.sh train prediction full
 RUNS=$HOME/ir2i-runs/8x bash experiments/train_variants.sh train inpaint-only sep-inp ir2i
 SEED=1 RUNS=$HOME/ir2i-runs/8x-seed1 bash experiments/train_variants.sh train inpaint-only sep-inp ir2i
-RUNS=$HOME/ir2i-runs/8x bash experiments/train_variants.sh train prediction full inpaint-vanilla \
+RUNS=$HOME/ir2i-runs/8x bash experiments/train_variants.sh train inpaint-vanilla \
     inpaint-only-wide ir2i-wide
