@@ -420,3 +420,42 @@ def test_learning_curves_read_every_run_and_keep_the_last_of_a_resumed_count(tmp
     (empty / "log.jsonl").write_text('{"step": 1, "loss": 0.2}\n')
     result = CliRunner().invoke(learning_curves.main, [str(empty), "--out", str(out)])
     assert result.exit_code != 0 and "no validation entries" in result.output
+
+
+def test_train_variants_trains_the_named_models_in_order_with_the_launcher(tmp_path: Path):
+    """`train_variants.sh train NAME...`: only those models, in that order, each with its own
+    flags and the shared ones; LAUNCH replaces `python` (here `echo`, so nothing trains);
+    TRAIN_ARGS naming --pack drops --data."""
+    import os
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "experiments" / "train_variants.sh"
+    env = {**os.environ, "LAUNCH": "echo", "STEPS": "7", "RUNS": str(tmp_path / "runs")}
+    r = subprocess.run(
+        ["bash", str(script), "train", "decoding", "ir2i-wide", "residual"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    commands = [line for line in r.stdout.splitlines() if line.startswith("-m ")]
+    assert [c.split("--out ")[1].split()[0] for c in commands] == [
+        str(tmp_path / "runs" / n) for n in ("decoding", "ir2i-wide", "residual")
+    ]
+    assert "--connections decoding --inpainting none" in commands[0]
+    assert "--filters-per-dilation 24" in commands[1] and "--inpainting joint" in commands[1]
+    assert all("--data " in c and "--steps 7" in c and "--resume" in c for c in commands)
+    packed = subprocess.run(
+        ["bash", str(script), "train", "full"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "TRAIN_ARGS": "--pack x.npz --threads 1"},
+    )
+    line = next(x for x in packed.stdout.splitlines() if x.startswith("-m "))
+    assert "--pack x.npz --threads 1" in line and "--data " not in line
+    unknown = subprocess.run(
+        ["bash", str(script), "train", "nonsense"], capture_output=True, text=True, env=env
+    )
+    assert unknown.returncode == 2 and "unknown model nonsense" in unknown.stderr
