@@ -33,6 +33,8 @@ def state_from_bundle(bundle: str | Path) -> tuple[ModelConfig, dict[str, torch.
     for fname in manifest["files"]:
         prefix = "inpaint." if fname == "inpaint.onnx" else ""
         for init in onnx.load(str(bundle / fname)).graph.initializer:
+            if init.name.startswith("/") or "::" in init.name:
+                continue  # a constant the exporter made (e.g. a folded slice's bounds)
             name = init.name.removeprefix("coder.")
             state[prefix + name] = torch.from_numpy(numpy_helper.to_array(init).copy())
     return cfg, state
