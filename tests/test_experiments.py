@@ -283,11 +283,31 @@ def test_rd_variants_end_to_end(tmp_path: Path, tiny_bundle: str, other_bundle: 
 
     # The other paper table from the same measurements, without encoding again.
     code = rd_variants.main(
-        ["--out", str(out), "--anchor", "residual", "--report-only", "--paper-table", "fig5a"]
+        [
+            "--out",
+            str(out),
+            "--anchor",
+            "residual",
+            "--report-only",
+            "--paper-table",
+            "fig5a",
+            "--data",
+            str(data),
+        ]
     )
     assert code == 0
     table5 = (out / "rd_variants_fig5a.md").read_text()
     assert "Figure 5(a)" in table5 and "R2I Full" not in table5
+    assert "raw code bits" in table5
+    # raw rates: 168x176 pixels on a 6x6 grid of 32x32 blocks, 128 bits per block and stage
+    assert rd_variants.raw_bpp(2, 168, 176) == 2 * 128 * 36 / (168 * 176)
+    assert "| residual | 2 | 0.3117 |" in table5  # the average curves at raw rates
+    with pytest.raises(SystemExit):  # raw rates need the images' sizes
+        rd_variants.main(["--out", str(out), "--anchor", "residual", "--report-only"])
+    code = rd_variants.main(
+        ["--out", str(out), "--anchor", "residual", "--report-only", "--rate", "file"]
+    )
+    assert code == 0 and "whole .ir2i file" in (out / "rd_variants_fig3a.md").read_text()
 
     # Worker processes measure the same points, in the same order.
     out2 = tmp_path / "out2"

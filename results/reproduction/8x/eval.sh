@@ -1,8 +1,10 @@
 #!/bin/bash
 # Issue 21: export the 8x-budget runs that have finished (run.sh) and measure the paper's
 # tables on Kodak (the paper's evaluation set; used for these tables only, nothing is chosen
-# on it). Models that have not finished are left out of the tables. Seed 1 runs are named
-# NAME-s1. Re-runnable; every step overwrites its own outputs.
+# on it). Each finished model is measured once (points/NAME/rd_points.csv, kept: delete it
+# to measure again); the tables are then built from those points at the paper's rate (raw
+# code bits, no entropy coding) and, beside, at the files' entropy-coded rate. Models that
+# have not finished are left out. Seed 1 runs are named NAME-s1. Re-runnable.
 cd /work/main || exit 1
 . ~/venv/bin/activate
 R=$HOME/ir2i-runs
@@ -13,15 +15,18 @@ mkdir -p "$B"
 finished() {  # finished RUN_DIR: its log reached step 2500
     [[ -f $1/log.jsonl ]] && grep -q '"step": 2500,' "$1/log.jsonl"
 }
-declare -A DIRS=()
+declare -A DONE=()
 for seed in "" -seed1; do
     for name in residual prediction full decoding sep-inp ir2i ir2i-wide; do
         run=$R/8x$seed/$name
         label=$name${seed:+-s1}
-        if finished "$run"; then
-            python -m ir2icodec.training.export "$run/best.pt" "$B/$label" --name "$label" >/dev/null
-            DIRS[$label]=$B/$label
-        fi
+        finished "$run" || continue
+        DONE[$label]=1
+        points=$OUT/points/$label
+        [[ -f $points/rd_points.csv ]] && continue
+        python -m ir2icodec.training.export "$run/best.pt" "$B/$label" --name "$label" >/dev/null
+        python -m experiments.rd_variants --data "$KODAK" --out "$points" --anchor "$label" \
+            --bundle "$label=$B/$label" --jobs 2
     done
 done
 # logs and budgets of every run so far (finished or not)
@@ -32,25 +37,28 @@ for seed in "" -seed1; do
         cp "$run"/log.jsonl "$run"/config.json "$OUT/runs/$name/" 2>/dev/null
     done
 done
-python -m experiments.budgets "$R"/8x/*/ "$R"/8x-seed1/*/ --out "$OUT/budgets.md"
+python -m experiments.budgets "$OUT"/runs/*/ --out "$OUT/budgets.md"
 
-bundles() { local a=(); for n in "$@"; do [[ -n ${DIRS[$n]:-} ]] && a+=(--bundle "$n=${DIRS[$n]}"); done; echo "${a[@]}"; }
-FIG3=$(bundles residual prediction full decoding residual-s1 decoding-s1)
-if [[ -n ${DIRS[residual]:-} ]]; then
-    python -m experiments.rd_variants --data "$KODAK" --out "$OUT/rd_variants_fig3a" \
-        --anchor residual $FIG3 --paper-table fig3a --jobs 2
-fi
-if [[ -n ${DIRS[residual-s1]:-} ]]; then  # the same points against the other seed's anchor
-    mkdir -p "$OUT/rd_variants_fig3a_s1"
-    cp "$OUT/rd_variants_fig3a/rd_points.csv" "$OUT/rd_variants_fig3a_s1/"
-    python -m experiments.rd_variants --out "$OUT/rd_variants_fig3a_s1" --anchor residual-s1 \
-        --paper-table fig3a --report-only
-fi
-FIG5=$(bundles residual decoding sep-inp ir2i ir2i-wide sep-inp-s1 ir2i-s1)
-if [[ -n ${DIRS[ir2i]:-} || -n ${DIRS[sep-inp]:-} ]]; then
-    python -m experiments.rd_variants --data "$KODAK" --out "$OUT/rd_variants_fig5a" \
-        --anchor residual $FIG5 --paper-table fig5a --jobs 2
-fi
+table() {  # table OUT_DIR ANCHOR PAPER_TABLE NAME...: the tables of those finished models
+    local dir=$1 anchor=$2 paper=$3 name
+    shift 3
+    [[ -n ${DONE[$anchor]:-} ]] || return 0
+    mkdir -p "$dir" "$dir-file"
+    head -1 "$OUT/points/$anchor/rd_points.csv" > "$dir/rd_points.csv"
+    for name in "$@"; do
+        [[ -n ${DONE[$name]:-} ]] && tail -n +2 "$OUT/points/$name/rd_points.csv" >> "$dir/rd_points.csv"
+    done
+    cp "$dir/rd_points.csv" "$dir-file/"
+    python -m experiments.rd_variants --out "$dir" --anchor "$anchor" --paper-table "$paper" \
+        --report-only --data "$KODAK"
+    python -m experiments.rd_variants --out "$dir-file" --anchor "$anchor" --paper-table "$paper" \
+        --report-only --rate file
+}
+table "$OUT/rd_variants_fig3a" residual fig3a residual prediction full decoding residual-s1 decoding-s1
+# the same points against the other seed's residual encoder
+table "$OUT/rd_variants_fig3a_s1" residual-s1 fig3a residual-s1 decoding-s1 residual decoding
+table "$OUT/rd_variants_fig5a" residual fig5a residual decoding sep-inp ir2i ir2i-wide sep-inp-s1 ir2i-s1
+
 # both budgets: decoding-zero is the 80k-window R2I-decoding run (link-init, the short tables'
 # settings)
 python -m experiments.learning_curves "$OUT"/runs/*/ results/reproduction/link-init/decoding-zero \
