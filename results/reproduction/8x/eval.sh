@@ -33,11 +33,11 @@ done
 for seed in "" -seed1; do
     for run in "$R"/8x$seed/*/; do
         name=$(basename "$run")${seed:+-s1}
-        mkdir -p "$OUT/runs/$name"
-        cp "$run"/log.jsonl "$run"/config.json "$OUT/runs/$name/" 2>/dev/null
+        mkdir -p "$OUT/logs/$name"
+        cp "$run"/log.jsonl "$run"/config.json "$OUT/logs/$name/" 2>/dev/null
     done
 done
-python -m experiments.budgets "$OUT"/runs/*/ --out "$OUT/budgets.md"
+python -m experiments.budgets "$OUT"/logs/*/ --out "$OUT/budgets.md"
 
 table() {  # table OUT_DIR ANCHOR PAPER_TABLE NAME...: the tables of those finished models
     local dir=$1 anchor=$2 paper=$3 name
@@ -61,5 +61,5 @@ table "$OUT/rd_variants_fig5a" residual fig5a residual decoding sep-inp ir2i ir2
 
 # both budgets: decoding-zero is the 80k-window R2I-decoding run (link-init, the short tables'
 # settings)
-python -m experiments.learning_curves "$OUT"/runs/*/ results/reproduction/link-init/decoding-zero \
+python -m experiments.learning_curves "$OUT"/logs/*/ results/reproduction/link-init/decoding-zero \
     --out docs/8x-curves.png --csv "$OUT/learning_curves.csv"
