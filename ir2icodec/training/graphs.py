@@ -56,13 +56,13 @@ def fold_pads(data: bytes) -> bytes:
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
     folded = []
     for node in graph.node:
         if node.op_type != "Pad":
             continue
         pads = _zero_pads(node, constants)
         users = consumers.get(node.output[0], [])
-        outputs = {o.name for o in graph.output}
         if (
             pads is None
             or len(users) != 1

@@ -17,6 +17,7 @@ Calibration photos come from the training split (never the held-out photos or Ko
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shutil
@@ -160,7 +161,7 @@ def quantize_bundle(
     seen = record_inputs(model, photos)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = json.loads((model.directory / MANIFEST_NAME).read_text())
+    manifest = copy.deepcopy(model.manifest)  # the twin's, edited below
     every = [*manifest["files"]] + (
         [manifest["postfilter"]["file"]] if "postfilter" in manifest else []
     )
@@ -217,9 +218,8 @@ def main(bundle: str, out_dir: str, name: str, data: str, photos: int, parts: st
     )
     images = [np.asarray(Image.open(paths[i]).convert("RGB")) for i in sorted(chosen)]
     manifest = quantize_bundle(bundle, out_dir, name, images, [p for p in parts.split(",") if p])
-    click.echo(
-        f"wrote {name} ({manifest['digest']}): int8 {', '.join(manifest['quantized']['graphs'])}"
-    )
+    graphs = ", ".join(manifest["quantized"]["graphs"]) or "nothing"
+    click.echo(f"wrote {name} ({manifest['digest']}): int8 {graphs}")
 
 
 if __name__ == "__main__":
