@@ -1,14 +1,16 @@
-"""What entropy coding alone saves: uniform files, range-coded (format 2) against raw bits.
+"""What entropy coding alone saves: uniform files, range-coded against raw bits.
 
     python -m benchmarks.entropy --data ../shared/data/kodak [--stages 8] [--out results/x.md]
 
 Encodes every image with the same stage count for every block, then writes the very same
-codes both ways (``write_container`` with and without stage counts) and compares the bytes,
-after checking that the range-coded file reads back to the same bits.
+codes as raw bits (format version 1), range-coded from empty counts (version 2) and, for a
+model with bit tables, range-coded from its tables (version 3), and compares the bytes,
+after checking that every file reads back to the same bits.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -16,23 +18,43 @@ import numpy as np
 from tqdm import tqdm
 
 from ir2icodec.codec import encode
-from ir2icodec.container import read_container, write_container
+from ir2icodec.container import chunk_layout, read_container, write_container
 from ir2icodec.imageio import read_image_file
 from ir2icodec.runtime import load_model
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-def raw_and_coded(rgb: np.ndarray, model, stages: int) -> tuple[int, int]:
-    """Bytes of the version-1 (raw bits) and version-2 (range-coded) files of one encoding."""
+def chunk_sizes(data: bytes) -> np.ndarray:
+    """Bytes of each CODE chunk of a file, in stage order (the first holds stages 1-2)."""
+    return np.array([c.length for c in chunk_layout(data) if c.type == "CODE"])
+
+
+def file_sizes(rgb: np.ndarray, model, stages: int) -> dict[str, bytes]:
+    """The version-1 (raw bits), version-2 (range-coded from empty counts) and, when the
+    model has bit tables, version-3 files of one encoding's codes."""
     coded = encode(rgb, model, stages).data
-    container = read_container(coded)
-    raw = write_container(container.header, container.stage_bits, container.ancillary)
-    if [b.tobytes() for b in read_container(raw).stage_bits] != [
-        b.tobytes() for b in container.stage_bits
-    ]:
-        raise click.ClickException("range-coded and raw files hold different bits")
-    return len(raw), len(coded)
+    tables = model.bit_tables
+    container = read_container(coded, tables=tables)
+    bits = container.stage_bits
+    counts = container.stage_counts
+    files = {
+        "raw": write_container(container.header, bits, container.ancillary),
+        "v2": write_container(
+            replace(container.header, model_digest=model.digest),
+            bits,
+            container.ancillary,
+            stage_counts=counts,
+            version=2,
+        ),
+    }
+    if tables is not None:
+        files["v3"] = coded
+    for name, data in files.items():
+        back = read_container(data, tables=tables if name == "v3" else None).stage_bits
+        if [b.tobytes() for b in back] != [b.tobytes() for b in bits]:
+            raise click.ClickException(f"the {name} file holds other bits")
+    return files
 
 
 @click.command()
@@ -58,20 +80,50 @@ def main(data: Path, stages: int, model_path: str | None, out: Path | None) -> N
         raise click.ClickException(f"no images in {data}")
     rows = [
         f"Model `{model.name}`, {len(paths)} images from {data.name}, every block "
-        f"{stages} stages; saving = 1 - range-coded / raw bytes (whole files).",
+        f"{stages} stages; saving = 1 - range-coded / raw bytes (whole files): version 2 "
+        "(counts from zero), version 3 (counts from the model's bit tables, if it has them).",
         "",
-        "| image | raw bytes | range-coded bytes | saving |",
-        "|---|---:|---:|---:|",
+        "| image | raw bytes | version 2 bytes | saving | version 3 bytes | saving |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    total_raw = total_coded = 0
+
+    def saving(coded: int, raw: int) -> str:
+        return f"{100 * (1 - coded / raw):.2f}%" if coded else "n/a"
+
+    totals = {"raw": 0, "v2": 0, "v3": 0}
+    chunks = {"raw": 0, "v2": 0, "v3": 0}
     for path in tqdm(paths, desc="entropy", unit="image"):
-        raw, coded = raw_and_coded(read_image_file(str(path)).rgb, model, stages)
-        total_raw, total_coded = total_raw + raw, total_coded + coded
-        rows.append(f"| {path.name} | {raw} | {coded} | {100 * (1 - coded / raw):.2f}% |")
+        files = file_sizes(read_image_file(str(path)).rgb, model, stages)
+        sizes = {name: len(data) for name, data in files.items()}
+        for name in totals:
+            totals[name] += sizes.get(name, 0)
+            if name in files:
+                chunks[name] = chunks[name] + chunk_sizes(files[name])
+        raw, v2, v3 = sizes["raw"], sizes["v2"], sizes.get("v3", 0)
+        rows.append(
+            f"| {path.name} | {raw} | {v2} | {saving(v2, raw)} | {v3 or 'n/a'} | "
+            f"{saving(v3, raw)} |"
+        )
+    raw, v2, v3 = totals["raw"], totals["v2"], totals["v3"]
     rows.append(
-        f"| **all** | {total_raw} | {total_coded} | "
-        f"**{100 * (1 - total_coded / total_raw):.2f}%** |"
+        f"| **all** | {raw} | {v2} | **{saving(v2, raw)}** | {v3 or 'n/a'} | "
+        f"**{saving(v3, raw)}** |"
     )
+    rows += [
+        "",
+        "Per CODE chunk, all images (bytes; the first chunk holds stages 1-2):",
+        "",
+        "| chunk | raw | version 2 | version 2 / raw | version 3 | version 3 / raw |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for i, raw in enumerate(np.atleast_1d(chunks["raw"])):
+        v2 = int(np.atleast_1d(chunks["v2"])[i])
+        v3 = int(np.atleast_1d(chunks["v3"])[i]) if model.bit_tables is not None else 0
+        label = "stages 1-2" if i == 0 else f"stage {i + 2}"
+        rows.append(
+            f"| {label} | {raw} | {v2} | {v2 / raw:.3f} | {v3 or 'n/a'} | "
+            + (f"{v3 / raw:.3f} |" if v3 else "n/a |")
+        )
     text = "\n".join(rows)
     click.echo(text)
     if out:

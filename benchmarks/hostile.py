@@ -299,6 +299,8 @@ def _cli(door: str, path: Path, work: Path, model_dir: str, max_pixels: int) -> 
             "--force",
             "--stages",
             "2",
+            "--model",
+            model_dir,
         ],
     }[door]
     r = CliRunner().invoke(cli, [*args, "--max-pixels", str(max_pixels)])

@@ -35,6 +35,7 @@ from .container import (
     chunk_layout,
     read_container,
     read_header,
+    read_header_and_version,
 )
 from .errors import Ir2iWarning, LimitError, UsageError
 from .imageio import AlphaPolicy, LoadedImage, convert_image, read_image_file, read_input, to_pil
@@ -174,11 +175,13 @@ def load_image(
     alpha = options.alpha(alpha)  # type: ignore[assignment]
     max_pixels = options.max_pixels(max_pixels)
     if isinstance(image, str | os.PathLike) and _is_ir2i_file(image):
-        digest = read_header(_read_data(image, max_pixels), max_pixels=max_pixels).model_digest
+        header, version = read_header_and_version(
+            _read_data(image, max_pixels), max_pixels=max_pixels
+        )
         coder = _model(model, device) if model is not None else None
         image = decode(
             image,
-            model=coder if coder is not None and coder.digest == digest else None,
+            model=coder if coder is not None and coder.made(header, version) else None,
             device=device,
             max_pixels=max_pixels,
         )
@@ -540,14 +543,26 @@ def decode(
     return picture.array() if output == "numpy" else picture.pil()
 
 
-def truncate(data: DataLike, stages: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+def truncate(
+    data: DataLike, stages: int, *, max_pixels: int = DEFAULT_MAX_PIXELS, model: ModelLike = None
+) -> bytes:
     """A complete file of the first ``stages`` stages of ``data``: byte for byte what the
-    encoder writes when asked for that many, without running any network."""
+    encoder writes when asked for that many, without running any network. A file of format
+    version 3 is re-coded with its model's bit tables (``model``: as for ``decode``; the
+    tables are read, no network is loaded)."""
     stages = options.stage_count(stages, optional=False)  # type: ignore[assignment]
     max_pixels = options.max_pixels(max_pixels)
+    from .codec import check_model
     from .container import truncate_stages
 
-    return truncate_stages(_read_data(data, max_pixels), stages, max_pixels=max_pixels)
+    raw = _read_data(data, max_pixels)
+    header, version = read_header_and_version(raw, max_pixels=max_pixels)
+    tables = None
+    if version >= 3:
+        coder = _model_for_file(model, header.model_name, "cpu", None)
+        check_model(header, coder, version)
+        tables = coder.bit_tables
+    return truncate_stages(raw, stages, max_pixels=max_pixels, tables=tables)
 
 
 def declared_size(data: bytes) -> tuple[int, int]:

@@ -377,8 +377,23 @@ def decode(
     "-s", "--stages", type=int, required=True, help="Stages to keep (2..stages in the file)."
 )
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option(
+    "--model",
+    "model_path",
+    default=None,
+    metavar="DIR|NAME",
+    help="The model that made the file (format version 3 is re-coded with its bit tables; "
+    "default: the shipped model the file names).",
+)
 @_max_pixels_option
-def truncate(source: str, output: str | None, stages: int, force: bool, max_pixels: int) -> None:
+def truncate(
+    source: str,
+    output: str | None,
+    stages: int,
+    force: bool,
+    model_path: str | None,
+    max_pixels: int,
+) -> None:
     """Keep the first stages of an .ir2i file: a smaller, complete file, no re-encoding."""
     from .imageio import read_input
     from .output import write_output
@@ -386,9 +401,8 @@ def truncate(source: str, output: str | None, stages: int, force: bool, max_pixe
     output = output or _default_output(source, f".s{stages}.ir2i")
     _check_terminal(output)
     data = read_input(source, limit=api.max_file_bytes(max_pixels), kind="an .ir2i file")
-    write_output(
-        output, api.truncate(data, stages, max_pixels=max_pixels), force=force, protect=[source]
-    )
+    kept = api.truncate(data, stages, max_pixels=max_pixels, model=model_path)
+    write_output(output, kept, force=force, protect=[source])
 
 
 def parse_size(text: str) -> int:

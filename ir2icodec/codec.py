@@ -26,7 +26,7 @@ from .container import (
     Container,
     Header,
     read_container,
-    read_header,
+    read_header_and_version,
     write_container,
 )
 from .errors import CorruptDataError, ModelMismatchError, UsageError
@@ -378,12 +378,14 @@ class StageAnalysis:
     # What each stage costs: the flat bits per stage, or (n_blocks, cap - 1) each block's
     # bits beyond the first code, as the entropy coder would spend them (costs="coded").
     stage_costs: int | np.ndarray | None = None
+    # The model's bit tables: files are format version 3 with them, version 2 without.
+    tables: entropy.BitTables | None = None
 
     def write(
         self, counts: np.ndarray, payload_cache: MutableMapping[bytes, bytes] | None = None
     ) -> bytes:
-        """The .ir2i file (format version 2) with these per-block stage counts
-        (``payload_cache``: see ``write_container``)."""
+        """The .ir2i file (format version 3 with the model's bit tables, else 2) with these
+        per-block stage counts (``payload_cache``: see ``write_container``)."""
         top = int(counts.max())
         return write_container(
             replace(self.header, stages=top),
@@ -391,6 +393,7 @@ class StageAnalysis:
             self.ancillary,
             stage_counts=counts,
             payload_cache=payload_cache,
+            tables=self.tables,
         )
 
     def reconstruction(self, counts: np.ndarray) -> np.ndarray:
@@ -490,7 +493,7 @@ def analyse(
         height=h,
         stages=cap,
         model_name=model.name,
-        model_digest=model.digest,
+        model_digest=model.file_digest(model.format_version),
         block_size=b,
         bits_per_stage=model.bits_per_stage,
         band_rows=band_rows,
@@ -502,17 +505,24 @@ def analyse(
         else {}
     )
     ancillary = {**ancillary, **(extra_chunks or {})} or None
-    stage_costs = coded_stage_costs(stage_bits, header) if costs == "coded" else None
-    return StageAnalysis(header, stage_bits, dist, pixels, ancillary, distortion, stage_costs)
+    tables = model.bit_tables
+    stage_costs = coded_stage_costs(stage_bits, header, tables) if costs == "coded" else None
+    return StageAnalysis(
+        header, stage_bits, dist, pixels, ancillary, distortion, stage_costs, tables
+    )
 
 
-def coded_stage_costs(stage_bits: list[np.ndarray], header: Header) -> np.ndarray:
+def coded_stage_costs(
+    stage_bits: list[np.ndarray], header: Header, tables: entropy.BitTables | None = None
+) -> np.ndarray:
     """(n_blocks, stages - 1): each block's bits beyond the first code after 2, 3, ...
     stages, each later stage costed by ``entropy.stage_bit_costs`` as one chunk of every
     block (the chunk of a real allocation holds fewer: an estimate)."""
     layout = entropy.CodeLayout.for_block(header.block_size, header.bits_per_stage)
     later = [
-        entropy.stage_bit_costs([stage_bits[s]], stage_bits[s - 1], layout)[0]
+        entropy.stage_bit_costs(
+            [stage_bits[s]], stage_bits[s - 1], layout, first_stage=s + 1, tables=tables
+        )[0]
         for s in range(FIRST_CODE_STAGES, len(stage_bits))
     ]
     extra = np.zeros((header.n_blocks, len(stage_bits) - FIRST_CODE_STAGES + 1))
@@ -543,7 +553,8 @@ def encode(
     Rate control: ``quality`` (0..100) or a size target (``target_bpp`` or ``target_bytes``:
     the best quality whose file fits) gives each block its own stage count, with ``stages``
     as the cap; ``stages`` alone gives every block that many. With none of them, quality
-    ``DEFAULT_QUALITY``. The file is format version 2 (entropy-coded). Without
+    ``DEFAULT_QUALITY``. The file is format version 3 (entropy-coded from the model's bit
+    tables), or 2 for a model without tables. Without
     ``keep_reconstruction`` the result has no reconstruction, and the encoder does not keep
     every stage count's pixels (a 50-megapixel encode peaked at 2.5 GiB instead of 3.4).
     """
@@ -586,17 +597,24 @@ def encode(
     return EncodeResult(analysis.write(counts), picture, counts.reshape(by, bx))
 
 
-def check_model(header: Header, model: OnnxModel) -> None:
-    if header.model_digest != model.digest:
+def check_model(header: Header, model: OnnxModel, version: int = 2) -> None:
+    """ModelMismatchError unless ``model`` made this file of format ``version`` (version 3
+    binds the model's bit tables too: ``OnnxModel.file_digest``)."""
+    if version >= 3 and model.format_version < 3:
+        raise ModelMismatchError(
+            f"this file (format version 3) needs the bit tables of model "
+            f"'{header.model_name}', which model '{model.name}' does not have"
+        )
+    if header.model_digest != model.file_digest(version):
         made_by = f"model '{header.model_name}' ({header.model_digest.hex()[:12]})"
         if header.model_name == model.name:  # same name, other weights: say which is which
             made_by = (
                 f"another version of model '{header.model_name}' (digest "
                 f"{header.model_digest.hex()[:12]}), not the loaded one "
-                f"({model.digest.hex()[:12]})"
+                f"({model.file_digest(version).hex()[:12]})"
             )
         else:
-            made_by += f", not by '{model.name}' ({model.digest.hex()[:12]})"
+            made_by += f", not by '{model.name}' ({model.file_digest(version).hex()[:12]})"
         raise ModelMismatchError(
             f"this file was made by {made_by}; decode it with --model pointing at that model"
         )
@@ -615,8 +633,15 @@ def _read_for_decoding(
     if max_stages is not None:
         _check_stages(max_stages, model, "max_stages")
     # The header against the model before any code is read: a forged layout costs nothing.
-    check_model(read_header(data, max_pixels=max_pixels), model)
-    container = read_container(data, max_pixels=max_pixels, salvage=salvage, max_stages=max_stages)
+    header, version = read_header_and_version(data, max_pixels=max_pixels)
+    check_model(header, model, version)
+    container = read_container(
+        data,
+        max_pixels=max_pixels,
+        salvage=salvage,
+        max_stages=max_stages,
+        tables=model.bit_tables if version >= 3 else None,
+    )
     header = container.header
     notes = list(container.warnings)
     stages = container.stages_found

@@ -147,6 +147,52 @@ class _StageModel:
                 ones[big] = (ones[big] + 1) // 2
 
 
+# Format version 3: learned starting counts. Counts are kept in units of 1/COUNT_SCALE of an
+# observation, so a learned prior can be finer than whole observations while every number
+# stays an integer.
+COUNT_SCALE = 16
+
+
+@dataclass(frozen=True)
+class BitTables:
+    """A model's learned starting counts for the stage bits' fine contexts (format version 3):
+    ``zeros`` and ``ones``, (stages, channels * 81) int64 each, in units of 1/COUNT_SCALE of
+    an observation, counted on training photos' codes (``training.bit_tables``)."""
+
+    zeros: np.ndarray
+    ones: np.ndarray
+
+    def for_stage(self, stage: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of stage ``stage``'s (1-based) starting counts."""
+        return self.zeros[stage - 1].copy(), self.ones[stage - 1].copy()
+
+
+class _LearnedStageModel:
+    """Version 3's model of one stage: fine contexts (channel, W, N, C, P) only, each starting
+    from the model's learned counts and adapting as the chunk is coded (the same KT estimate
+    and halving as version 2, on counts scaled by COUNT_SCALE)."""
+
+    def __init__(self, channels: int, zeros: np.ndarray, ones: np.ndarray):
+        self.zeros = zeros.reshape(channels, _COARSE)
+        self.ones = ones.reshape(channels, _COARSE)
+
+    def probabilities(self, channel: int, coarse: np.ndarray) -> np.ndarray:
+        ones, zeros = self.ones[channel], self.zeros[channel]
+        half = COUNT_SCALE // 2  # KT's half observation, scaled
+        table = _quantise(2 * ones + 2 * half, 2 * (ones + zeros) + 4 * half)
+        return table[coarse]
+
+    def update(self, channel: int, coarse: np.ndarray, bits: np.ndarray) -> None:
+        seen = np.bincount(coarse + _COARSE * bits, minlength=2 * _COARSE).reshape(2, _COARSE)
+        zeros, ones = self.zeros[channel], self.ones[channel]
+        zeros += COUNT_SCALE * seen[0]
+        ones += COUNT_SCALE * seen[1]
+        big = zeros + ones > COUNT_LIMIT * COUNT_SCALE
+        if big.any():
+            zeros[big] = (zeros[big] + 1) // 2
+            ones[big] = (ones[big] + 1) // 2
+
+
 def _coarse_context(
     layout: CodeLayout, rows: np.ndarray, previous: np.ndarray | None, k: int
 ) -> tuple[int, np.ndarray]:
@@ -180,13 +226,26 @@ def _position_context(
 CodePosition = Callable[[int, np.ndarray], np.ndarray]  # (k, P(1) per block) -> bits
 
 
+def _stage_model(
+    layout: CodeLayout, tables: BitTables | None, stage: int
+) -> _StageModel | _LearnedStageModel:
+    """A fresh model for one stage: version 2's (counts from zero) without ``tables``,
+    version 3's (the learned counts of ``stage``) with them."""
+    if tables is None:
+        return _StageModel(layout.channels)
+    return _LearnedStageModel(layout.channels, *tables.for_stage(stage))
+
+
 def _code_stage(
-    layout: CodeLayout, rows: np.ndarray, previous: np.ndarray | None, code: CodePosition
+    layout: CodeLayout,
+    rows: np.ndarray,
+    previous: np.ndarray | None,
+    code: CodePosition,
+    model: _StageModel | _LearnedStageModel,
 ) -> None:
     """Position by position, the probabilities of every block's bit, handed to ``code``,
     which returns the bits (what the encoder had, or what the decoder found); ``rows``
     (positions, blocks) uint8 receives them."""
-    model = _StageModel(layout.channels)
     for k in range(layout.bits):
         channel, coarse = _coarse_context(layout, rows, previous, k)
         rows[k] = code(k, model.probabilities(channel, coarse))
@@ -199,27 +258,39 @@ def _positions_first(bits: np.ndarray | None) -> np.ndarray | None:
 
 
 def encode_stage_bits(
-    stages: list[np.ndarray], previous: np.ndarray | None, layout: CodeLayout
+    stages: list[np.ndarray],
+    previous: np.ndarray | None,
+    layout: CodeLayout,
+    *,
+    first_stage: int = 1,
+    tables: BitTables | None = None,
 ) -> bytes:
     """Range-code consecutive stages of the same blocks, each (blocks, layout.bits) of 0/1,
     into one stream; ``previous`` holds those blocks' bits of the stage before the first
-    (None when the first is stage 1). Returns big-endian 32-bit words."""
+    (None when the first is stage 1), ``first_stage`` the first one's number. Without
+    ``tables`` the model is version 2's, with them version 3's. Returns big-endian 32-bit
+    words."""
     encoder = constriction.stream.queue.RangeEncoder()
     prev = _positions_first(previous)
-    for stage in stages:
+    for number, stage in enumerate(stages, first_stage):
         bits = _positions_first(stage)
 
         def code(k: int, p_one: np.ndarray, bits=bits) -> np.ndarray:
             encoder.encode(bits[k].astype(np.int32), _BERNOULLI, p_one)
             return bits[k]
 
-        _code_stage(layout, bits.copy(), prev, code)
+        _code_stage(layout, bits.copy(), prev, code, _stage_model(layout, tables, number))
         prev = bits
     return encoder.get_compressed().astype(">u4").tobytes()
 
 
 def stage_bit_costs(
-    stages: list[np.ndarray], previous: np.ndarray | None, layout: CodeLayout
+    stages: list[np.ndarray],
+    previous: np.ndarray | None,
+    layout: CodeLayout,
+    *,
+    first_stage: int = 1,
+    tables: BitTables | None = None,
 ) -> list[np.ndarray]:
     """What ``encode_stage_bits`` would spend on each block: for each of ``stages`` (coded
     as one chunk of all these blocks), the ideal code length in bits of every block's bits
@@ -227,7 +298,7 @@ def stage_bit_costs(
     instead of a flat ``layout.bits`` per stage."""
     prev = _positions_first(previous)
     costs = []
-    for stage in stages:
+    for number, stage in enumerate(stages, first_stage):
         bits = _positions_first(stage)
         cost = np.zeros(bits.shape[1])
 
@@ -235,7 +306,7 @@ def stage_bit_costs(
             cost -= np.log2(np.where(bits[k] == 1, p_one, 1.0 - p_one))
             return bits[k]
 
-        _code_stage(layout, bits.copy(), prev, code)
+        _code_stage(layout, bits.copy(), prev, code, _stage_model(layout, tables, number))
         costs.append(cost)
         prev = bits
     return costs
@@ -247,6 +318,9 @@ def decode_stage_bits(
     blocks: int,
     previous: np.ndarray | None,
     layout: CodeLayout,
+    *,
+    first_stage: int = 1,
+    tables: BitTables | None = None,
 ) -> list[np.ndarray]:
     """Inverse of ``encode_stage_bits`` for ``count`` stages: (blocks, layout.bits) uint8 each."""
     words = _words(data)
@@ -264,9 +338,9 @@ def decode_stage_bits(
         def code(k: int, p_one: np.ndarray) -> np.ndarray:
             return decoder.decode(_BERNOULLI, p_one)
 
-        for _ in range(count):
+        for number in range(first_stage, first_stage + count):
             rows = np.zeros((layout.bits, blocks), np.uint8)
-            _code_stage(layout, rows, prev, code)
+            _code_stage(layout, rows, prev, code, _stage_model(layout, tables, number))
             stages.append(np.ascontiguousarray(rows.T))
             prev = rows
     except (ValueError, RuntimeError, AssertionError) as e:

@@ -37,6 +37,11 @@ class ModelMismatchError(Ir2iError):
     """The file was made by another model than the one asked to decode it."""
 
 
+class TablesNeededError(ModelMismatchError):
+    """A format-version-3 file's codes were read without the bit tables of the model that
+    made them (``read_container(tables=...)``; the codec passes the model's)."""
+
+
 class ModelError(Ir2iError):
     """A model bundle is missing, incomplete or unreadable."""
 

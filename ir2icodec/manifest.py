@@ -17,3 +17,12 @@ def bundle_digest(name: str, files: dict[str, str]) -> str:
     for fname in sorted(files):
         h.update(f"\0{fname}\0{files[fname]}".encode())
     return h.hexdigest()[: 2 * DIGEST_BYTES]
+
+
+def tables_digest(bundle: str, tables_sha256: str) -> str:
+    """Identity of a bundle's weights together with its bit tables: what a format-version-3
+    file stores as its model digest, since its codes decode only with those very tables (the
+    tables are outside ``bundle_digest``, so that adding them to a shipped model leaves its
+    earlier files valid)."""
+    h = hashlib.sha256(f"ir2i-bit-tables\0{bundle}\0{tables_sha256}".encode())
+    return h.hexdigest()[: 2 * DIGEST_BYTES]

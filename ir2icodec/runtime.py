@@ -19,8 +19,11 @@ from typing import TypeVar
 import numpy as np
 import onnxruntime as ort
 
+from . import bittables
+from .container import Header
+from .entropy import BitTables
 from .errors import ModelError, UsageError
-from .manifest import DIGEST_BYTES, MANIFEST_NAME, bundle_digest
+from .manifest import DIGEST_BYTES, MANIFEST_NAME, bundle_digest, tables_digest
 from .tuning import DEFAULT_TUNE, SHIPPED_MODELS, Tune, manifest_tune
 
 DEFAULT_MODEL = SHIPPED_MODELS[DEFAULT_TUNE]
@@ -103,6 +106,7 @@ class OnnxModel:
     threads: int | None = None
     _sessions: dict[str, ort.InferenceSession] = field(default_factory=dict, repr=False)
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _tables: BitTables | None = field(default=None, repr=False)
 
     @property
     def workers(self) -> int:
@@ -117,6 +121,44 @@ class OnnxModel:
     @property
     def digest(self) -> bytes:
         return bytes.fromhex(self.manifest["digest"])
+
+    @property
+    def bit_tables(self) -> BitTables | None:
+        """The learned starting counts of the entropy coder (format version 3), or None for
+        a model without them (it writes version 2). Read and checked on first use."""
+        spec = self.manifest.get("bit_tables")
+        if spec is None:
+            return None
+        if self._tables is None:
+            self._tables = bittables.load_tables(
+                self.directory / spec["file"],
+                spec["sha256"],
+                self.stages,
+                self.code_shape[0],
+                self.name,
+            )
+        return self._tables
+
+    @property
+    def format_version(self) -> int:
+        """The format version this model writes: 3 with bit tables, else 2."""
+        return 2 if self.manifest.get("bit_tables") is None else 3
+
+    def file_digest(self, version: int) -> bytes:
+        """The model digest a file of format ``version`` stores: the weights' for versions 1
+        and 2, the weights' and bit tables' together for version 3 (whose codes need both)."""
+        if version < 3:
+            return self.digest
+        spec = self.manifest.get("bit_tables")
+        if spec is None:
+            raise ModelError(f"model {self.name} has no bit tables (format version 3)")
+        return bytes.fromhex(tables_digest(self.manifest["digest"], spec["sha256"]))
+
+    def made(self, header: Header, version: int) -> bool:
+        """Whether this model (with its tables, for version 3) made a file with ``header``."""
+        if version >= 3 and self.format_version < 3:
+            return False
+        return header.model_digest == self.file_digest(version)
 
     @property
     def stages(self) -> int:
@@ -325,5 +367,7 @@ def load_model(
         raise ModelError(f"{directory}: model manifest is inconsistent")
     if not _valid_postfilter(manifest.get("postfilter")):
         raise ModelError(f"{directory}: the manifest's postfilter entry is malformed")
+    if not bittables.valid_spec(manifest.get("bit_tables")):
+        raise ModelError(f"{directory}: the manifest's bit_tables entry is malformed")
     manifest_tune(manifest)  # an unknown tune is refused at load, not at the first encode
     return OnnxModel(directory, manifest, providers_for(device), threads)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +41,21 @@ def tiny_bundle(tmp_path_factory, tiny_coder_model) -> str:
 @pytest.fixture(scope="session")
 def tiny_model(tiny_bundle) -> OnnxModel:
     return load_model(tiny_bundle, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tables_bundle(tmp_path_factory, tiny_bundle, photo_dir) -> str:
+    """``tiny_bundle`` with bit tables counted on ``photo_dir`` (it writes format version 3),
+    made by the real command."""
+    out = tmp_path_factory.mktemp("tables") / "tiny-ir2i"
+    shutil.copytree(tiny_bundle, out)
+    subprocess.run(
+        [sys.executable, "-m", "ir2icodec.training.bit_tables", "--model", str(out)]
+        + ["--data", str(photo_dir), "--photos", "4", "--holdout-percent", "40", "--weight", "64"],
+        check=True,
+        capture_output=True,
+    )
+    return str(out)
 
 
 @pytest.fixture(scope="session")

@@ -131,7 +131,7 @@ def test_max_stages_reads_no_further_than_its_stages(tiny_model, monkeypatch):
     monkeypatch.setattr(
         entropy,
         "decode_stage_bits",
-        lambda payload, count, *a: calls.append(count) or real(payload, count, *a),
+        lambda payload, count, *a, **k: calls.append(count) or real(payload, count, *a, **k),
     )
     three = decode(bytes(damaged), tiny_model, max_stages=3)
     assert three.stages == 3 and three.warnings == []

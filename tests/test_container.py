@@ -464,9 +464,9 @@ def test_max_pixels_parameter() -> None:
         ({"name": b"abc", "name_len": 5}, FormatError, "length"),
         ({"version": 0}, FormatError, "version 0"),
         (
-            {"version": 3},
+            {"version": 4},
             UnsupportedVersionError,
-            r"written by a newer ir2i \(format version 3\); upgrade",
+            r"written by a newer ir2i \(format version 4\); upgrade",
         ),
         ({"flags": 4}, UnsupportedVersionError, "0x0004"),
     ],
@@ -483,8 +483,8 @@ def test_lying_header_is_refused(fields: dict, error: type, message: str) -> Non
 
 
 def test_newer_version_refused_even_with_other_head_layout() -> None:
-    with pytest.raises(UnsupportedVersionError, match="format version 3"):
-        read_container(file_with(b"\x03" + b"\x00" * 80))
+    with pytest.raises(UnsupportedVersionError, match="format version 4"):
+        read_container(file_with(b"\x04" + b"\x00" * 80))
 
 
 def test_malformed_head_chunk() -> None:

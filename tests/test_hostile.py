@@ -198,6 +198,26 @@ def test_fuzz_harness_every_door(valid, valid_alpha, forged, tiny_bundle, tmp_pa
     assert peak < 1024 + 1024  # warmed-up harness + the cap
 
 
+def test_fuzz_harness_every_door_version_3(tables_bundle, tmp_path):
+    """The same forgeries and mutations of a format-version-3 file (codes counted from the
+    model's bit tables), through every door with that model."""
+    valid = ir2icodec.encode(smooth_image(40, 70), stages=4, model=tables_bundle)
+    rgba = np.dstack([smooth_image(40, 70), np.arange(40 * 70, dtype=np.uint8).reshape(40, 70)])
+    valid_alpha = ir2icodec.encode(rgba, stages=3, model=tables_bundle)
+    assert ir2icodec.info(valid)["format_version"] == 3
+    files = {
+        **hostile.forged_corpus(valid, valid_alpha, MAX_PIXELS),
+        **hostile.mutations(valid, 40, seed=2),
+    }
+    hostile.write_corpus(files, tmp_path)
+    outcomes, _ = hostile.run_in_child(
+        Path(tmp_path), tables_bundle, MAX_PIXELS, 1024, look_s=2.0, timeout_s=300
+    )
+    bad = [o for o in outcomes if o.result.startswith("MISHANDLED")]
+    assert not bad, bad[:5]
+    assert {o.result for o in outcomes if o.file == "valid"} == {"ok"}
+
+
 def test_the_crc_of_a_forged_chunk_is_right():
     assert hostile.chunk(b"IEND", b"") == b"\x00\x00\x00\x00IEND" + zlib.crc32(b"IEND").to_bytes(
         4, "big"

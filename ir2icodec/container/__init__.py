@@ -39,7 +39,14 @@ from .constants import (
     SIGNATURE,
     SMAP,
 )
-from .header import PADDING_ALLOWANCE, PADDING_SLACK, Header, read_header, work_limit
+from .header import (
+    PADDING_ALLOWANCE,
+    PADDING_SLACK,
+    Header,
+    read_header,
+    read_header_and_version,
+    work_limit,
+)
 from .reader import CHEAP_MAP_STEPS, Container, read_container
 from .versions import VERSIONS, FormatVersion
 from .writer import truncate_stages, write_container
@@ -79,6 +86,7 @@ __all__ = [
     "Header",
     "chunk_layout",
     "read_container",
+    "read_header_and_version",
     "read_header",
     "truncate_stages",
     "work_limit",

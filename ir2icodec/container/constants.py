@@ -7,7 +7,9 @@ import struct
 # PNG's signature with "IR2" in place of "PNG": the high byte catches 7-bit channels,
 # CR LF catches LF<->CRLF rewriting, 0x1A stops DOS `type`, the final LF catches LF->CRLF.
 SIGNATURE = b"\x89IR2\r\n\x1a\n"
-FORMAT_VERSION = 2  # 2: stage-count map and entropy-coded codes; 1: raw bits, still read
+# The newest version read and written. 3: version 2's layout, coded from the model's learned
+# bit tables; 2: stage-count map and entropy-coded codes; 1: raw bits. All are read.
+FORMAT_VERSION = 3
 KNOWN_FLAGS = 0x0000  # no format version defines flag bits
 
 BLOCK_SIZE = 32

@@ -327,6 +327,14 @@ def read_header(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
     return header
 
 
+def read_header_and_version(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[Header, int]:
+    """The header and the format version (which tells what the model digest covers)."""
+    header, _, version = parse_head(as_bytes(data), max_pixels)
+    return header, version
+
+
 def version_of(version: int):
     """The layout class of a format version (imported late: versions.py needs Header)."""
     from .versions import layout_for

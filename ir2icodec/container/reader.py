@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..entropy import BitTables
 from ..errors import CorruptDataError, FormatError, TruncatedError, UnsupportedVersionError
 from . import chunks
 from .chunks import Chunk, code_span, is_critical, is_letters, span_label, stage_label, type_name
@@ -175,8 +176,10 @@ class _Reader:
         salvage: bool,
         max_stages: int | None,
         codes: bool,
+        tables: BitTables | None,
     ):
         self.data, self.header, self.pos = data, header, pos
+        self.tables = tables
         self.version, self.layout = version, layout_for(version)
         self.salvage, self.max_stages, self.codes = salvage, max_stages, codes
         self.stage_bits: list[np.ndarray] = []
@@ -325,7 +328,9 @@ class _Reader:
                 )
             if self.codes:
                 self.stage_bits.extend(
-                    self.layout.read_code(body, self.header, self.counts, self.stage_bits, self.pos)
+                    self.layout.read_code(
+                        body, self.header, self.counts, self.stage_bits, self.pos, self.tables
+                    )
                 )
             else:
                 self.stage_bits.extend(
@@ -375,6 +380,7 @@ def read_container(
     salvage: bool = False,
     max_stages: int | None = None,
     codes: bool = True,
+    tables: BitTables | None = None,
 ) -> Container:
     """Parse a whole .ir2i file; see format-spec.md, "Reader rules", for every case.
 
@@ -386,8 +392,11 @@ def read_container(
     after them are still collected). ``codes=False`` reads the structure only (chunks,
     lengths, CRCs; the stage map when it is cheap, ``CHEAP_MAP_STEPS``): ``stage_bits``
     then holds one empty (0, bits) array per stage present, so that looking at a file never
-    costs what decoding it does.
+    costs what decoding it does. ``tables``: the bit tables of the model that made the file,
+    which the codes of format version 3 need (``TablesNeededError`` without them).
     """
     data = as_bytes(data)
     header, pos, version = parse_head(data, max_pixels)
-    return _Reader(data, header, pos, version, salvage, max_stages, codes).run()
+    if codes:
+        layout_for(version).coding_tables(tables)  # refuse at once, not at the first CODE
+    return _Reader(data, header, pos, version, salvage, max_stages, codes, tables).run()

@@ -9,7 +9,7 @@ from collections.abc import MutableMapping
 import numpy as np
 
 from .. import entropy
-from ..errors import FormatError
+from ..errors import FormatError, TablesNeededError
 from .chunks import (
     chunk_parts,
     code_length,
@@ -33,6 +33,11 @@ class FormatVersion:
     def check_header(self, header: Header) -> None:
         """FormatError for a header this version cannot lay out."""
 
+    def coding_tables(self, tables: entropy.BitTables | None) -> entropy.BitTables | None:
+        """The tables the range coder starts from: none before version 3 (counts from zero;
+        version 1 has no range coder)."""
+        return None
+
     def code_length_problem(
         self, header: Header, counts: np.ndarray | None, stage: int, length: int, pos: int
     ) -> str | None:
@@ -53,8 +58,10 @@ class FormatVersion:
         counts: np.ndarray | None,
         earlier: list[np.ndarray],
         pos: int,
+        tables: entropy.BitTables | None,
     ) -> list[np.ndarray]:
-        """The stages of one CODE chunk (whose stage pair was checked), (n_blocks, bps) each."""
+        """The stages of one CODE chunk (whose stage pair was checked), (n_blocks, bps) each;
+        ``tables``: the model's bit tables (version 3 needs them, earlier ones ignore them)."""
         raise NotImplementedError
 
     def code_chunks(
@@ -63,6 +70,7 @@ class FormatVersion:
         arrays: list[np.ndarray],
         counts: np.ndarray | None,
         payload_cache: MutableMapping[bytes, bytes] | None,
+        tables: entropy.BitTables | None,
     ) -> list[bytes]:
         """The chunk parts of the stage map (if any) and every CODE chunk."""
         raise NotImplementedError
@@ -87,7 +95,7 @@ class Version1(FormatVersion):
         longest = code_length(header, stage)
         return CHUNK_PREFIX.pack(longest, CODE) + bytes([first, count]), 0, longest
 
-    def read_code(self, body, header, counts, earlier, pos):
+    def read_code(self, body, header, counts, earlier, pos, tables):
         n_blocks, bps = header.n_blocks, header.bits_per_stage
         count = body[1]
         flat = unpack_bits(body[2:])
@@ -95,7 +103,7 @@ class Version1(FormatVersion):
         per_block = flat.reshape(n_blocks, count, bps)
         return [per_block[:, k, :].copy() for k in range(count)]
 
-    def code_chunks(self, header, arrays, counts, payload_cache):
+    def code_chunks(self, header, arrays, counts, payload_cache, tables):
         fcs = header.first_code_stages
         first = np.stack(arrays[:fcs], axis=1)  # (n_blocks, fcs, bps): block-major order
         parts = chunk_parts(CODE, bytes([1, fcs]) + pack_bits(first))
@@ -131,7 +139,7 @@ class Version2(FormatVersion):
         first, count = code_span(header, stage)
         return CODE + bytes([first, count]), 4, code_limit(header, counts, stage)
 
-    def read_code(self, body, header, counts, earlier, pos):
+    def read_code(self, body, header, counts, earlier, pos, tables):
         assert counts is not None  # the reader refuses a CODE chunk before the stage map
         bps = header.bits_per_stage
         first, count = body[0], body[1]
@@ -149,7 +157,15 @@ class Version2(FormatVersion):
             layout = entropy.CodeLayout.for_block(header.block_size, bps)
             previous = earlier[first - 2][coded] if first > 1 else None
             try:
-                parts = entropy.decode_stage_bits(payload, count, len(coded), previous, layout)
+                parts = entropy.decode_stage_bits(
+                    payload,
+                    count,
+                    len(coded),
+                    previous,
+                    layout,
+                    first_stage=first,
+                    tables=self.coding_tables(tables),
+                )
             except entropy.EntropyError as e:
                 raise FormatError(f"chunk 'CODE' at byte {pos}: {e}") from None
         else:
@@ -161,8 +177,9 @@ class Version2(FormatVersion):
             stages.append(full)
         return stages
 
-    def code_chunks(self, header, arrays, counts, payload_cache):
+    def code_chunks(self, header, arrays, counts, payload_cache, tables):
         assert counts is not None
+        tables = self.coding_tables(tables)
         layout = entropy.CodeLayout.for_block(header.block_size, header.bits_per_stage)
         counts = counts.astype(np.uint8)
         coded_map = entropy.encode_stage_map(
@@ -173,14 +190,32 @@ class Version2(FormatVersion):
             key = bytes([stage]) + np.packbits(counts >= stage).tobytes()
             payload = payload_cache.get(key) if payload_cache is not None else None
             if payload is None:
-                payload = code_payload(header, arrays, coded_blocks(counts, stage), stage, layout)
+                payload = code_payload(
+                    header, arrays, coded_blocks(counts, stage), stage, layout, tables
+                )
                 if payload_cache is not None:
                     payload_cache[key] = payload
             parts += chunk_parts(CODE, payload)
         return parts
 
 
-VERSIONS: dict[int, FormatVersion] = {1: Version1(), 2: Version2()}
+class Version3(Version2):
+    """Version 2's layout, with the range coder's counts starting from the model's learned
+    bit tables (``bittables``) instead of zero; the model digest covers weights and tables."""
+
+    number = 3
+
+    def coding_tables(self, tables):
+        if tables is None:
+            # The caller reads codes without the model that made them (a programmer error:
+            # the codec passes the model's tables once the header names it).
+            raise TablesNeededError(
+                "this file (format version 3) decodes only with its model's bit tables"
+            )
+        return tables
+
+
+VERSIONS: dict[int, FormatVersion] = {1: Version1(), 2: Version2(), 3: Version3()}
 
 
 def layout_for(version: int) -> FormatVersion:
@@ -220,14 +255,17 @@ def code_payload(
     coded: np.ndarray,
     stage: int,
     layout: entropy.CodeLayout,
+    tables: entropy.BitTables | None = None,
 ) -> bytes:
-    """The version-2 CODE payload of the chunk that starts at ``stage``, for the blocks
-    ``coded`` (raster indices)."""
+    """The version-2 (``tables`` None) or version-3 CODE payload of the chunk that starts at
+    ``stage``, for the blocks ``coded`` (raster indices)."""
     first_stage, count = code_span(header, stage)
     chunk_stages = [arrays[s - 1][coded] for s in range(stage, stage + count)]
     previous = arrays[stage - 2][coded] if stage > 1 else None
     raw = pack_bits(np.ascontiguousarray(np.stack(chunk_stages, axis=1)))
-    ranged = entropy.encode_stage_bits(chunk_stages, previous, layout)
+    ranged = entropy.encode_stage_bits(
+        chunk_stages, previous, layout, first_stage=first_stage, tables=tables
+    )
     return bytes([first_stage, count]) + smaller(raw, ranged)
 
 

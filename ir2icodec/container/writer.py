@@ -8,11 +8,11 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..entropy import BitTables
 from ..errors import FormatError, UsageError
 from .chunks import chunk_parts, is_critical, is_letters
 from .constants import (
     DEFAULT_MAX_PIXELS,
-    FORMAT_VERSION,
     HEAD,
     HEAD_FIXED,
     IEND,
@@ -21,16 +21,23 @@ from .constants import (
 )
 from .header import Header
 from .reader import read_container
-from .versions import layout_for
+from .versions import VERSIONS, layout_for
 
 
-def truncate_stages(data: bytes, stages: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+def truncate_stages(
+    data: bytes,
+    stages: int,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    tables: BitTables | None = None,
+) -> bytes:
     """A complete file holding only the first ``stages`` stages of ``data``.
 
     Stage codes never depend on later stages, so the result is byte for byte the file the
     encoder writes when asked for that many stages, without running any network.
+    ``tables``: the bit tables of the model that made the file (format version 3 needs them).
     """
-    container = read_container(data, max_pixels=max_pixels)
+    container = read_container(data, max_pixels=max_pixels, tables=tables)
     header = container.header
     if not header.first_code_stages <= stages <= container.stages_found:
         raise UsageError(
@@ -43,6 +50,8 @@ def truncate_stages(data: bytes, stages: int, *, max_pixels: int = DEFAULT_MAX_P
         container.stage_bits[:stages],
         container.ancillary,
         stage_counts=counts,
+        version=container.version,
+        tables=tables,
     )
 
 
@@ -66,6 +75,8 @@ def write_container(
     *,
     stage_counts: np.ndarray | None = None,
     payload_cache: MutableMapping[bytes, bytes] | None = None,
+    version: int | None = None,
+    tables: BitTables | None = None,
 ) -> bytes:
     """Serialize a complete file: signature, HEAD, ancillary chunks, [SMAP,] CODE chunks, IEND.
 
@@ -77,7 +88,9 @@ def write_container(
     the bits of blocks beyond their count read as zeros). ``payload_cache``, shared by calls
     with the same ``stage_bits``, keeps each version-2 CODE payload by its stage and blocks:
     a rate search that writes many allocations then entropy-codes only the chunks that
-    changed.
+    changed. ``version``: 1, 2 or 3 (default: 1 without stage counts, else 2, or 3 when
+    ``tables`` are given); version 3 codes with the model's bit ``tables``, and the header's
+    model digest must then be the one that covers them (``OnnxModel.file_digest``).
     """
     if not isinstance(header, Header):
         raise ValueError("header must be a Header")
@@ -85,16 +98,21 @@ def write_container(
         raise ValueError(f"header declares {header.stages} stages but {len(stage_bits)} were given")
     arrays = [checked_stage(i, bits, header) for i, bits in enumerate(stage_bits, 1)]
     counts = None if stage_counts is None else checked_counts(stage_counts, header)
-    version = layout_for(1 if counts is None else FORMAT_VERSION)
+    if version is None:
+        version = 1 if counts is None else 2 if tables is None else 3
+    if (version == 1) != (counts is None) or version not in VERSIONS:
+        raise ValueError(f"format version {version} with stage counts {counts is not None}")
+    layout = layout_for(version)
+    layout.coding_tables(tables)  # version 3 without tables: refused before any work
     try:
-        version.check_header(header)
+        layout.check_header(header)
     except FormatError as e:  # the writer's caller made the header: a programmer error
         raise ValueError(str(e)) from None
-    parts = [SIGNATURE, *chunk_parts(HEAD, head_data(header, version.number))]
+    parts = [SIGNATURE, *chunk_parts(HEAD, head_data(header, layout.number))]
     # Ancillary chunks go before the codes so that a truncated file still carries them.
     for ctype, payload in (ancillary or {}).items():
         parts += chunk_parts(ctype, checked_ancillary(ctype, payload))
-    parts += version.code_chunks(header, arrays, counts, payload_cache)
+    parts += layout.code_chunks(header, arrays, counts, payload_cache, tables)
     parts += chunk_parts(IEND, b"")
     return b"".join(parts)
 

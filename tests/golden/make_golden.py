@@ -7,7 +7,9 @@ that is to be frozen (its library on the path), e.g. for the files of 2026-12-06
     PYTHONPATH=/tmp/frozen python tests/golden/make_golden.py --out tests/golden
 
 The files are small crops of examples/kodim23.png, coded by shipped models, of format
-versions 1 (raw bits) and 2 (stage map, entropy-coded). ``expected.json`` holds, per file,
+versions 1 (raw bits), 2 (stage map, entropy-coded) and 3 (coded from the model's bit tables;
+added 2026-12-06 with ``--add``, which writes only the files that expected.json lacks and
+leaves the frozen ones alone). ``expected.json`` holds, per file,
 the SHA-256 of the decoded pixels with and without the post-filter (every stage present)
 and of ``ir2icodec.info``'s report; tests/test_golden.py checks today's code against them,
 so a change that alters what an existing file decodes to fails the suite.
@@ -44,13 +46,47 @@ def as_version_1(data: bytes) -> bytes:
     return write_container(c.header, c.stage_bits, c.ancillary)
 
 
-@click.command()
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-def main(out: Path) -> None:
+V3_MODEL = "ir2i-compact-4"  # the first shipped model with bit tables (format version 3)
+
+
+def crops() -> tuple[np.ndarray, np.ndarray]:
+    """The two golden inputs: a 96 x 128 crop and a 45 x 77 one (partial blocks)."""
     with Image.open(REPO / "examples" / "kodim23.png") as im:
         photo = np.asarray(im.convert("RGB"))
-    crop = photo[96:192, 192:320]  # 96 x 128
-    odd = photo[200:245, 300:377]  # 45 x 77: partial blocks on both edges
+    return photo[96:192, 192:320], photo[200:245, 300:377]
+
+
+def version_3_files() -> dict[str, bytes]:
+    crop, odd = crops()
+    return {
+        "v3-rate-controlled.ir2i": ir2icodec.encode(crop, quality=50, model=V3_MODEL),
+        "v3-uniform-odd-size.ir2i": ir2icodec.encode(odd, stages=4, model=V3_MODEL),
+        "v3-psnr.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-psnr-1"),
+    }
+
+
+def frozen_entry(data: bytes) -> dict[str, str]:
+    return {
+        "filtered": digest(ir2icodec.decode(data, output="numpy")),
+        "unfiltered": digest(ir2icodec.decode(data, output="numpy", postfilter=False)),
+        "info": info_digest(data),
+    }
+
+
+@click.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--add", is_flag=True, help="Only the files expected.json lacks.")
+def main(out: Path, add: bool) -> None:
+    if add:
+        expected = json.loads((out / "expected.json").read_text())
+        for name, data in version_3_files().items():
+            if name not in expected:
+                (out / name).write_bytes(data)
+                expected[name] = frozen_entry(data)
+        (out / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+        click.echo(f"{len(expected)} golden files in {out}")
+        return
+    crop, odd = crops()
     alpha = np.dstack([crop, (np.arange(96 * 128) % 251).astype(np.uint8).reshape(96, 128)])
     files = {
         "v2-rate-controlled.ir2i": ir2icodec.encode(crop, quality=50, model=MODEL),
@@ -68,11 +104,7 @@ def main(out: Path) -> None:
     expected = {}
     for name, data in files.items():
         (out / name).write_bytes(data)
-        expected[name] = {
-            "filtered": digest(ir2icodec.decode(data, output="numpy")),
-            "unfiltered": digest(ir2icodec.decode(data, output="numpy", postfilter=False)),
-            "info": info_digest(data),
-        }
+        expected[name] = frozen_entry(data)
     (out / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
     click.echo(f"{len(files)} golden files in {out}")
 
