@@ -241,3 +241,20 @@ def test_entropy_benchmark_compares_all_three_codings(tmp_path, tables_bundle, p
     total = out.read_text().splitlines()[-1].split("|")
     raw, v2, v3 = int(total[2]), int(total[3]), int(total[5])
     assert 0 < v3 < raw and 0 < v2 < raw
+
+
+def test_the_weight_is_compared_on_held_out_photos(tmp_path, tiny_bundle, photo_dir):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    run = subprocess.run(
+        [sys.executable, "-m", "ir2icodec.training.bit_tables", "--model", str(bundle)]
+        + ["--data", str(photo_dir), "--photos", "2", "--holdout-percent", "40"]
+        + ["--compare-on", str(photo_dir), "--compare-weights", "4,64"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    rows = [line.split("|") for line in run.stdout.splitlines() if line.startswith("| ")]
+    assert [r[1].strip() for r in rows[1:]] == ["version 2 (empty counts)", "4", "64"]
+    assert all(int(r[2]) > 0 for r in rows[1:])
+    assert load_model(str(bundle)).format_version == 3

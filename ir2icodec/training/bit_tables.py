@@ -14,13 +14,16 @@ and its encoder writes format version 3 from then on.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import click
+import numpy as np
 from tqdm import tqdm
 
 from .. import bittables
 from ..codec import analyse
+from ..container import write_container
 from ..manifest import MANIFEST_NAME
 from ..runtime import load_model
 from .data import VALIDATION_SCALE, list_images, load_rgb, rescale, split_images
@@ -45,6 +48,30 @@ def add_tables(bundle: Path, tables: bittables.BitTables, about: dict) -> str:
     return digest
 
 
+def weight_comparison(
+    model, photos: list[Path], ones: np.ndarray, totals: np.ndarray, weights: list[int]
+) -> list[str]:
+    """Markdown rows: the code bytes of ``photos`` (as they are, rate control at qualities
+    20, 50 and 80) with each weight's tables, against version 2's empty counts."""
+    sizes = dict.fromkeys([0, *weights], 0)  # 0: version 2
+    tables = {w: bittables.tables_from_counts(ones, totals, w) for w in weights}
+    for path in tqdm(photos, desc="comparing weights"):
+        analysis = analyse(load_rgb(path), model, keep_pixels=False)
+        for quality in (20, 50, 80):
+            counts = analysis.counts_for(quality=quality)
+            top = int(counts.max())
+            header = replace(analysis.header, stages=top)
+            bits = analysis.stage_bits[:top]
+            sizes[0] += len(write_container(header, bits, stage_counts=counts, version=2))
+            for w in weights:
+                coded = write_container(header, bits, stage_counts=counts, tables=tables[w])
+                sizes[w] += len(coded)
+    rows = ["| weight | bytes | against version 2 |", "|---|---:|---:|"]
+    rows.append(f"| version 2 (empty counts) | {sizes[0]} | 1.0000 |")
+    rows += [f"| {w} | {sizes[w]} | {sizes[w] / sizes[0]:.4f} |" for w in weights]
+    return rows
+
+
 @click.command()
 @click.option("--model", "bundle", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--data", multiple=True, required=True, type=click.Path(exists=True))
@@ -58,6 +85,15 @@ def add_tables(bundle: Path, tables: bittables.BitTables, about: dict) -> str:
     help="The most observations a context's learned counts are worth.",
 )
 @click.option("--holdout-percent", type=float, default=5.0, show_default=True)
+@click.option(
+    "--compare-on",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A folder of held-out photos (python -m ir2icodec.training.holdout): first report "
+    "their code bytes with each of --compare-weights against version 2 (how --weight's "
+    "default was chosen).",
+)
+@click.option("--compare-weights", default="4,16,64,256,1024", show_default=True)
 def main(
     bundle: str,
     data: tuple[str, ...],
@@ -65,6 +101,8 @@ def main(
     scale: float,
     weight: int,
     holdout_percent: float,
+    compare_on: Path | None,
+    compare_weights: str,
 ) -> None:
     """Count the bundle's bit tables on training photos and add them to it."""
     model = load_model(bundle, device="cpu")
@@ -76,6 +114,10 @@ def main(
             yield analyse(rgb, model, keep_pixels=False).stage_bits
 
     ones, totals = bittables.count_contexts(codes(), model.code_shape)
+    if compare_on is not None:
+        held = sorted(p for p in compare_on.iterdir() if p.suffix.lower() == ".png")
+        weights = [int(w) for w in compare_weights.split(",")]
+        click.echo("\n".join(weight_comparison(model, held, ones, totals, weights)))
     tables = bittables.tables_from_counts(ones, totals, weight)
     about = {"weight": weight, "photos": len(files), "scale": scale}
     digest = add_tables(Path(bundle), tables, about)
