@@ -163,7 +163,10 @@ class BitTables:
     ones: np.ndarray
 
     def for_stage(self, stage: int) -> tuple[np.ndarray, np.ndarray]:
-        """Copies of stage ``stage``'s (1-based) starting counts."""
+        """Copies of stage ``stage``'s (1-based) starting counts (ValueError for a stage the
+        tables do not have: the decoder reports it as data that does not decode)."""
+        if not 1 <= stage <= len(self.zeros):
+            raise ValueError(f"the bit tables have no stage {stage}")
         return self.zeros[stage - 1].copy(), self.ones[stage - 1].copy()
 
 

@@ -258,3 +258,12 @@ def test_the_weight_is_compared_on_held_out_photos(tmp_path, tiny_bundle, photo_
     assert [r[1].strip() for r in rows[1:]] == ["version 2 (empty counts)", "4", "64"]
     assert all(int(r[2]) > 0 for r in rows[1:])
     assert load_model(str(bundle)).format_version == 3
+
+
+def test_a_stage_beyond_the_tables_is_data_that_does_not_decode():
+    rng = np.random.default_rng(5)
+    tables = random_tables(rng, stages=3)
+    stages = correlated_stages(rng, 5, 1)
+    data = entropy.encode_stage_bits(stages, None, LAYOUT, first_stage=3, tables=tables)
+    with pytest.raises(entropy.EntropyError):
+        entropy.decode_stage_bits(data, 1, 5, stages[0], LAYOUT, first_stage=4, tables=tables)
