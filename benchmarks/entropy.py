@@ -91,14 +91,13 @@ def main(data: Path, stages: int, model_path: str | None, out: Path | None) -> N
         return f"{100 * (1 - coded / raw):.2f}%" if coded else "n/a"
 
     totals = {"raw": 0, "v2": 0, "v3": 0}
-    chunks = {"raw": 0, "v2": 0, "v3": 0}
+    chunks: dict[str, np.ndarray] = {}  # per coding: summed CODE chunk bytes, in stage order
     for path in tqdm(paths, desc="entropy", unit="image"):
         files = file_sizes(read_image_file(str(path)).rgb, model, stages)
         sizes = {name: len(data) for name, data in files.items()}
-        for name in totals:
-            totals[name] += sizes.get(name, 0)
-            if name in files:
-                chunks[name] = chunks[name] + chunk_sizes(files[name])
+        for name, data in files.items():
+            totals[name] += sizes[name]
+            chunks[name] = chunks.get(name, 0) + chunk_sizes(data)
         raw, v2, v3 = sizes["raw"], sizes["v2"], sizes.get("v3", 0)
         rows.append(
             f"| {path.name} | {raw} | {v2} | {saving(v2, raw)} | {v3 or 'n/a'} | "
@@ -116,9 +115,9 @@ def main(data: Path, stages: int, model_path: str | None, out: Path | None) -> N
         "| chunk | raw | version 2 | version 2 / raw | version 3 | version 3 / raw |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for i, raw in enumerate(np.atleast_1d(chunks["raw"])):
-        v2 = int(np.atleast_1d(chunks["v2"])[i])
-        v3 = int(np.atleast_1d(chunks["v3"])[i]) if model.bit_tables is not None else 0
+    for i, raw in enumerate(chunks["raw"]):
+        v2 = int(chunks["v2"][i])
+        v3 = int(chunks["v3"][i]) if "v3" in chunks else 0
         label = "stages 1-2" if i == 0 else f"stage {i + 2}"
         rows.append(
             f"| {label} | {raw} | {v2} | {v2 / raw:.3f} | {v3 or 'n/a'} | "
