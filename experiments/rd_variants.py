@@ -436,6 +436,14 @@ def build_parser() -> argparse.ArgumentParser:
         "needs --data for the image sizes, also with --report-only); file: the .ir2i "
         "file's bytes (default raw)",
     )
+    parser.add_argument(
+        "--points-at-rate",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="also write the points at --rate's bpp as a benchmarks CSV, for "
+        "`ir2icodec.bench.rd --keep` (Table 2: the variants against JPEG at the paper's rate)",
+    )
     return parser
 
 
@@ -478,6 +486,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.data is None or not args.data.is_dir():
             parser.error("--rate raw needs --data (the images' sizes)")
         points = at_raw_rates(points, args.data)
+    if args.points_at_rate is not None:
+        args.points_at_rate.parent.mkdir(parents=True, exist_ok=True)
+        write_csv(points, args.points_at_rate)
     try:
         table = write_reports(
             points, args.out, args.anchor, args.paper_table, args.window, rate=args.rate

@@ -24,6 +24,7 @@ from experiments.table1_inpainting import (
     partial_contexts,
 )
 from ir2icodec.bench.rd import RDPoint
+from ir2icodec.bench.rd import read_csv as read_rd_csv
 
 # ---------------------------------------------------------------- Criminisi
 
@@ -293,9 +294,17 @@ def test_rd_variants_end_to_end(tmp_path: Path, tiny_bundle: str, other_bundle: 
             "fig5a",
             "--data",
             str(data),
+            "--points-at-rate",
+            str(tmp_path / "raw.csv"),
         ]
     )
     assert code == 0
+    # Table 2's input: the same points at the raw rate, readable by the benchmark's --keep
+    raw = read_rd_csv(tmp_path / "raw.csv")
+    assert len(raw) == len(points)
+    assert {round(p.bpp, 6) for p in raw if p.setting == "2"} == {
+        round(2 * 128 * 36 / (168 * 176), 6)
+    }
     table5 = (out / "rd_variants_fig5a.md").read_text()
     assert "Figure 5(a)" in table5 and "R2I Full" not in table5
     assert "raw code bits" in table5

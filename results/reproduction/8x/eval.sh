@@ -59,6 +59,15 @@ table "$OUT/rd_variants_fig3a" residual fig3a residual prediction full decoding 
 table "$OUT/rd_variants_fig3a_s1" residual-s1 fig3a residual-s1 decoding-s1 residual decoding
 table "$OUT/rd_variants_fig5a" residual fig5a residual decoding sep-inp ir2i ir2i-wide sep-inp-s1 ir2i-s1
 
+# Table 2: the same models against JPEG (measured again beside them), at the paper's rate
+if [[ -f $OUT/rd_variants_fig5a/rd_points.csv ]]; then
+    python -m experiments.rd_variants --out "$OUT/rd_variants_fig5a" --anchor residual \
+        --paper-table fig5a --report-only --data "$KODAK" \
+        --points-at-rate "$OUT/table2/variants_raw.csv"
+    python -m ir2icodec.bench.rd --data "$KODAK" --out "$OUT/table2" --codecs jpeg \
+        --keep "$OUT/table2/variants_raw.csv"
+fi
+
 # both budgets: decoding-zero is the 80k-window R2I-decoding run (link-init, the short tables'
 # settings)
 python -m experiments.learning_curves "$OUT"/logs/*/ results/reproduction/link-init/decoding-zero \
