@@ -488,3 +488,20 @@ def test_train_variants_trains_the_named_models_in_order_with_the_launcher(tmp_p
         ["bash", str(script), "train", "nonsense"], capture_output=True, text=True, env=env
     )
     assert unknown.returncode == 2 and "unknown model nonsense" in unknown.stderr
+
+
+def test_rdoq_bits_follow_the_signs_or_the_bit_model() -> None:
+    from experiments.rdoq_proxy import decide_bits
+
+    gen = torch.Generator().manual_seed(0)
+    values = torch.rand(5, 8, 4, 4, generator=gen) * 2 - 1
+    p_one = torch.full((8 * 81,), 0.9, dtype=torch.float64)  # every context predicts 1
+    bits, cost = decide_bits(values, None, p_one, threshold=0.0, scaled=False)
+    assert torch.equal(bits, (values >= 0).long())  # no margin: the plain signs
+    ones = bits.flatten(1).sum(1).double()
+    expected = -(ones * np.log2(0.9) + (128 - ones) * np.log2(0.1))
+    assert torch.allclose(cost, expected)
+    near = values.abs() < 0.3
+    bits, _ = decide_bits(values, bits, p_one, threshold=0.3, scaled=False)
+    assert torch.equal(bits[near], torch.ones_like(bits[near]))  # flipped to the prediction
+    assert torch.equal(bits[~near], (values[~near] >= 0).long())  # the rest kept
