@@ -223,6 +223,8 @@ def test_train_postfilter_end_to_end(tmp_path, tiny_bundle):
     assert len(list((tmp_path / "pairs" / "heldout").glob("*.npz"))) == 4
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] >= 1 and set(log[-1]["msssim"]) == {str(k) for k in range(2, 9)}
+    assert log[0]["step"] == 0 and log[0]["loss"] is None  # the starting filter's scores
+    assert set(log[0]["msssim"]) == set(log[-1]["msssim"])
     model = load_model(str(bundle), device="cpu")
     assert model.postfilter_spec["halo"] == 6
     data = encode(smooth_image(40, 50), model, 3).data

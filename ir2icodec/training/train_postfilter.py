@@ -235,9 +235,11 @@ def train_postfilter(
         with open(out / "log.jsonl", "a") as f:
             f.write(json.dumps(entry) + "\n")
 
-    if step == 0:  # the starting point (identity) is scored too
-        best = validate(net, held, loss)["score"]
+    if step == 0:  # the starting point (identity, or --init's filter) is scored and logged too
+        start_scores = validate(net, held, loss)
+        best = start_scores["score"]
         checkpoint(best_path)
+        log({"step": 0, "elapsed": 0.0, "loss": None, "lr": lr, **start_scores})
     start, saved = time.perf_counter() - elapsed, time.perf_counter()
     losses: list[float] = []
     while elapsed < minutes * 60:
