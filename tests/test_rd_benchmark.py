@@ -168,6 +168,20 @@ def test_end_to_end_jpeg_webp(image_dir: Path, tmp_path: Path, capsys) -> None:
     assert sorted(p.codec for p in merged) == sorted(r["codec"] for r in rows)
     assert "| webp |" in (again / rd.TABLE_NAME).read_text()
 
+    # --keep-as: the earlier JPEG points stay, renamed, beside the re-measured ones.
+    beside = tmp_path / "beside"
+    argv = ["--data", str(image_dir), "--out", str(beside), "--codecs", "jpeg"]
+    keep = ["--keep", str(out / rd.CSV_NAME), "--keep-as", "jpeg=jpeg-before"]
+    assert rd.main(argv + keep) == 0
+    codecs = [p.codec for p in rd.read_csv(beside / rd.CSV_NAME)]
+    assert codecs.count("jpeg-before") == codecs.count("jpeg") == 2 * len(rd.JPEG_QUALITIES)
+    assert (
+        "| jpeg-before | +0.0% | +0.0% | +0.0% | +0.0% | 2 |"
+        in (beside / rd.TABLE_NAME).read_text()
+    )
+    assert rd.main(argv + ["--keep-as", "jpeg=x"]) != 0  # needs --keep
+    assert rd.main(argv + keep[:2] + ["--keep-as", "jpeg"]) != 0  # not OLD=NEW
+
 
 def test_parallel_jobs_give_the_same_points(image_dir: Path) -> None:
     images, _ = rd.find_images(image_dir)

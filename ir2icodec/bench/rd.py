@@ -23,7 +23,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import astuple, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -418,6 +418,17 @@ def write_csv(points: Sequence[RDPoint], path: Path) -> None:
         writer.writerows(astuple(p) for p in points)
 
 
+def kept_names(pairs: Sequence[str]) -> dict[str, str]:
+    """``--keep-as`` OLD=NEW pairs as a mapping (UsageError for a malformed one)."""
+    renames = {}
+    for pair in pairs:
+        old, sep, new = pair.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise UsageError(f"--keep-as {pair!r}: expected OLD=NEW")
+        renames[old.strip()] = new.strip()
+    return renames
+
+
 def read_csv(path: Path) -> list[RDPoint]:
     """Read ``rd_points.csv`` back (e.g. to redo the report without re-encoding)."""
     with path.open(newline="") as f:
@@ -703,6 +714,14 @@ def _window_option(
     "(e.g. to re-measure only a new ir2i model).",
 )
 @click.option(
+    "--keep-as",
+    "keep_as",
+    multiple=True,
+    metavar="OLD=NEW",
+    help="Rename a kept codec's points (repeatable), e.g. ir2i=compact-4, so that an earlier "
+    "model's rows stay beside the new model's re-measured ones.",
+)
+@click.option(
     "--report-only",
     is_flag=True,
     help="Skip encoding: redo bdrate.md and rd.png from --out/rd_points.csv.",
@@ -720,6 +739,7 @@ def bench(
     window: tuple[float, float] | None,
     msssim_db: bool,
     keep: Path | None,
+    keep_as: tuple[str, ...],
     report_only: bool,
 ) -> None:
     """Rate-distortion benchmark of ir2i against standard image codecs.
@@ -750,7 +770,11 @@ def bench(
         raise UsageError("--jobs must be >= 1")
     if keep is not None and not keep.is_file():
         raise UsageError(f"--keep {keep} is not a file")
-    kept = [p for p in read_csv(keep) if p.codec not in names] if keep else []
+    renames = kept_names(keep_as)
+    if renames and keep is None:
+        raise UsageError("--keep-as needs --keep")
+    kept = [replace(p, codec=renames.get(p.codec, p.codec)) for p in read_csv(keep)] if keep else []
+    kept = [p for p in kept if p.codec not in names]
 
     def warn(message: str) -> None:
         tqdm.write(message, file=sys.stderr)
