@@ -62,6 +62,8 @@ def version_3_files() -> dict[str, bytes]:
         "v3-rate-controlled.ir2i": ir2icodec.encode(crop, quality=50, model=V3_MODEL),
         "v3-uniform-odd-size.ir2i": ir2icodec.encode(odd, stages=4, model=V3_MODEL),
         "v3-psnr.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-psnr-1"),
+        # added 2026-12-07 with the new default model
+        "v3-compact-5.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-compact-5"),
     }
 
 
