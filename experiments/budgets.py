@@ -9,7 +9,6 @@ Everything comes from ``config.json`` and ``log.jsonl``, which training writes.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import platform
@@ -17,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
+
 from ir2icodec.training.train import selection_metric
 
-from .common import fmt
+from .common import CONTEXT_SETTINGS, fmt
 
 
 @dataclass(frozen=True)
@@ -82,23 +83,25 @@ def markdown(budgets: Sequence[Budget]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m experiments.budgets", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("runs", nargs="+", type=Path, help="training run directories")
-    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
-    args = parser.parse_args(argv)
+# Click arguments carry no help text, so the command's help names RUNS.
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    help=f"{__doc__.splitlines()[0]}\n\nRUNS: training run directories.",
+)
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="also write the table here"
+)
+def main(runs: tuple[Path, ...], out: Path | None) -> None:
     try:
-        text = markdown([read_budget(run) for run in args.runs])
+        text = markdown([read_budget(run) for run in runs])
     except (OSError, ValueError, KeyError) as exc:
-        parser.error(f"not a training run directory with logs: {exc}")
-    print(text, end="")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-    return 0
+        raise click.UsageError(f"not a training run directory with logs: {exc}") from None
+    click.echo(text, nl=False)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

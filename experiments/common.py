@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import click
 from tqdm import tqdm
 
 from ir2icodec.bench.rd import find_images
@@ -17,20 +17,44 @@ from ir2icodec.bench.rd import find_images
 T = TypeVar("T")
 
 
+# ``-h`` as well as ``--help``, as the commands had under argparse.
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+
+
 def named_path(text: str) -> tuple[str, str]:
-    """Parse ``NAME=PATH`` (argparse ``type=``)."""
+    """Parse ``NAME=PATH``; ValueError with a one-line reason."""
     name, sep, path = text.partition("=")
     if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+        raise ValueError(f"expected NAME=PATH, got {text!r}")
     return name, path
 
 
-def unique_names(pairs: list[tuple[str, str]], what: str) -> dict[str, str]:
-    """``[(name, path)]`` -> ``{name: path}``, refusing duplicate names."""
+class NamedPath(click.ParamType):
+    """Click type of a ``NAME=PATH`` option value: ``(name, path)``."""
+
+    name = "NAME=PATH"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, str]:
+        if isinstance(value, tuple):  # already converted (a default, or a second pass)
+            return value
+        try:
+            return named_path(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+NAMED_PATH = NamedPath()
+
+
+def unique_names(pairs: Iterable[tuple[str, str]], what: str) -> dict[str, str]:
+    """``[(name, path)]`` -> ``{name: path}``, refusing duplicate names (``what``: the option,
+    e.g. ``--bundle``, named in the error)."""
     out: dict[str, str] = {}
     for name, path in pairs:
         if name in out:
-            raise argparse.ArgumentTypeError(f"{what} name {name!r} given twice")
+            raise click.BadParameter(f"name {name!r} given twice", param_hint=f"'{what}'")
         out[name] = path
     return out
 

@@ -24,15 +24,14 @@ as the paper's Figs. 3(b) and 5(b)). ``--report-only`` rebuilds the tables from
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
-import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import click
 import numpy as np
 
 from ir2icodec.bdrate import bd_rate_in_window
@@ -53,7 +52,7 @@ from ir2icodec.container import MIN_STAGES, truncate_stages
 from ir2icodec.metrics import MS_SSIM_MIN_SIDE, WIN_SIZE, psnr, ssim, ssim_and_ms_ssim
 from ir2icodec.runtime import OnnxModel, load_model
 
-from .common import fmt, images_in, map_images, named_path, unique_names
+from .common import CONTEXT_SETTINGS, NAMED_PATH, fmt, images_in, map_images, unique_names
 
 METRICS = {"SSIM": "ssim", "MS-SSIM": "ms_ssim"}  # table name -> RDPoint attribute
 # The paper's rate: raw code bits, no entropy coding ("The results shown here do not make use
@@ -377,127 +376,137 @@ def write_reports(
 # ---------------------------------------------------------------- command line
 
 
-def _window(text: str) -> tuple[float, float] | None:
+def _window(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[float, float] | None:
+    if value is None:  # not given: whole curves
+        return None
     try:
-        return parse_window(text)
+        return parse_window(value)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise click.BadParameter(str(exc)) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m experiments.rd_variants",
-        description="Paper Figs. 3(a)/5(a): BD-rate savings of model bundles against an anchor.",
-    )
-    parser.add_argument("--data", type=Path, help="folder of images (not with --report-only)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument(
-        "--bundle",
-        type=named_path,
-        action="append",
-        default=[],
-        metavar="NAME=DIR",
-        help="an exported model bundle (repeatable)",
-    )
-    parser.add_argument(
-        "--anchor", required=True, help="bundle name to compare against (the residual encoder)"
-    )
-    parser.add_argument(
-        "--paper-table",
-        choices=sorted(PAPER_TABLES),
-        default="fig3a",
-        help="which paper table to print beside ours (default fig3a)",
-    )
-    parser.add_argument(
-        "--window",
-        type=_window,
-        default=None,
-        help="BD-rate bpp window LO,HI or 'none' (default: whole curves)",
-    )
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    parser.add_argument("--jobs", type=int, default=1, help="images encoded in parallel")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="onnxruntime threads per process (default 1: the machine is "
-        "shared; 0 = onnxruntime's default)",
-    )
-    parser.add_argument(
-        "--report-only",
-        action="store_true",
-        help=f"no encoding: rebuild the tables from --out/{CSV_NAME}",
-    )
-    parser.add_argument(
-        "--rate",
-        choices=("raw", "file"),
-        default="raw",
-        help="raw: the stage codes' bits, as the paper counts them (no entropy coding; "
-        "needs --data for the image sizes, also with --report-only); file: the .ir2i "
-        "file's bytes (default raw)",
-    )
-    parser.add_argument(
-        "--points-at-rate",
-        type=Path,
-        default=None,
-        metavar="CSV",
-        help="also write the points at --rate's bpp as a benchmarks CSV, for "
-        "`ir2icodec.bench.rd --keep` (Table 2: the variants against JPEG at the paper's rate)",
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.report_only:
-        csv_path = args.out / CSV_NAME
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    help="Paper Figs. 3(a)/5(a): BD-rate savings of model bundles against an anchor.",
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="folder of images (not with --report-only)",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="output folder")
+@click.option(
+    "--bundle",
+    type=NAMED_PATH,
+    multiple=True,
+    metavar="NAME=DIR",
+    help="an exported model bundle (repeatable)",
+)
+@click.option(
+    "--anchor", required=True, help="bundle name to compare against (the residual encoder)"
+)
+@click.option(
+    "--paper-table",
+    type=click.Choice(sorted(PAPER_TABLES)),
+    default="fig3a",
+    help="which paper table to print beside ours (default fig3a)",
+)
+@click.option(
+    "--window",
+    default=None,
+    callback=_window,
+    help="BD-rate bpp window LO,HI or 'none' (default: whole curves)",
+)
+@click.option("--limit", type=int, default=None, help="use only the first N images")
+@click.option("--jobs", type=int, default=1, help="images encoded in parallel")
+@click.option(
+    "--threads",
+    type=int,
+    default=1,
+    help="onnxruntime threads per process (default 1: the machine is "
+    "shared; 0 = onnxruntime's default)",
+)
+@click.option(
+    "--report-only",
+    is_flag=True,
+    help=f"no encoding: rebuild the tables from --out/{CSV_NAME}",
+)
+@click.option(
+    "--rate",
+    type=click.Choice(("raw", "file")),
+    default="raw",
+    help="raw: the stage codes' bits, as the paper counts them (no entropy coding; "
+    "needs --data for the image sizes, also with --report-only); file: the .ir2i "
+    "file's bytes (default raw)",
+)
+@click.option(
+    "--points-at-rate",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="CSV",
+    help="also write the points at --rate's bpp as a benchmarks CSV, for "
+    "`ir2icodec.bench.rd --keep` (Table 2: the variants against JPEG at the paper's rate)",
+)
+def main(
+    data: Path | None,
+    out: Path,
+    bundle: tuple[tuple[str, str], ...],
+    anchor: str,
+    paper_table: str,
+    window: tuple[float, float] | None,
+    limit: int | None,
+    jobs: int,
+    threads: int,
+    report_only: bool,
+    rate: str,
+    points_at_rate: Path | None,
+) -> None:
+    if report_only:
+        csv_path = out / CSV_NAME
         if not csv_path.is_file():
-            parser.error(f"--report-only needs {csv_path}")
+            raise click.UsageError(f"--report-only needs {csv_path}")
         points = read_csv(csv_path)
     else:
-        try:
-            bundles = unique_names(args.bundle, "--bundle")
-        except argparse.ArgumentTypeError as exc:
-            parser.error(str(exc))
-        if args.anchor not in bundles:
-            parser.error(f"--anchor {args.anchor!r} is not one of the --bundle names")
-        if args.data is None or not args.data.is_dir():
-            parser.error(f"--data {args.data} is not a folder")
-        if args.limit is not None and args.limit < 1:
-            parser.error("--limit must be >= 1")
-        if args.jobs < 1:
-            parser.error("--jobs must be >= 1")
-        if args.threads < 0:
-            parser.error("--threads must be >= 0")
+        # Checked here, not in a callback: --report-only ignores --bundle, as before.
+        bundles = unique_names(bundle, "--bundle")
+        if anchor not in bundles:
+            raise click.UsageError(f"--anchor {anchor!r} is not one of the --bundle names")
+        if data is None or not data.is_dir():
+            raise click.UsageError(f"--data {data} is not a folder")
+        if limit is not None and limit < 1:
+            raise click.UsageError("--limit must be >= 1")
+        if jobs < 1:
+            raise click.UsageError("--jobs must be >= 1")
+        if threads < 0:
+            raise click.UsageError("--threads must be >= 0")
         try:  # fail early on a bad bundle, not after the first image
             load_models(bundles, threads=1)
         except Exception as exc:  # ModelError and onnxruntime's own exception types
-            parser.error(str(exc))
-        images, notes = images_in(args.data, args.limit)
+            raise click.UsageError(str(exc)) from None
+        images, notes = images_in(data, limit)
         for message in notes:
-            print(f"warning: {message}", file=sys.stderr)
+            click.echo(f"warning: {message}", err=True)
         if not images:
-            parser.error(f"no readable images in {args.data}")
-        points = run(images, bundles, args.jobs, args.threads or None)
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_csv(points, args.out / CSV_NAME)
-    if args.rate == "raw":
-        if args.data is None or not args.data.is_dir():
-            parser.error("--rate raw needs --data (the images' sizes)")
-        points = at_raw_rates(points, args.data)
-    if args.points_at_rate is not None:
-        args.points_at_rate.parent.mkdir(parents=True, exist_ok=True)
-        write_csv(points, args.points_at_rate)
+            raise click.UsageError(f"no readable images in {data}")
+        points = run(images, bundles, jobs, threads or None)
+        out.mkdir(parents=True, exist_ok=True)
+        write_csv(points, out / CSV_NAME)
+    if rate == "raw":
+        if data is None or not data.is_dir():
+            raise click.UsageError("--rate raw needs --data (the images' sizes)")
+        points = at_raw_rates(points, data)
+    if points_at_rate is not None:
+        points_at_rate.parent.mkdir(parents=True, exist_ok=True)
+        write_csv(points, points_at_rate)
     try:
-        table = write_reports(
-            points, args.out, args.anchor, args.paper_table, args.window, rate=args.rate
-        )
+        table = write_reports(points, out, anchor, paper_table, window, rate=rate)
     except ValueError as exc:
-        parser.error(str(exc))
-    print(f"wrote {table.name}, {SUMMARY_NAME}, {PER_IMAGE_NAME}, {PLOT_NAME} to {args.out}")
-    return 0
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"wrote {table.name}, {SUMMARY_NAME}, {PER_IMAGE_NAME}, {PLOT_NAME} to {out}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -34,21 +34,20 @@ row per method) and ``table1_blocks.csv`` (one row per block, one SSIM column pe
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import numpy as np
 
 from ir2icodec import blocks as blk
 from ir2icodec.imageio import load_rgb
 from ir2icodec.metrics import ssim
 
-from .common import fmt, images_in, map_images, named_path, unique_names
+from .common import CONTEXT_SETTINGS, NAMED_PATH, fmt, images_in, map_images, unique_names
 from .criminisi import PATCH_SIZE, inpaint_criminisi
 
 BLOCK = 32  # the networks' block and context sizes (ir2icodec.training.nets BLOCK/CONTEXT)
@@ -309,84 +308,83 @@ def table_markdown(summaries: Sequence[Summary], n_images: int, data: str) -> st
 # ---------------------------------------------------------------- command line
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m experiments.table1_inpainting",
-        description="Paper Table 1: partial-context inpainting SSIM of PDE, exemplar and "
-        "network inpainting.",
-    )
-    parser.add_argument("--data", type=Path, required=True, help="folder of images")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument(
-        "--network",
-        type=named_path,
-        action="append",
-        default=[],
-        metavar="NAME=CKPT",
-        help="a training checkpoint whose inpainting network to evaluate "
-        "(repeatable); names starting with 'vanilla' or 'multiscale' "
-        "are shown beside the paper's values for those networks",
-    )
-    parser.add_argument(
-        "--methods",
-        default=",".join(CLASSICAL),
-        help="comma-separated classical methods among pde,exemplar "
-        "(default: both; '' for networks only)",
-    )
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    parser.add_argument("--jobs", type=int, default=1, help="images evaluated in parallel")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    classical = [m.strip() for m in args.methods.split(",") if m.strip()]
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    help="Paper Table 1: partial-context inpainting SSIM of PDE, exemplar and network inpainting.",
+)
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="folder of images")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="output folder")
+@click.option(
+    "--network",
+    type=NAMED_PATH,
+    multiple=True,
+    metavar="NAME=CKPT",
+    help="a training checkpoint whose inpainting network to evaluate "
+    "(repeatable); names starting with 'vanilla' or 'multiscale' "
+    "are shown beside the paper's values for those networks",
+)
+@click.option(
+    "--methods",
+    default=",".join(CLASSICAL),
+    help="comma-separated classical methods among pde,exemplar "
+    "(default: both; '' for networks only)",
+)
+@click.option("--limit", type=int, default=None, help="use only the first N images")
+@click.option("--jobs", type=int, default=1, help="images evaluated in parallel")
+def main(
+    data: Path,
+    out: Path,
+    network: tuple[tuple[str, str], ...],
+    methods: str,
+    limit: int | None,
+    jobs: int,
+) -> None:
+    classical = [m.strip() for m in methods.split(",") if m.strip()]
     unknown = [m for m in classical if m not in CLASSICAL]
     if unknown:
-        parser.error(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(CLASSICAL)}")
-    try:
-        networks = unique_names(args.network, "--network")
-    except argparse.ArgumentTypeError as exc:
-        parser.error(str(exc))
+        raise click.UsageError(
+            f"unknown method(s) {', '.join(unknown)}; known: {', '.join(CLASSICAL)}"
+        )
+    networks = unique_names(network, "--network")
     clash = set(networks) & set(CLASSICAL)
     if clash:
-        parser.error(f"network name(s) {', '.join(sorted(clash))} clash with a classical method")
+        raise click.UsageError(
+            f"network name(s) {', '.join(sorted(clash))} clash with a classical method"
+        )
     if not classical and not networks:
-        parser.error("nothing to evaluate: no classical method and no --network")
-    if not args.data.is_dir():
-        parser.error(f"--data {args.data} is not a folder")
-    if args.limit is not None and args.limit < 1:
-        parser.error("--limit must be >= 1")
-    if args.jobs < 1:
-        parser.error("--jobs must be >= 1")
+        raise click.UsageError("nothing to evaluate: no classical method and no --network")
+    if not data.is_dir():
+        raise click.UsageError(f"--data {data} is not a folder")
+    if limit is not None and limit < 1:
+        raise click.UsageError("--limit must be >= 1")
+    if jobs < 1:
+        raise click.UsageError("--jobs must be >= 1")
 
-    methods = [Method(m) for m in classical] + [Method(n, p) for n, p in networks.items()]
+    to_run = [Method(m) for m in classical] + [Method(n, p) for n, p in networks.items()]
     labels = dict(CLASSICAL_LABELS)
     for name, path in networks.items():  # fail early (before hours of work) on a bad file
         try:
             net = NetworkInpainter(path)
         except Exception as exc:  # torch.load raises many types (pickle, zip, ...)
-            parser.error(f"--network {name}={path}: {exc}")
+            raise click.UsageError(f"--network {name}={path}: {exc}") from None
         labels[name] = f"network `{name}` ({net.kind}, {net.parameters} parameters)"
 
-    images, warnings = images_in(args.data, args.limit)
+    images, warnings = images_in(data, limit)
     for message in warnings:
-        print(f"warning: {message}", file=sys.stderr)
+        click.echo(f"warning: {message}", err=True)
     if not images:
-        parser.error(f"no readable images in {args.data}")
-    results = run(images, methods, args.jobs)
-    summaries = summarize(results, methods, labels)
+        raise click.UsageError(f"no readable images in {data}")
+    results = run(images, to_run, jobs)
+    summaries = summarize(results, to_run, labels)
     if summaries[0].blocks == 0:
-        print(f"error: no image in {args.data} is at least {CONTEXT}x{CONTEXT}", file=sys.stderr)
-        return 1
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_block_csv(results, methods, args.out / "table1_blocks.csv")
-    write_summary_csv(summaries, args.out / "table1.csv")
-    (args.out / "table1.md").write_text(table_markdown(summaries, len(images), str(args.data)))
-    print(f"wrote table1.md, table1.csv, table1_blocks.csv to {args.out}")
-    return 0
+        # exit status 1 (not a usage error), as before
+        raise click.ClickException(f"no image in {data} is at least {CONTEXT}x{CONTEXT}")
+    out.mkdir(parents=True, exist_ok=True)
+    write_block_csv(results, to_run, out / "table1_blocks.csv")
+    write_summary_csv(summaries, out / "table1.csv")
+    (out / "table1.md").write_text(table_markdown(summaries, len(images), str(data)))
+    click.echo(f"wrote table1.md, table1.csv, table1_blocks.csv to {out}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

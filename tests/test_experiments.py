@@ -6,9 +6,11 @@ import csv
 import json
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner, Result
 from conftest import smooth_image, tiny_coder
 from PIL import Image
 
@@ -24,6 +26,12 @@ from experiments.table1_inpainting import (
 )
 from ir2icodec.bench.rd import RDPoint
 from ir2icodec.bench.rd import read_csv as read_rd_csv
+
+
+def _cli(command: click.Command, args: list[str]) -> Result:
+    """Run a click command as its command line would (usage errors exit 2)."""
+    return CliRunner().invoke(command, args)
+
 
 # ---------------------------------------------------------------- Criminisi
 
@@ -140,7 +148,8 @@ def test_table1_end_to_end(tmp_path: Path, small_images: Path) -> None:
     ckpt = _checkpoint(tmp_path / "ms.pt")
     vanilla = _checkpoint(tmp_path / "v.pt", inpaint_kind="vanilla")
     out = tmp_path / "out"
-    code = table1_inpainting.main(
+    result = _cli(
+        table1_inpainting.main,
         [
             "--data",
             str(small_images),
@@ -150,9 +159,9 @@ def test_table1_end_to_end(tmp_path: Path, small_images: Path) -> None:
             f"multiscale={ckpt}",
             "--network",
             f"vanilla={vanilla}",
-        ]
+        ],
     )
-    assert code == 0
+    assert result.exit_code == 0, result.output
     table = (out / "table1.md").read_text()
     for text in (
         "0.4574",
@@ -179,7 +188,8 @@ def test_table1_end_to_end(tmp_path: Path, small_images: Path) -> None:
 
     # Worker processes give the same numbers, in the same order.
     out2 = tmp_path / "out2"
-    code = table1_inpainting.main(
+    result = _cli(
+        table1_inpainting.main,
         [
             "--data",
             str(small_images),
@@ -191,9 +201,9 @@ def test_table1_end_to_end(tmp_path: Path, small_images: Path) -> None:
             f"multiscale={ckpt}",
             "--jobs",
             "2",
-        ]
+        ],
     )
-    assert code == 0
+    assert result.exit_code == 0, result.output
     with (out2 / "table1_blocks.csv").open() as f:
         parallel = list(csv.DictReader(f))
     keep = ("image", "block_row", "block_col", "pde", "multiscale")
@@ -218,10 +228,31 @@ def test_table1_network_sees_mid_grey_block(tmp_path: Path) -> None:
 
 def test_table1_refuses_a_checkpoint_without_inpainting(tmp_path: Path, small_images: Path) -> None:
     ckpt = _checkpoint(tmp_path / "none.pt", inpainting="none", connections="residual")
-    with pytest.raises(SystemExit):
-        table1_inpainting.main(
-            ["--data", str(small_images), "--out", str(tmp_path / "o"), "--network", f"r={ckpt}"]
-        )
+    result = _cli(
+        table1_inpainting.main,
+        ["--data", str(small_images), "--out", str(tmp_path / "o"), "--network", f"r={ckpt}"],
+    )
+    assert result.exit_code == 2 and f"--network r={ckpt}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "extra"),
+    [(table1_inpainting.main, "--network", []), (rd_variants.main, "--bundle", ["--anchor", "a"])],
+)
+def test_named_paths_refuse_a_malformed_or_repeated_name(
+    command: click.Command, option: str, extra: list[str], tmp_path: Path
+) -> None:
+    """A usage error (exit 2, one line), before any image or file is read."""
+    base = ["--data", str(tmp_path), "--out", str(tmp_path / "o"), *extra]
+    for values, message in (
+        (["a"], "expected NAME=PATH, got 'a'"),
+        (["=x"], "expected NAME=PATH, got '=x'"),
+        (["a=x", "a=y"], "name 'a' given twice"),
+    ):
+        result = _cli(command, base + [arg for v in values for arg in (option, v)])
+        assert result.exit_code == 2, result.output
+        assert f"Error: Invalid value for '{option}': {message}" in result.output
+        assert "Traceback" not in result.output
 
 
 # ---------------------------------------------------------------- Figures 3(a), 5(a)
@@ -261,7 +292,8 @@ def test_rd_variants_end_to_end(tmp_path: Path, tiny_bundle: str, other_bundle: 
     for i in range(2):  # > 160 pixels a side, so MS-SSIM is defined
         Image.fromarray(smooth_image(168, 176, seed=10 + i)).save(data / f"im{i}.png")
     out = tmp_path / "out"
-    code = rd_variants.main(
+    result = _cli(
+        rd_variants.main,
         [
             "--data",
             str(data),
@@ -275,9 +307,9 @@ def test_rd_variants_end_to_end(tmp_path: Path, tiny_bundle: str, other_bundle: 
             f"decoding={tiny_bundle}",
             "--bundle",
             f"full={other_bundle}",
-        ]
+        ],
     )
-    assert code == 0
+    assert result.exit_code == 0, result.output
     with (out / "rd_points.csv").open() as f:
         points = list(csv.DictReader(f))
     assert len(points) == 2 * 3 * 7  # images x bundles x stage counts 2..8
@@ -295,7 +327,8 @@ def test_rd_variants_end_to_end(tmp_path: Path, tiny_bundle: str, other_bundle: 
     assert (out / "rd_variants.png").is_file()
 
     # The other paper table from the same measurements, without encoding again.
-    code = rd_variants.main(
+    result = _cli(
+        rd_variants.main,
         [
             "--out",
             str(out),
@@ -308,9 +341,9 @@ def test_rd_variants_end_to_end(tmp_path: Path, tiny_bundle: str, other_bundle: 
             str(data),
             "--points-at-rate",
             str(tmp_path / "raw.csv"),
-        ]
+        ],
     )
-    assert code == 0
+    assert result.exit_code == 0, result.output
     # Table 2's input: the same points at the raw rate, readable by the benchmark's --keep
     raw = read_rd_csv(tmp_path / "raw.csv")
     assert len(raw) == len(points)
@@ -323,16 +356,20 @@ def test_rd_variants_end_to_end(tmp_path: Path, tiny_bundle: str, other_bundle: 
     # raw rates: 168x176 pixels on a 6x6 grid of 32x32 blocks, 128 bits per block and stage
     assert rd_variants.raw_bpp(2, 168, 176) == 2 * 128 * 36 / (168 * 176)
     assert "| residual | 2 | 0.3117 |" in table5  # the average curves at raw rates
-    with pytest.raises(SystemExit):  # raw rates need the images' sizes
-        rd_variants.main(["--out", str(out), "--anchor", "residual", "--report-only"])
-    code = rd_variants.main(
-        ["--out", str(out), "--anchor", "residual", "--report-only", "--rate", "file"]
+    # raw rates need the images' sizes
+    result = _cli(rd_variants.main, ["--out", str(out), "--anchor", "residual", "--report-only"])
+    assert result.exit_code == 2 and "--rate raw needs --data" in result.output
+    result = _cli(
+        rd_variants.main,
+        ["--out", str(out), "--anchor", "residual", "--report-only", "--rate", "file"],
     )
-    assert code == 0 and "whole .ir2i file" in (out / "rd_variants_fig3a.md").read_text()
+    assert result.exit_code == 0, result.output
+    assert "whole .ir2i file" in (out / "rd_variants_fig3a.md").read_text()
 
     # Worker processes measure the same points, in the same order.
     out2 = tmp_path / "out2"
-    code = rd_variants.main(
+    result = _cli(
+        rd_variants.main,
         [
             "--data",
             str(data),
@@ -346,28 +383,30 @@ def test_rd_variants_end_to_end(tmp_path: Path, tiny_bundle: str, other_bundle: 
             f"full={other_bundle}",
             "--jobs",
             "2",
-        ]
+        ],
     )
-    assert code == 0
+    assert result.exit_code == 0, result.output
     with (out2 / "rd_points.csv").open() as f:
         parallel = list(csv.DictReader(f))
     assert parallel == [p for p in points if p["codec"] != "decoding"]
 
 
 def test_rd_variants_rejects_unknown_anchor(tmp_path: Path, tiny_bundle: str) -> None:
-    with pytest.raises(SystemExit):
-        rd_variants.main(
-            [
-                "--data",
-                str(tmp_path),
-                "--out",
-                str(tmp_path / "o"),
-                "--anchor",
-                "residual",
-                "--bundle",
-                f"ir2i={tiny_bundle}",
-            ]
-        )
+    result = _cli(
+        rd_variants.main,
+        [
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+            "--anchor",
+            "residual",
+            "--bundle",
+            f"ir2i={tiny_bundle}",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "--anchor 'residual' is not one of the --bundle names" in result.output
 
 
 # ---------------------------------------------------------------- budgets
@@ -418,7 +457,9 @@ def test_budgets_read_back_a_real_training_run(tmp_path: Path) -> None:
     assert b.selected_step in (2, 3) and b.seconds > 0 and b.samples_per_second > 0
     assert np.isnan(b.inpaint_psnr) and b.last_stage_psnr > 0
     out = tmp_path / "budgets.md"
-    assert budgets.main([str(run), "--out", str(out)]) == 0
+    result = _cli(budgets.main, [str(run), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "| noinp | 3 | 2 x 1 |" in result.output  # printed as well as written
     assert "| noinp | 3 | 2 x 1 |" in out.read_text()
 
 
