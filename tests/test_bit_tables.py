@@ -267,3 +267,39 @@ def test_a_stage_beyond_the_tables_is_data_that_does_not_decode():
     data = entropy.encode_stage_bits(stages, None, LAYOUT, first_stage=3, tables=tables)
     with pytest.raises(entropy.EntropyError):
         entropy.decode_stage_bits(data, 1, 5, stages[0], LAYOUT, first_stage=4, tables=tables)
+
+
+def test_export_counts_the_tables_the_bit_tables_command_counts(
+    tmp_path, tiny_coder_model, photo_dir
+):
+    """``ir2i export --bit-tables-from DATA`` makes a bundle that writes version 3, with the
+    very tables the separate command counts on the same photos afterwards."""
+    import torch
+    from click.testing import CliRunner
+
+    from ir2icodec.training.export import main as export_main
+
+    ckpt = tmp_path / "c.pt"
+    state = {"config": tiny_coder_model.cfg.to_dict(), "model": tiny_coder_model.state_dict()}
+    torch.save(state, ckpt)
+    together, later = tmp_path / "together", tmp_path / "later"
+    runner = CliRunner()
+    r = runner.invoke(
+        export_main,
+        [str(ckpt), str(together), "--name", "t", "--bit-tables-from", str(photo_dir)],
+    )
+    assert r.exit_code == 0, r.output
+    assert "bit_tables.npy" in r.output
+    r = runner.invoke(export_main, [str(ckpt), str(later), "--name", "t"])
+    assert r.exit_code == 0, r.output
+    assert load_model(str(later)).format_version == 2
+    subprocess.run(
+        [sys.executable, "-m", "ir2icodec.training.bit_tables", "--model", str(later)]
+        + ["--data", str(photo_dir)],
+        check=True,
+        capture_output=True,
+    )
+    assert load_model(str(together)).format_version == 3
+    assert (together / bittables.TABLES_FILE).read_bytes() == (
+        later / bittables.TABLES_FILE
+    ).read_bytes()

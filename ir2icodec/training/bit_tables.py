@@ -72,6 +72,40 @@ def weight_comparison(
     return rows
 
 
+def count_into_bundle(
+    bundle: Path,
+    data: list[str],
+    photos: int = 120,
+    scale: float = VALIDATION_SCALE,
+    weight: int = bittables.DEFAULT_WEIGHT,
+    holdout_percent: float = 5.0,
+    compare: tuple[list[Path], list[int]] | None = None,
+) -> str:
+    """Code ``photos`` training photos with the bundle's own networks, count their bits per
+    fine context and add the tables to the bundle (its encoder then writes format version
+    3). With ``compare`` (held-out photos, weights), first echo the weight comparison.
+    Returns the line that says what was written."""
+    model = load_model(bundle, device="cpu")
+    files = training_photos(data, photos, holdout_percent)
+
+    def codes():
+        for path in tqdm(files, desc="coding photos"):
+            rgb = rescale(load_rgb(path), scale)
+            yield analyse(rgb, model, keep_pixels=False).stage_bits
+
+    ones, totals = bittables.count_contexts(codes(), model.code_shape)
+    if compare is not None:
+        held, weights = compare
+        click.echo("\n".join(weight_comparison(model, held, ones, totals, weights)))
+    tables = bittables.tables_from_counts(ones, totals, weight)
+    about = {"weight": weight, "photos": len(files), "scale": scale}
+    digest = add_tables(bundle, tables, about)
+    return (
+        f"{bittables.TABLES_FILE} ({digest[:12]}) from {len(files)} photos, "
+        f"{int(totals.sum())} bits, weight {weight}"
+    )
+
+
 @click.command()
 @click.option("--model", "bundle", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--data", multiple=True, required=True, type=click.Path(exists=True))
@@ -105,25 +139,14 @@ def main(
     compare_weights: str,
 ) -> None:
     """Count the bundle's bit tables on training photos and add them to it."""
-    model = load_model(bundle, device="cpu")
-    files = training_photos(list(data), photos, holdout_percent)
-
-    def codes():
-        for path in tqdm(files, desc="coding photos"):
-            rgb = rescale(load_rgb(path), scale)
-            yield analyse(rgb, model, keep_pixels=False).stage_bits
-
-    ones, totals = bittables.count_contexts(codes(), model.code_shape)
+    compare = None
     if compare_on is not None:
         held = sorted(p for p in compare_on.iterdir() if p.suffix.lower() == ".png")
-        weights = [int(w) for w in compare_weights.split(",")]
-        click.echo("\n".join(weight_comparison(model, held, ones, totals, weights)))
-    tables = bittables.tables_from_counts(ones, totals, weight)
-    about = {"weight": weight, "photos": len(files), "scale": scale}
-    digest = add_tables(Path(bundle), tables, about)
+        compare = (held, [int(w) for w in compare_weights.split(",")])
     click.echo(
-        f"{bittables.TABLES_FILE} ({digest[:12]}) from {len(files)} photos, "
-        f"{int(totals.sum())} bits, weight {weight}"
+        count_into_bundle(
+            Path(bundle), list(data), photos, scale, weight, holdout_percent, compare=compare
+        )
     )
 
 

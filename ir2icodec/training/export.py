@@ -218,7 +218,23 @@ def copy_postfilter(source: str | Path, bundle: str | Path) -> dict:
     show_default=True,
     help="The metric the model was trained for (its rate control measures the same).",
 )
-def main(checkpoint: str, out_dir: str, name: str, postfilter_from: str | None, tune: str) -> None:
+@click.option(
+    "--bit-tables-from",
+    "tables_data",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Count the bundle's bit tables on this training folder's photos (never held-out "
+    "ones; as `python -m ir2icodec.training.bit_tables` does) so that it writes format "
+    "version 3; without it the bundle writes version 2 until they are counted.",
+)
+def main(
+    checkpoint: str,
+    out_dir: str,
+    name: str,
+    postfilter_from: str | None,
+    tune: str,
+    tables_data: tuple[str, ...],
+) -> None:
     """Export CHECKPOINT (a training .pt) to an ONNX model bundle in OUT_DIR."""
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
     extra: dict = {
@@ -230,6 +246,10 @@ def main(checkpoint: str, out_dir: str, name: str, postfilter_from: str | None, 
     if postfilter_from:
         copy_postfilter(postfilter_from, out_dir)
     click.echo(f"exported {name} ({manifest['digest']}) to {out_dir}")
+    if tables_data:
+        from .bit_tables import count_into_bundle  # runs the exported networks: onnxruntime
+
+        click.echo(count_into_bundle(Path(out_dir), list(tables_data)))
 
 
 if __name__ == "__main__":
