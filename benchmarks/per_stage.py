@@ -19,8 +19,10 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from ir2icodec.bench.rd import codec_registry, find_images, jpeg_at_most, load_rgb
+from ir2icodec.bench.codecs import codec_registry, jpeg_at_most
+from ir2icodec.bench.rd import find_images
 from ir2icodec.codec import encode
+from ir2icodec.imageio import load_rgb
 from ir2icodec.metrics import psnr, ssim_and_ms_ssim
 from ir2icodec.postfilter import apply as apply_postfilter
 from ir2icodec.runtime import load_model

@@ -13,7 +13,7 @@ give them, so the table is an approximation). Both arms sweep the encoder's ``--
 settings; every point is the real file (its bytes) and the picture ``ir2i decode`` shows
 (reconstruction of the allocation, then the post-filter with its stage map; bit-exact with
 decoding, tested in the suite). The table: BD-rate of each arm against JPEG
-(``ir2icodec.bench.rd``'s JPEG, 4:2:0, optimized), per image and on the averaged curves,
+(``ir2icodec.bench.codecs``' JPEG, 4:2:0, optimized), per image and on the averaged curves,
 over 0.125-1 bpp, as README reports codecs. The two ir2i arms are not compared with each
 other directly: both curves flatten at the top (every block at 8 stages), where a BD-rate
 between two nearly flat curves is ill-conditioned (a first run of that gave -31% from a 1%
@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from ir2icodec import blocks as blk
 from ir2icodec.bdrate import bd_rate_of_averages, mean_bd_rate
-from ir2icodec.bench.rd import IR2I_QUALITIES, codec_registry
+from ir2icodec.bench.codecs import IR2I_QUALITIES, codec_registry
 from ir2icodec.codec import StageAnalysis, analyse
 from ir2icodec.container import FIRST_CODE_STAGES
 from ir2icodec.imageio import load_rgb

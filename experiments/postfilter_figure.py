@@ -18,7 +18,7 @@ import click
 import numpy as np
 from PIL import Image
 
-from ir2icodec.bench.rd import codec_registry, jpeg_at_most
+from ir2icodec.bench.codecs import codec_registry, jpeg_at_most
 from ir2icodec.codec import decode, encode
 from ir2icodec.imageio import load_rgb
 from ir2icodec.metrics import ssim_and_ms_ssim

@@ -35,20 +35,11 @@ import click
 import numpy as np
 
 from ir2icodec.bdrate import bd_rate_in_window
-from ir2icodec.bench.rd import (
-    CSV_NAME,
-    RDPoint,
-    average_curve_over,
-    curves,
-    image_curve,
-    load_rgb,
-    parse_window,
-    plot_rd,
-    read_csv,
-    write_csv,
-)
+from ir2icodec.bench.rd import CSV_NAME, RDPoint, parse_window, read_csv, write_csv
+from ir2icodec.bench.report import average_curve_over, curves, image_curve, plot_rd
 from ir2icodec.codec import decode, encode
 from ir2icodec.container import MIN_STAGES, truncate_stages
+from ir2icodec.imageio import load_rgb
 from ir2icodec.metrics import MS_SSIM_MIN_SIDE, WIN_SIZE, psnr, ssim, ssim_and_ms_ssim
 from ir2icodec.runtime import OnnxModel, load_model
 

@@ -21,7 +21,9 @@ from ir2icodec.bdrate import (
     clip_to_rate_window,
     mean_bd_rate,
 )
-from ir2icodec.bench import rd
+from ir2icodec.bench import codecs, rd, report
+from ir2icodec.imageio import load_rgb
+from ir2icodec.metrics import psnr
 
 # A plausible RD curve: bpp and PSNR-like quality growing with log-rate.
 RATES = np.array([0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.4])
@@ -132,7 +134,7 @@ def test_end_to_end_jpeg_webp(image_dir: Path, tmp_path: Path, capsys) -> None:
     with (out / rd.CSV_NAME).open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["image", "codec", "setting", "bytes", "bpp", "psnr", "ssim", "ms_ssim"]
-    expected = 2 * (len(rd.JPEG_QUALITIES) + len(rd.WEBP_QUALITIES))
+    expected = 2 * (len(codecs.JPEG_QUALITIES) + len(codecs.WEBP_QUALITIES))
     assert len(rows) == expected
     for row in rows:
         assert float(row["bpp"]) == pytest.approx(8 * int(row["bytes"]) / 192**2)
@@ -173,8 +175,8 @@ def test_end_to_end_jpeg_webp(image_dir: Path, tmp_path: Path, capsys) -> None:
     argv = ["--data", str(image_dir), "--out", str(beside), "--codecs", "jpeg"]
     keep = ["--keep", str(out / rd.CSV_NAME), "--keep-as", "jpeg=jpeg-before"]
     assert rd.main(argv + keep) == 0
-    codecs = [p.codec for p in rd.read_csv(beside / rd.CSV_NAME)]
-    assert codecs.count("jpeg-before") == codecs.count("jpeg") == 2 * len(rd.JPEG_QUALITIES)
+    names = [p.codec for p in rd.read_csv(beside / rd.CSV_NAME)]
+    assert names.count("jpeg-before") == names.count("jpeg") == 2 * len(codecs.JPEG_QUALITIES)
     assert (
         "| jpeg-before | +0.0% | +0.0% | +0.0% | +0.0% | 2 |"
         in (beside / rd.TABLE_NAME).read_text()
@@ -198,7 +200,7 @@ def test_bd_rates_from_points() -> None:
             points.append(rd.RDPoint(image, "jpeg", str(k), 1, r, q, ms, ms))
             points.append(rd.RDPoint(image, "same", str(k), 1, r, q, ms, ms))
             points.append(rd.RDPoint(image, "better", str(k), 1, 0.7 * r, q, ms, ms))
-    rows = {(r.codec, r.metric): r for r in rd.bd_rates(points, anchor="jpeg")}
+    rows = {(r.codec, r.metric): r for r in report.bd_rates(points, anchor="jpeg")}
     for metric in ("MS-SSIM", "PSNR"):
         assert rows[("same", metric)].per_image_mean == pytest.approx(0.0, abs=1e-12)
         assert rows[("same", metric)].on_average_curve == pytest.approx(0.0, abs=1e-12)
@@ -210,7 +212,7 @@ def test_bd_rates_from_points() -> None:
     for k, (r, q) in enumerate(zip(RATES, QUALS, strict=True)):
         points.append(rd.RDPoint("tiny", "jpeg", str(k), 1, r, q, math.nan, math.nan))
         points.append(rd.RDPoint("tiny", "better", str(k), 1, 0.5 * r, q, math.nan, math.nan))
-    again = {(r.codec, r.metric): r for r in rd.bd_rates(points, anchor="jpeg")}
+    again = {(r.codec, r.metric): r for r in report.bd_rates(points, anchor="jpeg")}
     assert again[("better", "MS-SSIM")].n_images == 2
     assert again[("better", "MS-SSIM")].on_average_curve == pytest.approx(
         rows[("better", "MS-SSIM")].on_average_curve
@@ -219,10 +221,10 @@ def test_bd_rates_from_points() -> None:
 
 
 def test_missing_plugins_and_model_are_skipped_not_fatal(monkeypatch) -> None:
-    registry = rd.codec_registry()
-    assert set(registry) == set(rd.ALL_CODECS + rd.EXTRA_CODECS)
-    missing = rd.PillowCodec("x", "NOPE", (1,), lambda q: {}, plugin="no_such_plugin_module")
-    with pytest.raises(rd.CodecUnavailable, match="no_such_plugin_module"):
+    registry = codecs.codec_registry()
+    assert set(registry) == set(codecs.ALL_CODECS + codecs.EXTRA_CODECS)
+    missing = codecs.PillowCodec("x", "NOPE", (1,), lambda q: {}, plugin="no_such_plugin_module")
+    with pytest.raises(codecs.CodecUnavailable, match="no_such_plugin_module"):
         missing.open()
     monkeypatch.setitem(sys.modules, "ir2icodec.codec", None)  # import now fails
     sessions, warnings = rd.open_sessions(["jpeg", "ir2i"], None)
@@ -232,7 +234,7 @@ def test_missing_plugins_and_model_are_skipped_not_fatal(monkeypatch) -> None:
 
 def _fake_ir2i(monkeypatch, load_model) -> None:
     """Stand-in ir2icodec.codec/runtime modules whose model loading is ``load_model``."""
-    jpeg = rd.codec_registry()["jpeg"].open()
+    jpeg = codecs.codec_registry()["jpeg"].open()
     codec = types.ModuleType("ir2icodec.codec")
     codec.analyse = lambda rgb, model: None
     codec.decode = lambda data, model, **kw: types.SimpleNamespace(rgb=jpeg.decode(data))
@@ -257,15 +259,15 @@ def test_ir2i_adapters_measure_the_files_the_encoder_writes(
     assert ok
     quality = [p for p in points if p.codec == "ir2i"]
     uniform = [p for p in points if p.codec == "ir2i-uniform"]
-    assert [p.setting for p in quality] == [str(q) for q in rd.IR2I_QUALITIES]
+    assert [p.setting for p in quality] == [str(q) for q in codecs.IR2I_QUALITIES]
     assert [p.setting for p in uniform] == [str(k) for k in range(2, 9)]
     model = load_model(tiny_bundle)
-    rgb = rd.load_rgb(images[0])
+    rgb = load_rgb(images[0])
     for p in quality[::3] + uniform[::3]:
         setting = {"quality": float(p.setting)} if p.codec == "ir2i" else {"stages": int(p.setting)}
         data = encode(rgb, model, **setting).data
         assert p.bytes == len(data)
-        assert p.psnr == pytest.approx(rd.psnr(rgb, decode(data, model).rgb))
+        assert p.psnr == pytest.approx(psnr(rgb, decode(data, model).rgb))
 
 
 def test_ir2i_without_a_model_is_skipped(monkeypatch) -> None:
@@ -286,7 +288,7 @@ def test_a_failing_codec_is_reported_and_others_continue(image_dir: Path) -> Non
         def decode(self, data: bytes) -> np.ndarray:
             raise AssertionError("unreachable")
 
-    sessions = {"webp": Broken(), "jpeg": rd.codec_registry()["jpeg"].open()}
+    sessions = {"webp": Broken(), "jpeg": codecs.codec_registry()["jpeg"].open()}
     result = rd.measure_image(image_dir / "img0.png", ["webp", "jpeg"], sessions)
     assert len(result.failures) == 1 and "boom" in result.failures[0]
     assert {p.codec for p in result.points} == {"jpeg"}
@@ -295,7 +297,7 @@ def test_a_failing_codec_is_reported_and_others_continue(image_dir: Path) -> Non
 def test_small_images_get_nan_ms_ssim(tmp_path: Path) -> None:
     path = tmp_path / "small.png"
     Image.fromarray(_synthetic_image(3, size=64)).save(path)
-    sessions = {"jpeg": rd.codec_registry()["jpeg"].open()}
+    sessions = {"jpeg": codecs.codec_registry()["jpeg"].open()}
     result = rd.measure_image(path, ["jpeg"], sessions)
     assert result.points and all(math.isnan(p.ms_ssim) for p in result.points)
     assert all(math.isfinite(p.ssim) for p in result.points)
