@@ -64,6 +64,7 @@ def version_3_files() -> dict[str, bytes]:
         "v3-psnr.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-psnr-1"),
         # added 2026-12-07 with the new default model
         "v3-compact-5.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-compact-5"),
+        "v3-compact-6.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-compact-6"),
     }
 
 
