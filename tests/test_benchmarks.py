@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from conftest import smooth_image
 from PIL import Image
 
-from benchmarks import inpaint_layers, speed
+from benchmarks import inpaint_layers, speed, startup
 from ir2icodec.training.export import export_postfilter
 from ir2icodec.training.nets import PostFilter, PostFilterConfig
 
@@ -145,3 +145,26 @@ def test_speed_against_a_baseline_revision_times_both_trees(tmp_path):
         ["git", "-C", str(revisions.CHECKOUT), "worktree", "list"], capture_output=True, text=True
     ).stdout
     assert "ir2i-baseline-" not in listed
+
+
+def test_startup_times_every_phase_of_a_whole_decode_process(tmp_path, tiny_bundle) -> None:
+    """benchmarks.startup: fresh processes (the bare interpreter, the whole decode, the
+    phases one by one); every phase timed (loading a bundle's manifest may round to 0)."""
+    image = tmp_path / "photo.png"
+    Image.fromarray(smooth_image(64, 96)).save(image)
+    out = tmp_path / "startup.md"
+    r = CliRunner().invoke(
+        startup.main,
+        ["--image", str(image), "--model", tiny_bundle, "--rounds", "1", "--out", str(out)],
+    )
+    assert r.exit_code == 0, r.output
+    rows = {
+        line.split(" | ")[0].lstrip("| "): float(line.rstrip(" |").split(" | ")[-1])
+        for line in out.read_text().splitlines()
+        if line.startswith("| ") and not line.startswith("| phase")
+    }
+    assert set(startup.PHASES) <= set(rows)
+    assert all(rows[name] >= 0 for name in startup.PHASES)
+    imports, first_decode = startup.PHASES[0], startup.PHASES[3]
+    assert rows[imports] > 0 and rows[first_decode] > 0
+    assert rows["whole `ir2i decode` process"] > rows["bare interpreter (python -c pass)"] > 0
