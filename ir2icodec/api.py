@@ -231,6 +231,7 @@ def encode_with_warnings(
             device=device,
         )
     )
+    from .codec import bpp_budget_bytes
     from .codec import encode as encode_image
 
     with _enough_memory("encode this picture"):
@@ -249,7 +250,7 @@ def encode_with_warnings(
     notes = list(loaded.warnings)
     if target_bytes is not None or target_bpp is not None:
         h, w = loaded.rgb.shape[:2]
-        budget = target_bytes if target_bytes is not None else target_bpp * h * w / 8
+        budget = target_bytes if target_bytes is not None else bpp_budget_bytes(target_bpp, h * w)
         if len(result.data) > budget:
             notes.append(
                 f"even the first code alone takes {len(result.data)} bytes, above "

@@ -9,6 +9,7 @@ reproduces the encoder's reconstruction bit for bit.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field, replace
@@ -586,7 +587,7 @@ def encode(
         costs=costs,
     )
     if target_bpp is not None:
-        target_bytes = target_bpp * rgb.shape[0] * rgb.shape[1] / 8
+        target_bytes = bpp_budget_bytes(target_bpp, rgb.shape[0] * rgb.shape[1])
     counts = analysis.counts_for(
         stages=stages if not given and quality is None else None,
         quality=quality,
@@ -595,6 +596,13 @@ def encode(
     by, bx = analysis.header.blocks_y, analysis.header.blocks_x
     picture = analysis.reconstruction(counts) if keep_reconstruction else None
     return EncodeResult(analysis.write(counts), picture, counts.reshape(by, bx))
+
+
+def bpp_budget_bytes(target_bpp: float, pixels: int) -> int:
+    """The most whole bytes a file of ``pixels`` may take at ``target_bpp``. The product is
+    rounded to a millionth of a byte first, so that the bpp of an N-byte file (8 N / pixels,
+    a float) buys N bytes, not N - 1 by floating-point noise."""
+    return math.floor(round(target_bpp * pixels / 8, 6))
 
 
 def check_model(header: Header, model: OnnxModel, version: int = 2) -> None:

@@ -160,3 +160,14 @@ def test_later_stages_in_small_batches_change_nothing(tiny_model, monkeypatch):
         assert result.data == before.data
         np.testing.assert_array_equal(decode(result.data, tiny_model).rgb, picture)
     assert len(set(controlled.stage_map.ravel())) > 1  # the rate-controlled file varies
+
+
+def test_the_bpp_of_an_n_byte_file_buys_n_bytes():
+    """--target-bpp 8 N / pixels (a float) is a budget of N whole bytes, not N - 1 by
+    floating-point noise (8 * 102 / 1551 * 1551 / 8 is 101.99999999999999)."""
+    from ir2icodec.codec import bpp_budget_bytes
+
+    for pixels in (33 * 47, 768 * 512, 7, 8192 * 6144):
+        for n in range(1, 3000, 7):
+            assert bpp_budget_bytes(8 * n / pixels, pixels) == n
+    assert bpp_budget_bytes(0.5, 33 * 47) == 96  # 96.9375 bytes: the whole ones
