@@ -17,8 +17,9 @@ python -m experiments.rate_curve --log $D/log.jsonl > $D/rate_curve.txt
     --name ir2i-compact-7 --postfilter-from models/ir2i-compact-6
 grep -q bit_tables $B/model.json || python -m ir2icodec.training.bit_tables --model $B \
     --data ../shared/data/train
-[ -d $P/heldout ] || python -m ir2icodec.training.postfilter_pairs \
-    --data ../shared/data/train --model $B --out $P --limit 300
+# (a marker, not the folder: a run stopped half-way leaves the folder behind)
+[ -f $P/done ] || { rm -rf $P && python -m ir2icodec.training.postfilter_pairs \
+    --data ../shared/data/train --model $B --out $P --limit 300 && touch $P/done; }
 RESUME=""; [ -f $F/last.pt ] && RESUME="--resume"
 [ -f $F/done ] || python -m ir2icodec.training.train_postfilter --pairs $P \
     --out $F --init models/ir2i-compact-6 --loss mix --minutes 20 \
