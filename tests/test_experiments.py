@@ -558,3 +558,19 @@ def test_rdoq_bits_follow_the_signs_or_the_bit_model() -> None:
     bits, _ = decide_bits(values, bits, p_one, threshold=0.3, scaled=False)
     assert torch.equal(bits[near], torch.ones_like(bits[near]))  # flipped to the prediction
     assert torch.equal(bits[~near], (values[~near] >= 0).long())  # the rest kept
+
+
+def test_allocator_ab_times_both_settings_in_fresh_processes(tmp_path):
+    """experiments.allocator_ab: one round decodes a small file of the default model with
+    each allocator setting and tabulates three positive medians per setting."""
+    import ir2icodec
+    from experiments import allocator_ab
+
+    rgb = (np.arange(64 * 64 * 3) % 251).astype(np.uint8).reshape(64, 64, 3)
+    file = tmp_path / "small.ir2i"
+    file.write_bytes(ir2icodec.encode(rgb, stages=3))
+    r = CliRunner().invoke(allocator_ab.main, [str(file), "--rounds", "1"])
+    assert r.exit_code == 0, r.output
+    rows = [line.split("|")[1:-1] for line in r.output.splitlines()[2:]]
+    assert [row[0].strip() for row in rows] == list(allocator_ab.SETTINGS)
+    assert all(float(cell) > 0 for row in rows for cell in row[1:])
