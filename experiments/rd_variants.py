@@ -35,7 +35,7 @@ import click
 import numpy as np
 
 from ir2icodec.bdrate import bd_rate_in_window
-from ir2icodec.bench.rd import CSV_NAME, RDPoint, parse_window, read_csv, write_csv
+from ir2icodec.bench.rd import CSV_NAME, RDPoint, read_csv, window_option, write_csv
 from ir2icodec.bench.report import average_curve_over, curves, image_curve, plot_rd
 from ir2icodec.codec import decode, encode
 from ir2icodec.container import MIN_STAGES, truncate_stages
@@ -367,17 +367,6 @@ def write_reports(
 # ---------------------------------------------------------------- command line
 
 
-def _window(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> tuple[float, float] | None:
-    if value is None:  # not given: whole curves
-        return None
-    try:
-        return parse_window(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @click.command(
     context_settings=CONTEXT_SETTINGS,
     help="Paper Figs. 3(a)/5(a): BD-rate savings of model bundles against an anchor.",
@@ -408,7 +397,7 @@ def _window(
 @click.option(
     "--window",
     default=None,
-    callback=_window,
+    callback=window_option,
     help="BD-rate bpp window LO,HI or 'none' (default: whole curves)",
 )
 @click.option("--limit", type=int, default=None, help="use only the first N images")

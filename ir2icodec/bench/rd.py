@@ -279,9 +279,13 @@ def parse_window(text: str) -> tuple[float, float] | None:
     return lo, hi
 
 
-def _window_option(
-    ctx: click.Context, param: click.Parameter, value: str
+def window_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
 ) -> tuple[float, float] | None:
+    """Click callback of a ``--window`` option (also experiments.rd_variants'): not given
+    (None) means whole curves."""
+    if value is None:
+        return None
     try:
         return parse_window(value)
     except ValueError as exc:
@@ -310,7 +314,7 @@ def _window_option(
     "--window",
     default=",".join(f"{x:g}" for x in DEFAULT_BPP_WINDOW),
     show_default=True,
-    callback=_window_option,
+    callback=window_option,
     help="BD-rate bpp window LO,HI or 'none'.",
 )
 @click.option(
