@@ -574,3 +574,52 @@ def test_allocator_ab_times_both_settings_in_fresh_processes(tmp_path):
     rows = [line.split("|")[1:-1] for line in r.output.splitlines()[2:]]
     assert [row[0].strip() for row in rows] == list(allocator_ab.SETTINGS)
     assert all(float(cell) > 0 for row in rows for cell in row[1:])
+
+
+def test_evaluate_candidate_runs_every_step_for_the_named_run(tmp_path: Path):
+    """`evaluate_candidate.sh`: the named run's checkpoint exported under the new name with
+    the parent's post-filter, its bit tables, pairs, the parent's filter fine-tuned, the
+    held-out bench keeping the parent's rows under its short name; `python` is replaced by
+    `echo` (nothing runs). Wrong arguments: the usage and exit 2."""
+    import os
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "experiments" / "evaluate_candidate.sh"
+    home, fake = tmp_path / "home", tmp_path / "bin"
+    (home / "ir2i-runs" / "rx").mkdir(parents=True)
+    for name in ("log.jsonl", "config.json"):
+        (home / "ir2i-runs" / "rx" / name).write_text("{}\n")
+    (home / "ir2i-runs" / "pf-rx").mkdir()  # what the filter's training would leave
+    (home / "ir2i-runs" / "pf-rx" / "log.jsonl").write_text("{}\n")
+    fake.mkdir()
+    # echoes its arguments and makes the folder named by --out, as the real commands do
+    (fake / "python").write_text(
+        '#!/bin/sh\necho "$@"\n'
+        'while [ $# -gt 0 ]; do [ "$1" = --out ] && mkdir -p "$2"; shift; done\n'
+    )
+    (fake / "python").chmod(0o755)
+    env = {**os.environ, "HOME": str(home), "PATH": f"{fake}:{os.environ['PATH']}"}
+    results = tmp_path / "results"
+    args = ["rx", "ir2i-compact-9", "ir2i-compact-8", str(results), "keep.csv", str(tmp_path / "o")]
+    r = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    steps = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("-m ")]
+    assert "-m experiments.rate_curve" in (results / "rate_curve.txt").read_text()
+    assert steps == [
+        "ir2icodec",
+        "ir2icodec.training.bit_tables",
+        "ir2icodec.training.postfilter_pairs",
+        "ir2icodec.training.train_postfilter",
+        "ir2icodec.bench.rd",
+    ]
+    out = r.stdout
+    assert f"{home}/ir2i-runs/rx/best.pt" in out and "--name ir2i-compact-9" in out
+    assert (
+        "--postfilter-from models/ir2i-compact-8" in out and "--init models/ir2i-compact-8" in out
+    )
+    assert "--keep keep.csv --keep-as ir2i=compact-8" in out
+    assert (results / "log.jsonl").exists() and (results / "postfilter-log.jsonl").exists()
+    again = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=env)
+    assert "train_postfilter" not in again.stdout  # its marker: done once, skipped after
+    wrong = subprocess.run(["bash", str(script), "rx"], capture_output=True, text=True, env=env)
+    assert wrong.returncode == 2 and "RUN NAME FROM RESULTS KEEP OUT" in wrong.stderr

@@ -20,10 +20,12 @@ for seed in "" -seed1; do
     for name in residual prediction full decoding sep-inp ir2i ir2i-wide; do
         run=$R/8x$seed/$name
         label=$name${seed:+-s1}
+        points=$OUT/points/$label
+        # a model measured once stays in the tables when its run is gone (a lost home
+        # directory took the seed-0 checkpoints on 2026-12-07; their points are kept here)
+        if [[ -f $points/rd_points.csv ]]; then DONE[$label]=1; continue; fi
         finished "$run" || continue
         DONE[$label]=1
-        points=$OUT/points/$label
-        [[ -f $points/rd_points.csv ]] && continue
         python -m ir2icodec.training.export "$run/best.pt" "$B/$label" --name "$label" >/dev/null
         python -m experiments.rd_variants --data "$KODAK" --out "$points" --anchor "$label" \
             --bundle "$label=$B/$label" --jobs 2
