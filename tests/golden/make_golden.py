@@ -65,6 +65,7 @@ def version_3_files() -> dict[str, bytes]:
         # added 2026-12-07 with the new default model
         "v3-compact-5.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-compact-5"),
         "v3-compact-6.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-compact-6"),
+        "v3-compact-7.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-compact-7"),
     }
 
 
