@@ -66,6 +66,7 @@ def version_3_files() -> dict[str, bytes]:
         "v3-compact-5.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-compact-5"),
         "v3-compact-6.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-compact-6"),
         "v3-compact-7.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-compact-7"),
+        "v3-psnr-2.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-psnr-2"),
     }
 
 
