@@ -1,4 +1,6 @@
 #!/bin/bash
+# SUPERSEDED, never run: ir2i-psnr-2 (results/training/pf-psnr2/) took the default's networks
+# instead, after ir2i-compact-7 passed ir2i-psnr-1 in PSNR (docs/rate-aware.md, lever 4).
 # --tune psnr with the operating-point ladder (issue 20): ir2i-psnr-1 trained on for squared
 # error with the rate weight per stage, 0.0004 x (9 - j) for stage j: ra4's ladder (0.02 x
 # (9 - j), which made ir2i-compact-6) on the squared-error scale (/ 50, as ps1's 0.0004 was
