@@ -332,3 +332,25 @@ def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert r.stderr.strip().startswith("error: unknown codec(s) nope; known: ir2i")
+
+
+def test_the_report_says_where_each_curve_ends() -> None:
+    """A codec whose curves stop early is compared only up to there: the report's second
+    table gives each codec's highest-rate point, averaged over the images."""
+    points = []
+    for image, shift in (("a", 0.0), ("b", 2.0)):
+        for k, (r, q) in enumerate(zip(RATES, QUALS, strict=True)):
+            ms = 1 - 10 ** (-(q + shift) / 30)
+            points.append(rd.RDPoint(image, "jpeg", str(k), 1, r, q + shift, ms, ms))
+            if k < 2:  # the short codec stops after two settings
+                points.append(rd.RDPoint(image, "short", str(k), 1, r, q + shift, ms, ms))
+    tops = {t.codec: t for t in report.curve_tops(points)}
+    last, second = len(RATES) - 1, 1
+    assert tops["jpeg"].bpp == pytest.approx(RATES[last])
+    assert tops["jpeg"].psnr == pytest.approx(QUALS[last] + 1.0)  # the mean of q and q + 2
+    assert tops["short"].bpp == pytest.approx(RATES[second])
+    assert tops["short"].psnr == pytest.approx(QUALS[second] + 1.0)
+    assert tops["short"].n_images == 2
+    table = report.bdrate_markdown(points)
+    assert "## Where each curve ends" in table
+    assert f"| short | {RATES[second]:.3f} | {QUALS[second] + 1.0:.2f} |" in table

@@ -2,6 +2,10 @@
 # Issue 20: the operating-point ladder doubled once more (0.08 x 9 - j for stage j), from the
 # shipped ir2i-compact-7 (ra5b, 0.04 x 9 - j; its bit-model twin starts fresh, as before), 60
 # minutes: each doubling so far bought more (compact-5 -> 6 -> 7); this finds where it turns.
+# NOT RUN, and not to be run as is: each doubling also lowered the top of the curve (Kodak,
+# all 8 stages: 0.46 bpp / 29.6 dB for compact-6, 0.29 / 28.2 for compact-7), which flatters
+# BD-rates against JPEG (docs/rate-aware.md, "Where the curves end"); judge any rerun against
+# compact-7 directly and by the top of its curve.
 # Resumable: run again.
 cd /work/main
 . ~/venv/bin/activate
