@@ -256,6 +256,14 @@ def encode_with_warnings(
                 f"even the first code alone takes {len(result.data)} bytes, above "
                 f"the target of {int(budget)}"
             )
+        elif result.target_above_top:
+            # The target buys more than this model codes: say so rather than let a user
+            # read the small file as the quality that budget buys.
+            within = f" in at most {stages} stages" if stages is not None else ""
+            notes.append(
+                f"the best picture this model codes{within} takes {len(result.data)} bytes, "
+                f"below the target of {int(budget)}"
+            )
     return Encoded(result.data, notes)
 
 

@@ -40,6 +40,7 @@ from .ratecontrol import (
     Distortion,
     allocate,
     block_distortion,
+    lowest_distortion_counts,
     quality_to_lambda,
     search_lambda,
 )
@@ -59,6 +60,9 @@ class EncodeResult:
     reconstruction: np.ndarray | None  # (H, W, 3) uint8: what --no-filter decodes (None when
     # not kept: it costs a copy of the image per stage count while encoding)
     stage_map: np.ndarray  # (blocks_y, blocks_x): each block's stage count
+    # A size target above what the model's best picture takes: the file is that picture,
+    # smaller than the target (False whenever no target was given).
+    target_above_top: bool = False
 
 
 @dataclass(frozen=True)
@@ -409,6 +413,11 @@ class StageAnalysis:
         blk.place_blocks(padded, blk.raster_coords(by, bx), chosen, b)
         return padded[:h, :w]
 
+    def top_counts(self) -> np.ndarray:
+        """Per-block stage counts of the lowest distortion this analysis can buy."""
+        bits = self.header.bits_per_stage if self.stage_costs is None else self.stage_costs
+        return lowest_distortion_counts(self.distortion, bits, FIRST_CODE_STAGES)
+
     def counts_for(
         self,
         *,
@@ -430,6 +439,9 @@ class StageAnalysis:
         # The search writes dozens of allocations that differ in a few chunks (the first code's
         # never changes): each chunk is entropy-coded once per set of blocks it holds.
         payloads: dict[bytes, bytes] = {}
+        top = self.top_counts()
+        if len(self.write(top, payloads)) <= target_bytes:
+            return top  # the target buys more than the best picture takes: no search
         counts, _ = search_lambda(
             self.distortion,
             bits,
@@ -595,7 +607,13 @@ def encode(
     )
     by, bx = analysis.header.blocks_y, analysis.header.blocks_x
     picture = analysis.reconstruction(counts) if keep_reconstruction else None
-    return EncodeResult(analysis.write(counts), picture, counts.reshape(by, bx))
+    data = analysis.write(counts)
+    above_top = (
+        target_bytes is not None
+        and len(data) < target_bytes
+        and np.array_equal(counts, analysis.top_counts())
+    )
+    return EncodeResult(data, picture, counts.reshape(by, bx), above_top)
 
 
 def bpp_budget_bytes(target_bpp: float, pixels: int) -> int:

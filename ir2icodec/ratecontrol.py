@@ -179,6 +179,19 @@ def allocate(
     return (min_stages + np.argmin(cost, axis=1)).astype(np.uint8)
 
 
+# log2 of the rate multiplier searched: from every stage that lowers a block's distortion
+# to the first code alone.
+LOG2_LAMBDA_RANGE = (-30.0, 30.0)
+
+
+def lowest_distortion_counts(
+    distortion: np.ndarray, bits_per_stage: Bits, min_stages: int
+) -> np.ndarray:
+    """The counts no budget improves on: each block's stages while they lower its distortion
+    (what ``search_lambda`` gives any target at or above their size)."""
+    return allocate(distortion, 2.0 ** LOG2_LAMBDA_RANGE[0], bits_per_stage, min_stages)
+
+
 def search_lambda(
     distortion: np.ndarray,
     bits_per_stage: Bits,
@@ -190,7 +203,7 @@ def search_lambda(
     """Counts whose size (``size_of(counts)``, e.g. coded bytes) is the largest at or below
     ``target``, by bisection of the multiplier in the log domain; returns (counts, size).
     When even the fewest stages exceed the target, returns those (the closest above)."""
-    lo, hi = -30.0, 30.0  # log2 of lam: all stages ... first code only
+    lo, hi = LOG2_LAMBDA_RANGE  # all stages that help ... first code only
     best = allocate(distortion, 2.0**hi, bits_per_stage, min_stages)
     best_size = size_of(best)
     if best_size > target:
@@ -220,11 +233,13 @@ def _fill(
     tries: int = FILL_TRIES,
 ) -> tuple[np.ndarray, float]:
     """Spend what the bisection left below the target one block-stage at a time, the
-    largest distortion drops first (one multiplier moves many blocks at once)."""
+    largest distortion drops first (one multiplier moves many blocks at once). A stage that
+    would raise its block's distortion is not bought, whatever the budget left."""
     cap = min_stages + distortion.shape[1] - 1
     rows = np.flatnonzero(counts < cap)
     column = counts[rows].astype(np.intp) - min_stages
     gain = distortion[rows, column] - distortion[rows, column + 1]
+    rows, gain = rows[gain > 0], gain[gain > 0]
     for row in rows[np.argsort(-gain, kind="stable")][:tries]:
         trial = counts.copy()
         trial[row] += 1

@@ -167,6 +167,22 @@ def test_quality_and_target_bpp(rgb):
     )
 
 
+def test_a_target_above_the_models_top_says_so(rgb):
+    """A budget larger than the model's best picture takes: the file is that picture, and
+    the note says so (not the quality that budget would buy)."""
+    with pytest.warns(Ir2iWarning, match="the best picture this model codes takes"):
+        top = ir2icodec.encode(rgb, target_bpp=16.0)
+    with pytest.warns(Ir2iWarning, match="below the target of 6204"):
+        assert top == ir2icodec.encode(rgb, target_bpp=32.0)  # a larger budget buys nothing
+    with pytest.warns(Ir2iWarning, match="codes in at most 3 stages takes"):
+        capped = ir2icodec.encode(rgb, target_bpp=16.0, stages=3)
+    assert ir2icodec.info(capped)["stages"] <= 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a budget that binds: no note
+        smaller = ir2icodec.encode(rgb, target_bytes=len(top) - 30)
+    assert len(smaller) <= len(top) - 30
+
+
 def test_warnings_from_the_image_conversion(rgb):
     wide = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)  # mode I;16
     with warnings.catch_warnings(record=True) as caught:

@@ -181,3 +181,19 @@ def test_blocks_that_are_mostly_padding_get_the_fewest_stages(tiny_model):
     result = encode(img, tiny_model, quality=50)
     counts = result.stage_map
     assert counts[1].mean() <= counts[0].mean()
+
+
+def test_a_slack_target_buys_the_lowest_distortion_and_no_stage_that_hurts() -> None:
+    """Block 0's third stage lowers its distortion, its fourth raises it; block 1 gains at
+    every stage. With a budget for everything, the search stops at each block's lowest
+    distortion (the fill never buys a stage that hurts); a tight budget goes by the gains."""
+    from ir2icodec.ratecontrol import lowest_distortion_counts, search_lambda
+
+    distortion = np.array([[10.0, 4.0, 6.0], [10.0, 8.0, 1.0]])  # stage counts 2, 3, 4
+    size = lambda counts: float(counts.sum())  # noqa: E731 (one unit a block-stage)
+    top = lowest_distortion_counts(distortion, 128, 2)
+    assert top.tolist() == [3, 4]
+    counts, spent = search_lambda(distortion, 128, 2, size, target=100.0)
+    assert counts.tolist() == [3, 4] and spent == 7.0
+    counts, _ = search_lambda(distortion, 128, 2, size, target=5.0)
+    assert counts.tolist() == [3, 2]  # one stage to spend: the larger drop (6 against 2)
