@@ -34,7 +34,14 @@ done
 # logs and budgets of every run so far (finished or not)
 for seed in "" -seed1; do
     for run in "$R"/8x$seed/*/; do
+        [[ -f $run/log.jsonl ]] || continue
         name=$(basename "$run")${seed:+-s1}
+        kept=$OUT/logs/$name/log.jsonl
+        # a run trained again after its checkpoints were lost replaces its kept log only
+        # once it has come as far
+        if [[ -f $kept ]] && (($(wc -l < "$run/log.jsonl") < $(wc -l < "$kept"))); then
+            continue
+        fi
         mkdir -p "$OUT/logs/$name"
         cp "$run"/log.jsonl "$run"/config.json "$OUT/logs/$name/" 2>/dev/null
     done
