@@ -424,8 +424,11 @@ class StageAnalysis:
         stages: int | None = None,
         quality: float | None = None,
         target_bytes: float | None = None,
+        payload_cache: MutableMapping[bytes, bytes] | None = None,
     ) -> np.ndarray:
-        """Per-block stage counts (n_blocks,) for one rate setting (exactly one given)."""
+        """Per-block stage counts (n_blocks,) for one rate setting (exactly one given).
+        ``payload_cache``: the chunks a size target's search coded, for the caller's ``write``
+        of the chosen counts."""
         cap = self.header.stages
         bits = self.header.bits_per_stage if self.stage_costs is None else self.stage_costs
         if stages is not None:
@@ -438,7 +441,7 @@ class StageAnalysis:
             raise ValueError("give stages, quality or target_bytes")
         # The search writes dozens of allocations that differ in a few chunks (the first code's
         # never changes): each chunk is entropy-coded once per set of blocks it holds.
-        payloads: dict[bytes, bytes] = {}
+        payloads = {} if payload_cache is None else payload_cache
         top = self.top_counts()
         if len(self.write(top, payloads)) <= target_bytes:
             return top  # the target buys more than the best picture takes: no search
@@ -600,14 +603,16 @@ def encode(
     )
     if target_bpp is not None:
         target_bytes = bpp_budget_bytes(target_bpp, rgb.shape[0] * rgb.shape[1])
+    payloads: dict[bytes, bytes] = {}  # the search's coded chunks: the file reuses them
     counts = analysis.counts_for(
         stages=stages if not given and quality is None else None,
         quality=quality,
         target_bytes=target_bytes,
+        payload_cache=payloads,
     )
     by, bx = analysis.header.blocks_y, analysis.header.blocks_x
     picture = analysis.reconstruction(counts) if keep_reconstruction else None
-    data = analysis.write(counts)
+    data = analysis.write(counts, payloads)
     above_top = (
         target_bytes is not None
         and len(data) < target_bytes
