@@ -260,6 +260,33 @@ def test_train_postfilter_end_to_end(tmp_path, tiny_bundle):
     grown = torch.load(tmp_path / "grown" / "best.pt", weights_only=False)
     assert grown["config"] == {"width": 12, "layers": 3}
 
+    # --shrink: back to a narrower filter (a cheaper decoder), from the grown checkpoint
+    shrink = [
+        sys.executable,
+        "-m",
+        "ir2icodec.training.train_postfilter",
+        "--pairs",
+        str(tmp_path / "pairs"),
+        "--out",
+        str(tmp_path / "shrunk"),
+        "--init",
+        str(tmp_path / "grown" / "best.pt"),
+        "--shrink",
+        "--width",
+        "6",
+        "--minutes",
+        "0.01",
+        "--batch",
+        "2",
+        "--threads",
+        "1",
+    ]
+    subprocess.run(shrink, check=True, capture_output=True)
+    shrunk = torch.load(tmp_path / "shrunk" / "best.pt", weights_only=False)
+    assert shrunk["config"] == {"width": 6, "layers": 3}
+    both = subprocess.run([*shrink, "--grow"], capture_output=True, text=True)
+    assert both.returncode == 2 and "one or the other" in both.stderr
+
 
 def test_a_grown_filter_starts_from_the_small_one():
     """Widening keeps the function exactly; an added layer (an identity convolution) keeps
@@ -283,6 +310,36 @@ def test_a_grown_filter_starts_from_the_small_one():
     assert wider.head.weight.grad[:, 8:].abs().max() > 0
     with pytest.raises(ValueError, match="cannot grow"):
         grown_postfilter(small, PostFilterConfig(width=4, layers=3))
+
+
+def test_a_shrunk_filter_keeps_the_channels_its_layers_use():
+    """Channels nothing reads (a grown filter's fresh ones) are the ones dropped, so
+    shrinking a widened filter back gives the original function exactly."""
+    from ir2icodec.training.nets import grown_postfilter, shrunk_postfilter
+
+    torch.manual_seed(0)
+    small = PostFilter(PostFilterConfig(width=8, layers=3))
+    torch.nn.init.normal_(small.head.weight, std=0.05)
+    image, guide = torch.rand(2, 3, 16, 20) - 0.5, torch.rand(2, 3, 16, 20) - 0.5
+    with torch.no_grad():
+        wider = grown_postfilter(small, PostFilterConfig(width=12, layers=3))
+        for conv in wider.body:  # the fresh channels' incoming weights are not small
+            conv.weight.mul_(3.0)
+            conv.bias.normal_()
+        for conv, old in zip(wider.body, small.body):
+            cout, cin = old.weight.shape[:2]
+            conv.weight[:cout, :cin] = old.weight
+            conv.bias[:cout] = old.bias
+        back = shrunk_postfilter(wider, 8)
+        assert back.cfg == small.cfg
+        torch.testing.assert_close(back(image, guide), small(image, guide), rtol=0, atol=1e-6)
+        # a cut into the used channels changes the function, but keeps the shape
+        narrower = shrunk_postfilter(small, 5)
+        assert narrower.body[0].weight.shape == (5, small.body[0].weight.shape[1], 3, 3)
+        assert narrower.head.weight.shape[1] == 5
+        assert not torch.allclose(narrower(image, guide), small(image, guide))
+    with pytest.raises(ValueError, match="cannot shrink"):
+        shrunk_postfilter(small, 9)
 
 
 def test_pillow_plugin_filters_unless_configured_not_to(tmp_path, filtered_bundle, encoded):

@@ -32,7 +32,7 @@ from ..metrics import MS_SSIM_MIN_SIDE
 from ..postfilter import guide
 from .checkpoints import save_atomic
 from .export import export_postfilter
-from .nets import BLOCK, PostFilter, PostFilterConfig, grown_postfilter
+from .nets import BLOCK, PostFilter, PostFilterConfig, grown_postfilter, shrunk_postfilter
 from .postfilter_pairs import DecodedPhoto, load_pair
 from .recover import postfilter_from_bundle
 
@@ -189,12 +189,14 @@ def train_postfilter(
     init: Path | None = None,
     grow: bool = False,
     loss: str = "mix",
+    shrink: bool = False,
 ) -> Path:
     """Train until ``minutes`` of training have passed (counted across resumes); returns the
     best checkpoint's path. ``init`` (another filter's checkpoint, or a bundle whose filter
     to start from) sets the weights and, in place of ``cfg``, the shape; with ``grow``, it
-    is grown into ``cfg``'s shape instead (``grown_postfilter``). ``loss``: a key of
-    ``LOSSES``."""
+    is grown into ``cfg``'s shape instead (``grown_postfilter``); with ``shrink``, cut to
+    ``cfg``'s width, its most used channels kept (``shrunk_postfilter``). ``loss``: a key
+    of ``LOSSES``."""
     if threads:
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -206,7 +208,11 @@ def train_postfilter(
         net = PostFilter(cfg)
     else:
         net = filter_to_start_from(init)
-        net = (grown_postfilter(net, cfg) if grow else net).train()
+        if grow:
+            net = grown_postfilter(net, cfg)
+        elif shrink:
+            net = shrunk_postfilter(net, cfg.width)
+        net = net.train()
     cfg = net.cfg
     optim = torch.optim.Adam(net.parameters(), lr=lr)
     step, elapsed, best = 0, 0.0, math.inf
@@ -351,6 +357,12 @@ def load_postfilter(path: Path) -> tuple[PostFilter, dict]:
     "(new channels start unused, added layers as identities) instead.",
 )
 @click.option(
+    "--shrink",
+    is_flag=True,
+    help="Cut --init's filter to --width channels (each layer's most used ones kept; "
+    "the same depth), a cheaper filter to fine-tune, instead.",
+)
+@click.option(
     "--loss",
     type=click.Choice(sorted(LOSSES)),
     default="mix",
@@ -378,6 +390,7 @@ def main(
     resume: bool,
     init: Path | None,
     grow: bool,
+    shrink: bool,
     loss: str,
 ) -> None:
     """Train the post-filter of a model bundle on its decoded training photos."""
@@ -392,8 +405,10 @@ def main(
             limit=limit,
             holdout_percent=holdout_percent,
         )
-    if grow and init is None:
-        raise click.UsageError("--grow needs --init (the filter to grow)")
+    if (grow or shrink) and init is None:
+        raise click.UsageError("--grow and --shrink need --init (the filter to change)")
+    if grow and shrink:
+        raise click.UsageError("--grow and --shrink: one or the other")
     cfg = PostFilterConfig(width=width, layers=layers)  # --init's shape wins unless --grow
     try:
         best = train_postfilter(
@@ -412,6 +427,7 @@ def main(
             init=init,
             grow=grow,
             loss=loss,
+            shrink=shrink,
         )
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
