@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import click
@@ -502,6 +503,42 @@ def test_learning_curves_read_every_run_and_keep_the_last_of_a_resumed_count(tmp
     (empty / "log.jsonl").write_text('{"step": 1, "loss": 0.2}\n')
     result = CliRunner().invoke(learning_curves.main, [str(empty), "--out", str(out)])
     assert result.exit_code != 0 and "no validation entries" in result.output
+
+
+def test_learning_curves_put_inpainting_runs_in_their_own_panel(tmp_path: Path):
+    """A run without stages (inpainting only) has no coder curve; runs that train an
+    inpainting network (config: joint) get the third panel; a seed suffix keeps the
+    variant's colour."""
+    from experiments import learning_curves
+
+    def run(name: str, stages: int, inpainting: str, msssim: float) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        entries = [
+            {"windows": w, "mean_psnr": 20 + w / 1e4, "mean_msssim": msssim, "inpaint_psnr": 15}
+            for w in (0, 1000, 2000)
+        ]
+        (path / "log.jsonl").write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+        config = {"model": {"stages": stages, "inpainting": inpainting}}
+        (path / "config.json").write_text(json.dumps(config))
+        return path
+
+    alone = learning_curves.read_curve(run("inpaint-only-s1", 0, "joint", math.nan))
+    joint = learning_curves.read_curve(run("ir2i", 8, "joint", 0.8))
+    plain = learning_curves.read_curve(run("residual", 8, "none", 0.8))
+    assert (alone.coder, alone.trains_inpainting) == (False, True)
+    assert (joint.coder, joint.trains_inpainting) == (True, True)
+    assert (plain.coder, plain.trains_inpainting) == (True, False)
+    assert (alone.variant, alone.seed, joint.variant, joint.seed) == ("inpaint-only", 1, "ir2i", 0)
+    out = tmp_path / "curves.png"
+    learning_curves.plot([alone, joint, plain], out)
+    from PIL import Image
+
+    with Image.open(out) as figure:  # three panels side by side: wider than two
+        three = figure.width
+    learning_curves.plot([plain], out)  # no run trains an inpainting network: two panels
+    with Image.open(out) as figure:
+        assert three > figure.width * 1.3
 
 
 def test_train_variants_trains_the_named_models_in_order_with_the_launcher(tmp_path: Path):
