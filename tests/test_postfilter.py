@@ -230,61 +230,27 @@ def test_train_postfilter_end_to_end(tmp_path, tiny_bundle):
     data = encode(smooth_image(40, 50), model, 3).data
     assert decode(data, model).filtered
 
-    # --grow: a wider, deeper filter from that one's checkpoint, on the same pairs
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ir2icodec.training.train_postfilter",
-            "--pairs",
-            str(tmp_path / "pairs"),
-            "--out",
-            str(tmp_path / "grown"),
-            "--init",
-            str(tmp_path / "run" / "best.pt"),
-            "--grow",
-            "--width",
-            "12",
-            "--layers",
-            "3",
-            "--minutes",
-            "0.01",
-            "--batch",
-            "2",
-            "--threads",
-            "1",
-        ],
-        check=True,
-        capture_output=True,
+    def train_from(init: Path, out: str, *flags: str) -> subprocess.CompletedProcess:
+        """A second, tiny filter run on the same pairs, started from ``init``."""
+        command = [sys.executable, "-m", "ir2icodec.training.train_postfilter"]
+        command += ["--pairs", str(tmp_path / "pairs"), "--out", str(tmp_path / out)]
+        command += ["--init", str(init), "--minutes", "0.01", "--batch", "2", "--threads", "1"]
+        return subprocess.run([*command, *flags], capture_output=True, text=True)
+
+    # --grow: a wider, deeper filter from that one's checkpoint
+    grow = train_from(
+        tmp_path / "run" / "best.pt", "grown", "--grow", "--width", "12", "--layers", "3"
     )
+    assert grow.returncode == 0, grow.stderr
     grown = torch.load(tmp_path / "grown" / "best.pt", weights_only=False)
     assert grown["config"] == {"width": 12, "layers": 3}
 
     # --shrink: back to a narrower filter (a cheaper decoder), from the grown checkpoint
-    shrink = [
-        sys.executable,
-        "-m",
-        "ir2icodec.training.train_postfilter",
-        "--pairs",
-        str(tmp_path / "pairs"),
-        "--out",
-        str(tmp_path / "shrunk"),
-        "--init",
-        str(tmp_path / "grown" / "best.pt"),
-        "--shrink",
-        "--width",
-        "6",
-        "--minutes",
-        "0.01",
-        "--batch",
-        "2",
-        "--threads",
-        "1",
-    ]
-    subprocess.run(shrink, check=True, capture_output=True)
+    shrink = train_from(tmp_path / "grown" / "best.pt", "shrunk", "--shrink", "--width", "6")
+    assert shrink.returncode == 0, shrink.stderr
     shrunk = torch.load(tmp_path / "shrunk" / "best.pt", weights_only=False)
     assert shrunk["config"] == {"width": 6, "layers": 3}
-    both = subprocess.run([*shrink, "--grow"], capture_output=True, text=True)
+    both = train_from(tmp_path / "grown" / "best.pt", "both", "--shrink", "--grow")
     assert both.returncode == 2 and "one or the other" in both.stderr
 
 

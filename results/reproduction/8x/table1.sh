@@ -15,6 +15,11 @@ measure() {  # measure TABLE_DIR NAME CHECKPOINT
 finished $R/8x/inpaint-only && measure $OUT/table1_networks multiscale $R/8x/inpaint-only/last.pt
 finished $R/8x-seed1/inpaint-only &&
     measure $OUT/table1_networks_s1 multiscale-s1 $R/8x-seed1/inpaint-only/last.pt
+# seed 1's network trained again (run-pending.sh: its checkpoint was lost, and Sep-Inp's seed 1
+# needs it): measured beside the first, the same seed and settings
+finished $R/8x-seed1/inpaint-only &&
+    [[ $R/8x-seed1/inpaint-only/last.pt -nt $OUT/table1_networks_s1/table1.md ]] &&
+    measure $OUT/table1_networks_s1_rerun multiscale-s1-rerun $R/8x-seed1/inpaint-only/last.pt
 # (seed 0's joint network was measured beside the first, in table1_networks)
 finished $R/8x/ir2i && ! grep -q multiscale-joint $OUT/table1_networks/table1.md &&
     measure $OUT/table1_joint multiscale-joint $R/8x/ir2i/best.pt
