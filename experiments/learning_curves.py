@@ -9,8 +9,9 @@ has two panels for the coders (mean over stages of each metric, windows on a log
 when some runs train an inpainting network (``config.json``: inpainting joint), a third for
 its estimates' PSNR; one line per run, so that an ordering that flips as training grows
 shows as lines that cross, and where. A run is labelled by its directory name and its
-windows; a variant keeps one colour, a seed suffix (``decoding-s1``) one line style. The CSV
-has every point.
+windows; a variant keeps one colour, a seed suffix (``decoding-s1``) one line style, and a
+run of less than half the longest run's windows is dotted (two budgets of one variant). The
+CSV has every point.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ METRICS = (
 
 # The inpainting networks' own score (third panel): held-out PSNR of their estimates.
 INPAINT_METRIC = ("inpaint_psnr", "held-out inpainting PSNR (dB)")
-SEED_STYLES = ("-", "--", "-.", ":")
+SEED_STYLES = ("-", "--", "-.")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,14 @@ def read_curve(run: Path) -> Curve:
     return Curve(run.name, windows, values, coder, model.get("inpainting") == "joint")
 
 
+def line_style(curve: Curve, longest: int) -> str:
+    """Dotted for a run of less than half the ``longest`` run's windows (so that the two
+    budgets of one variant, one colour, tell apart); else one style a seed."""
+    if curve.windows[-1] < longest / 2:
+        return ":"
+    return SEED_STYLES[curve.seed % len(SEED_STYLES)]
+
+
 def _label(curve: Curve) -> str:
     return f"{curve.name} ({curve.windows[-1] / 1000:.0f} k)"
 
@@ -83,10 +92,12 @@ def write_csv(curves: list[Curve], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["run", "windows", *(key for key, _ in METRICS)])
+        # run_windows: the run's budget, which tells apart two runs of one name
+        writer.writerow(["run", "run_windows", "windows", *(key for key, _ in METRICS)])
         for curve in curves:
             for i, w in enumerate(curve.windows):
-                writer.writerow([curve.name, w, *(curve.values[k][i] for k, _ in METRICS)])
+                values = (curve.values[k][i] for k, _ in METRICS)
+                writer.writerow([curve.name, curve.windows[-1], w, *values])
 
 
 def plot(curves: list[Curve], path: Path) -> None:
@@ -105,6 +116,7 @@ def plot(curves: list[Curve], path: Path) -> None:
         panels.append((*INPAINT_METRIC, inpainting))
     panels = [p for p in panels if p[2]]
     variants = list(dict.fromkeys(c.variant for c in curves))
+    longest = max(c.windows[-1] for c in curves)
     colours = plt.get_cmap("tab10" if len(variants) <= 10 else "tab20")
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.6), squeeze=False)
     for ax, (key, label, members) in zip(axes[0], panels):
@@ -120,7 +132,7 @@ def plot(curves: list[Curve], path: Path) -> None:
                     marker=".",
                     label=_label(curve),
                     color=colours(variants.index(curve.variant)),
-                    linestyle=SEED_STYLES[curve.seed % len(SEED_STYLES)],
+                    linestyle=line_style(curve, longest),
                 )
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1, 2, 5)))

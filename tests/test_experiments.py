@@ -530,6 +530,8 @@ def test_learning_curves_put_inpainting_runs_in_their_own_panel(tmp_path: Path):
     assert (joint.coder, joint.trains_inpainting) == (True, True)
     assert (plain.coder, plain.trains_inpainting) == (True, False)
     assert (alone.variant, alone.seed, joint.variant, joint.seed) == ("inpaint-only", 1, "ir2i", 0)
+    assert [learning_curves.line_style(c, 2000) for c in (joint, alone)] == ["-", "--"]
+    assert learning_curves.line_style(joint, 8000) == ":"  # a shorter budget than the longest
     out = tmp_path / "curves.png"
     learning_curves.plot([alone, joint, plain], out)
     from PIL import Image

@@ -77,7 +77,9 @@ if [[ -f $OUT/rd_variants_fig5a/rd_points.csv ]]; then
         --keep "$OUT/table2/variants_raw.csv"
 fi
 
-# both budgets: decoding-zero is the 80k-window R2I-decoding run (link-init, the short tables'
-# settings)
-python -m experiments.learning_curves "$OUT"/logs/*/ results/reproduction/link-init/decoding-zero \
+# both budgets: the 80 k-window runs of results/reproduction/80k-curves/run.sh when they are
+# there, else decoding-zero (the 80 k-window R2I-decoding run of link-init)
+SHORT=(results/reproduction/80k-curves/logs/*/)
+[[ -d ${SHORT[0]} ]] || SHORT=(results/reproduction/link-init/decoding-zero)
+python -m experiments.learning_curves "$OUT"/logs/*/ "${SHORT[@]}" \
     --out docs/8x-curves.png --csv "$OUT/learning_curves.csv"

@@ -1,0 +1,27 @@
+#!/bin/bash
+# The 48-channel filter candidate (compact-7's networks, its filter cut to 48 channels and
+# fine-tuned: results/training/pf-shrink48/run.sh) on the held-out photos at full size and on
+# Kodak (reported only), beside compact-7's rows (kept, renamed compact-7*), then against
+# compact-7 directly (anchor compact-7: the same files, only the filter differs). B: the
+# bundle (default: the shipped copy).
+set -euo pipefail
+cd /work/main
+. ~/venv/bin/activate
+B=${B:-models/ir2i-compact-8}
+O=results/heldout/shrink48
+[ -f $O/full/rd_points.csv ] || python -m ir2icodec.bench.rd --data ~/ir2i-runs/heldout_full \
+    --codecs ir2i --model $B --keep results/heldout/ra5b/compact7-full/rd_points.csv \
+    --keep-as ir2i=compact-7 --out $O/full --jobs 2
+[ -f results/kodak/rd-compact-8/rd_points.csv ] || python -m ir2icodec.bench.rd \
+    --data ../shared/data/kodak --codecs ir2i,ir2i-uniform --model $B \
+    --keep results/kodak/rd-compact-7/rd_points.csv --keep-as ir2i=compact-7 \
+    --keep-as ir2i-uniform=compact-7-uniform --out results/kodak/rd-compact-8 --jobs 2
+mkdir -p $O/vs-compact7
+for pair in kodak:results/kodak/rd-compact-8 full:$O/full 065:$O/065; do
+    name=${pair%%:*} src=${pair#*:}
+    tmp=$(mktemp -d)
+    cp "$src/rd_points.csv" "$tmp/"
+    python -m ir2icodec.bench.rd --report-only --out "$tmp" --anchor compact-7 >/dev/null
+    cp "$tmp/bdrate.md" "$O/vs-compact7/$name.md"
+    rm -rf "$tmp"
+done
