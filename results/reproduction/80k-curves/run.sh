@@ -4,7 +4,8 @@
 # eight models train again at 80 k windows (2,500 steps of 2 x 16, the LR dropping at 60/85%
 # of them as in the tables) with the 8x runs' fast layout and packed photos, validating every
 # 250 steps (8 k windows). Their logs go to results/reproduction/80k-curves/logs/ and the
-# figure docs/8x-curves.png draws both budgets. Resumable: re-run it.
+# figure docs/8x-curves.png draws both budgets. The disputed pairs' models first (residual vs
+# R2I-decoding, Sep-Inp vs IR2I), then the rest. Resumable: re-run it.
 cd /work/main || exit 1
 . ~/venv/bin/activate
 export OMP_NUM_THREADS=1 STEPS=2500 BATCH=16
@@ -13,8 +14,8 @@ export TRAIN_ARGS="--pack $HOME/ir2i-runs/train85.npz --threads 1 --precision bf
 R=$HOME/ir2i-runs/80k
 OUT=results/reproduction/80k-curves
 set -e
-RUNS=$R bash experiments/train_variants.sh train residual prediction full decoding \
-    inpaint-only inpaint-vanilla sep-inp ir2i
+RUNS=$R bash experiments/train_variants.sh train residual decoding inpaint-only sep-inp ir2i \
+    inpaint-vanilla prediction full
 for run in "$R"/*/; do
     name=$(basename "$run")
     mkdir -p "$OUT/logs/$name"
