@@ -14,9 +14,11 @@ export TRAIN_ARGS="--pack $HOME/ir2i-runs/train85.npz --threads 1 --precision bf
 R=$HOME/ir2i-runs/80k
 OUT=results/reproduction/80k-curves
 set -e
-RUNS=$R bash experiments/train_variants.sh train residual decoding inpaint-only sep-inp ir2i \
-    inpaint-vanilla prediction full
+# `run.sh figure`: only the logs of the runs finished so far and the figure, no training
+[[ ${1:-} == figure ]] || RUNS=$R bash experiments/train_variants.sh train residual decoding \
+    inpaint-only sep-inp ir2i inpaint-vanilla prediction full
 for run in "$R"/*/; do
+    grep -qs '"step": 2500,' "$run/log.jsonl" || continue
     name=$(basename "$run")
     mkdir -p "$OUT/logs/$name"
     cp "$run"/log.jsonl "$run"/config.json "$OUT/logs/$name/"
