@@ -409,7 +409,7 @@ def main(
         raise click.UsageError("--grow and --shrink need --init (the filter to change)")
     if grow and shrink:
         raise click.UsageError("--grow and --shrink: one or the other")
-    cfg = PostFilterConfig(width=width, layers=layers)  # --init's shape wins unless --grow
+    cfg = PostFilterConfig(width=width, layers=layers)  # --init's shape wins unless resized
     try:
         best = train_postfilter(
             pairs,
