@@ -6,14 +6,6 @@
 set -euo pipefail
 cd /work/main
 . ~/venv/bin/activate
-OUT=results/heldout/ra5b/vs-compact6
-mkdir -p $OUT
-for pair in kodak:results/kodak/rd-compact-7 full:results/heldout/ra5b/compact7-full \
-        065:results/heldout/ra5b/compact7-065; do
-    name=${pair%%:*} src=${pair#*:}
-    tmp=$(mktemp -d)
-    cp "$src/rd_points.csv" "$tmp/"
-    python -m ir2icodec.bench.rd --report-only --out "$tmp" --anchor compact-6 >/dev/null
-    cp "$tmp/bdrate.md" "$OUT/$name.md"
-    rm -rf "$tmp"
-done
+bash experiments/bdrate_against.sh compact-6 results/heldout/ra5b/vs-compact6 \
+    kodak:results/kodak/rd-compact-7 full:results/heldout/ra5b/compact7-full \
+    065:results/heldout/ra5b/compact7-065

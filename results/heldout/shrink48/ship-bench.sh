@@ -16,12 +16,5 @@ O=results/heldout/shrink48
     --data ../shared/data/kodak --codecs ir2i,ir2i-uniform --model $B \
     --keep results/kodak/rd-compact-7/rd_points.csv --keep-as ir2i=compact-7 \
     --keep-as ir2i-uniform=compact-7-uniform --out results/kodak/rd-compact-8 --jobs 2
-mkdir -p $O/vs-compact7
-for pair in kodak:results/kodak/rd-compact-8 full:$O/full 065:$O/065; do
-    name=${pair%%:*} src=${pair#*:}
-    tmp=$(mktemp -d)
-    cp "$src/rd_points.csv" "$tmp/"
-    python -m ir2icodec.bench.rd --report-only --out "$tmp" --anchor compact-7 >/dev/null
-    cp "$tmp/bdrate.md" "$O/vs-compact7/$name.md"
-    rm -rf "$tmp"
-done
+bash experiments/bdrate_against.sh compact-7 $O/vs-compact7 \
+    kodak:results/kodak/rd-compact-8 full:$O/full 065:$O/065
