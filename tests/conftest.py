@@ -20,9 +20,8 @@ from ir2icodec.training.pack import pack_photos
 
 def tiny_coder(seed: int = 0, **overrides) -> ProgressiveCoder:
     torch.manual_seed(seed)
-    cfg = make_config(
-        "compact", widths=(4, 8, 8), inpaint_layers=2, inpaint_filters_per_dilation=1, **overrides
-    )
+    small = {"widths": (4, 8, 8), "inpaint_layers": 2, "inpaint_filters_per_dilation": 1}
+    cfg = make_config("compact", **{**small, **overrides})
     return ProgressiveCoder(cfg).eval()
 
 

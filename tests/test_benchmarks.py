@@ -15,13 +15,26 @@ from ir2icodec.training.export import export_postfilter
 from ir2icodec.training.nets import PostFilter, PostFilterConfig
 
 
-def test_inpaint_layers_times_each_depth_with_its_parameter_count() -> None:
-    shallow = inpaint_layers.ms_per_block(1, batch=2, seconds=0.05)
-    deeper = inpaint_layers.ms_per_block(2, batch=2, seconds=0.05)
-    assert shallow[0] < deeper[0] and shallow[1] > 0 and deeper[1] > 0
-    r = CliRunner().invoke(inpaint_layers.main, ["--layers", "1", "--batch", "1"])
+def test_inpaint_layers_times_each_network_with_its_parameter_count() -> None:
+    shallow, deeper, cycled = inpaint_layers.ms_per_block(
+        [
+            inpaint_layers.parse_net("multiscale:1:2"),
+            inpaint_layers.parse_net("multiscale:2:2"),
+            inpaint_layers.parse_net("cycled:2:4:8,1"),
+        ],
+        batch=2,
+        rounds=2,
+    )
+    assert shallow[0] < deeper[0] and min(shallow[1], deeper[1], cycled[1]) > 0
+    # cycled: 3*4*9+4 + 4*4*9+4 + final 4*3*9+3
+    assert cycled[0] == 112 + 148 + 111
+    r = CliRunner().invoke(
+        inpaint_layers.main, ["--net", "cycled:5:8:16,8,4,2,1", "--batch", "1", "--rounds", "1"]
+    )
     assert r.exit_code == 0, r.output
-    assert "| 1 | " in r.output
+    assert "| cycled:5:8:16,8,4,2,1 | 2,779 | " in r.output
+    r = CliRunner().invoke(inpaint_layers.main, ["--net", "cycled:5"])
+    assert r.exit_code != 0 and "KIND:LAYERS:FILTERS" in r.output
 
 
 def test_speed_compares_the_rate_controlled_file_of_the_uniform_files_size(

@@ -197,6 +197,58 @@ def test_cli_inpaint_layers_and_init(tmp_path, photo_dir):
     assert torch.load(second / "best.pt", weights_only=False)["best"] == best
 
 
+def test_cli_cycled_inpainting_starts_from_another_runs_inpainting(tmp_path, photo_dir):
+    """The fast inpainting network: trained alone, then under a coder warm-started from
+    another run whose inpainting network has another shape (--init-inpaint replaces it)."""
+    alone = tmp_path / "alone"
+    cycled = ["--inpaint-kind", "cycled", "--inpaint-layers", "3", "--inpaint-dilations", "4,2,1"]
+    r = _train(
+        [
+            "--data",
+            str(photo_dir),
+            "--out",
+            str(alone),
+            "--steps",
+            "2",
+            "--stages",
+            "0",
+            *cycled,
+            *TINY,
+        ]
+    )
+    assert r.returncode == 0, r.stderr
+    shape = json.loads((alone / "config.json").read_text())["model"]["inpaint"]
+    assert shape["kind"] == "cycled" and shape["dilations"] == [4, 2, 1]
+    coder, joint = tmp_path / "coder", tmp_path / "joint"
+    r = _train(["--data", str(photo_dir), "--out", str(coder), "--steps", "2", *TINY])
+    assert r.returncode == 0, r.stderr
+    r = _train(
+        [
+            "--data",
+            str(photo_dir),
+            "--out",
+            str(joint),
+            "--steps",
+            "1",
+            *cycled,
+            "--init",
+            str(coder / "last.pt"),
+            "--init-inpaint",
+            str(alone / "last.pt"),
+            *TINY,
+        ]
+    )
+    assert r.returncode == 0, r.stderr
+    config = json.loads((joint / "config.json").read_text())
+    assert all(t.startswith("inpaint.") for t in config["warm_start_fresh_tensors"])
+    start = torch.load(alone / "last.pt", weights_only=False)["model"]
+    got = torch.load(joint / "last.pt", weights_only=False)["model"]
+    inpaint = [n for n in start if n.startswith("inpaint.")]
+    assert inpaint and all(n in got for n in inpaint)
+    # one Adam step (LR 1e-3) from the alone run's network, not a fresh one
+    assert max((got[n] - start[n]).abs().max().item() for n in inpaint) <= 1.01e-3
+
+
 def test_holdout_photos_are_written_for_model_selection(tmp_path, photo_dir):
     out = tmp_path / "held"
     r = subprocess.run(

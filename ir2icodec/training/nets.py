@@ -21,7 +21,7 @@ from torch import nn
 
 Connections = Literal["residual", "prediction", "full", "decoding"]
 Inpainting = Literal["none", "joint", "separate"]
-InpaintKind = Literal["multiscale", "vanilla"]
+InpaintKind = Literal["multiscale", "vanilla", "cycled"]
 
 BLOCK = 32
 CONTEXT = 64
@@ -30,7 +30,12 @@ CODE_SHAPE = (8, 4, 4)  # 128 bits per block per stage
 
 @dataclass(frozen=True)
 class InpaintConfig:
-    """Partial-context inpainting network: multi-scale layers of k filters per dilation."""
+    """Partial-context inpainting network: multi-scale layers of k filters per dilation.
+
+    ``kind="cycled"`` is the fast variant: each layer one convolution of
+    ``filters_per_dilation`` filters at a single dilation, ``dilations[i % len]`` for layer i
+    (largest first keeps the early, wide layers on the smallest region).
+    """
 
     kind: InpaintKind = "multiscale"
     layers: int = 8
@@ -332,11 +337,18 @@ class InpaintNet(nn.Module):
         super().__init__()
         if cfg.kind == "vanilla":
             layers, k, dils = cfg.layers * 4, cfg.filters_per_dilation * 2, (1,)
+            layer_dils = [dils] * layers
+        elif cfg.kind == "cycled":
+            # One convolution a layer: onnxruntime runs each convolution in blocks of 8-16
+            # channels, so four 2-filter convolutions a layer cost about four 8-filter ones.
+            layers, k = cfg.layers, cfg.filters_per_dilation
+            layer_dils = [(cfg.dilations[i % len(cfg.dilations)],) for i in range(layers)]
         else:
             layers, k, dils = cfg.layers, cfg.filters_per_dilation, cfg.dilations
-        width = k * len(dils)
+            layer_dils = [dils] * layers
+        width = k * len(layer_dils[0])
         self.layers = nn.ModuleList(
-            [MultiScaleConv(3 if i == 0 else width, k, dils) for i in range(layers)]
+            [MultiScaleConv(3 if i == 0 else width, k, d) for i, d in enumerate(layer_dils)]
         )
         self.final = nn.Conv2d(width, 3, 3, padding=0)
         nn.init.kaiming_normal_(self.final.weight, nonlinearity="linear")
@@ -345,8 +357,8 @@ class InpaintNet(nn.Module):
         # Offsets (top-left corner) of the region each layer's output must cover, worked back
         # from the block at [32, 64): each layer needs max(dilation) more pixels of context.
         offsets = [CONTEXT - BLOCK - 1]  # input of the final 3x3 conv
-        for _ in range(layers):
-            offsets.append(max(0, offsets[-1] - max(dils)))
+        for d in reversed(layer_dils):
+            offsets.append(max(0, offsets[-1] - max(d)))
         self.offsets = offsets[::-1]  # offsets[0]: network input, offsets[i]: output of layer i
         self.widest_input = max(3, width)  # input channels of the widest layer
 

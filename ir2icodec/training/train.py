@@ -506,9 +506,17 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
 )
 @click.option(
     "--inpaint-kind",
-    type=click.Choice(["multiscale", "vanilla"]),
+    type=click.Choice(["multiscale", "vanilla", "cycled"]),
     default="multiscale",
     show_default=True,
+    help="cycled: one convolution a layer at one dilation (--inpaint-dilations in turn), "
+    "--filters-per-dilation filters each; about 5x faster to run than multiscale's four.",
+)
+@click.option(
+    "--inpaint-dilations",
+    default=None,
+    metavar="D1,D2,...",
+    help="Dilations of the inpainting network (overrides the preset), e.g. 16,8,4,2,1.",
 )
 @click.option("--filters-per-dilation", type=int, default=None, help="Override the preset.")
 @click.option(
@@ -623,6 +631,7 @@ def main(
     inpaint_kind: str,
     filters_per_dilation: int | None,
     inpaint_layers: int | None,
+    inpaint_dilations: str | None,
     widths: str | None,
     stages: int,
     lr_drops: str,
@@ -640,6 +649,8 @@ def main(
         over["inpaint_filters_per_dilation"] = filters_per_dilation
     if inpaint_layers:
         over["inpaint_layers"] = inpaint_layers
+    if inpaint_dilations:
+        over["inpaint_dilations"] = tuple(int(d) for d in inpaint_dilations.split(","))
     if widths:
         over["widths"] = tuple(int(w) for w in widths.split(","))
     cfg = make_config(preset, **over)
