@@ -231,11 +231,14 @@ class OnnxModel:
                 raise ModelError(f"model {self.name}: cannot load {fname}: {e}") from e
         return self._sessions[fname]
 
-    def worker_parts(self, work: np.ndarray) -> list[slice]:
+    def worker_parts(self, work: np.ndarray, max_items: int | None = None) -> list[slice]:
         """Contiguous parts of a batch, one per CPU worker, of about equal total ``work``
-        (per item); one part when the batch is too small to split."""
+        (per item); one part when the batch is too small to split. With ``max_items``, more
+        parts (for the workers to take in turn) so that none holds more items than that."""
         n = len(work)
         parts = min(self.workers, n // MIN_SPLIT)
+        if max_items is not None:
+            parts = max(parts, -(-n // max_items))
         if parts <= 1:
             return [slice(0, n)]
         total = np.cumsum(work, dtype=np.float64)

@@ -36,6 +36,20 @@ def test_thread_count_does_not_change_pixels(tiny_bundle):
     np.testing.assert_array_equal(decode(data, one).rgb, decode(data, two).rgb)
 
 
+def test_worker_parts_cover_the_batch_in_parts_of_equal_work(tiny_bundle):
+    two = load_model(tiny_bundle, device="cpu", threads=2)
+    assert two.worker_parts(np.ones(7)) == [slice(0, 3), slice(3, 7)]
+    parts = two.worker_parts(np.ones(300), max_items=96)  # more parts than workers
+    assert [p.stop - p.start for p in parts] == [75, 75, 75, 75]
+    assert parts[0].start == 0 and parts[-1].stop == 300
+    assert all(a.stop == b.start for a, b in zip(parts, parts[1:]))
+    skewed = two.worker_parts(np.array([6.0, 1, 1, 1, 1, 1, 1]))  # equal work, not items
+    assert [p.stop - p.start for p in skewed] == [1, 6]
+    assert load_model(tiny_bundle, device="cpu", threads=1).worker_parts(np.ones(9)) == [
+        slice(0, 9)
+    ]
+
+
 def test_progressive_prefixes_decode_like_fewer_stages(tiny_model):
     img = smooth_image(80, 120, seed=3)
     full = encode(img, tiny_model, 8).data
@@ -149,16 +163,19 @@ def test_encoding_without_keeping_the_reconstruction_writes_the_same_file(tiny_m
 
 
 def test_later_stages_in_small_batches_change_nothing(tiny_model, monkeypatch):
-    """Stages 3.. run on batches of finished blocks (bounding the state held at once): any
-    batch size gives the same file and the same pictures, uniform or rate-controlled."""
+    """Stages 3.. run on batches of finished blocks (bounding the state held at once), cut
+    into parts for the workers: any batch or part size gives the same file and the same
+    pictures, uniform or rate-controlled."""
     rgb = smooth_image(150, 170, seed=5)  # 5 x 6 blocks
     uniform, controlled = encode(rgb, tiny_model, 6), encode(rgb, tiny_model, quality=60)
     expected = [decode(r.data, tiny_model).rgb for r in (uniform, controlled)]
-    monkeypatch.setattr(codec_module, "LATER_STAGES_BATCH", 4)
-    again = (encode(rgb, tiny_model, 6), encode(rgb, tiny_model, quality=60))
-    for before, result, picture in zip((uniform, controlled), again, expected):
-        assert result.data == before.data
-        np.testing.assert_array_equal(decode(result.data, tiny_model).rgb, picture)
+    for name, size in (("LATER_STAGES_BATCH", 4), ("LATER_STAGES_PART", 3)):
+        with monkeypatch.context() as patch:  # batches of 4, or parts of 3 blocks per worker
+            patch.setattr(codec_module, name, size)
+            again = (encode(rgb, tiny_model, 6), encode(rgb, tiny_model, quality=60))
+            for before, result, picture in zip((uniform, controlled), again, expected):
+                assert result.data == before.data
+                np.testing.assert_array_equal(decode(result.data, tiny_model).rgb, picture)
     assert len(set(controlled.stage_map.ravel())) > 1  # the rate-controlled file varies
 
 
