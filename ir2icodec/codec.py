@@ -289,7 +289,8 @@ def _code_first(
             finished.add(coords[part], glob[part], inp, recon, dec_state, enc_state)
 
 
-StageResult = tuple[int, np.ndarray, np.ndarray, np.ndarray]  # stage, coords, glob, pixels
+# stage, blocks that ran it, and the coords, raster indices and 8-bit pixels of those returned
+StageResult = tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]
 
 
 def _later_stages_of_part(
@@ -299,9 +300,12 @@ def _later_stages_of_part(
     wanted: np.ndarray,
     source: np.ndarray | None,
     codes: np.ndarray,
+    every_stage: bool,
 ) -> list[StageResult]:
     """Stages 3.. of one worker's part of a batch; a block drops out after its count.
-    Returns each stage's 8-bit blocks, for the caller to place."""
+    Returns the 8-bit blocks for the caller to place: of every stage with ``every_stage``
+    (the encoder's rate control looks at each), else only each block's last (the picture;
+    the stages before it would be overwritten)."""
     b = model.block_size
     targets = (
         blk.to_unit(blk.extract_blocks(source, batch.coords, b)) if source is not None else None
@@ -326,7 +330,18 @@ def _later_stages_of_part(
             batch.glob,
         )
         batch = _Batch(batch.coords, batch.glob, batch.inpainting, recon, dec_state, enc_state)
-        results.append((s, batch.coords, batch.glob, blk.to_uint8(recon)))
+        ran = len(batch.glob)
+        if every_stage:
+            results.append((s, ran, batch.coords, batch.glob, blk.to_uint8(recon)))
+        else:
+            last = wanted == s
+            if last.all():
+                results.append((s, ran, batch.coords, batch.glob, blk.to_uint8(recon)))
+            elif last.any():
+                pixels = blk.to_uint8(recon[last])
+                results.append((s, ran, batch.coords[last], batch.glob[last], pixels))
+            else:
+                results.append((s, ran, batch.coords[:0], batch.glob[:0], None))
     return results
 
 
@@ -353,16 +368,17 @@ def _code_later_stages(
     parts = model.worker_parts(np.maximum(wanted - FIRST_CODE_STAGES, 0), LATER_STAGES_PART)
     for results in model.map_parallel(
         lambda part: _later_stages_of_part(
-            model, later, batch.subset(part), wanted[part], source, codes
+            model, later, batch.subset(part), wanted[part], source, codes, on_stage is not None
         ),
         parts,
     ):
-        for s, coords, stage_glob, pixels in results:
-            blk.place_blocks(final, coords, pixels, b)
+        for s, ran, coords, stage_glob, pixels in results:
+            if pixels is not None:
+                blk.place_blocks(final, coords, pixels, b)
             if on_stage is not None:
                 on_stage(s, stage_glob, pixels)
             if progress is not None:
-                progress(len(stage_glob))
+                progress(ran)
 
 
 def _check_stages(stages: int, model: OnnxModel, what: str) -> None:

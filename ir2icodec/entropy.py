@@ -74,8 +74,16 @@ def _quantise(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator/denominator as an exact multiple of 2**-PROB_BITS in (0, 1), by integer
     arithmetic only: the same on every machine."""
     scale = 1 << PROB_BITS
-    k = (numerator * scale) // denominator
-    return np.clip(k, 1, scale - 1).astype(np.float64) / scale
+    k = numerator * scale
+    k //= denominator
+    # ufuncs in place rather than np.clip (a Python wrapper: this runs per code position);
+    # times a power of two is exact, as the division by it was
+    np.maximum(k, 1, out=k)
+    np.minimum(k, scale - 1, out=k)
+    return k * _PROB_STEP
+
+
+_PROB_STEP = 1.0 / (1 << PROB_BITS)
 
 
 class _Counts:
@@ -182,7 +190,8 @@ class _LearnedStageModel:
     def probabilities(self, channel: int, coarse: np.ndarray) -> np.ndarray:
         ones, zeros = self.ones[channel], self.zeros[channel]
         half = COUNT_SCALE // 2  # KT's half observation, scaled
-        table = _quantise(2 * ones + 2 * half, 2 * (ones + zeros) + 4 * half)
+        # (2 ones + 2 half) / (2 (ones + zeros) + 4 half), both halved: the same quotient
+        table = _quantise(ones + half, ones + zeros + 2 * half)
         return table[coarse]
 
     def update(self, channel: int, coarse: np.ndarray, bits: np.ndarray) -> None:
