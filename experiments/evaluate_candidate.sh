@@ -11,12 +11,8 @@
 #   KEEP     FROM's held-out 0.65x rd_points.csv (JPEG and FROM's points, not measured again)
 #   OUT      where the candidate's held-out 0.65x points and BD-rates go
 #
-# FILTER_FROM (environment; default models/FROM): the bundle whose post-filter the new one
-# starts from, e.g. a narrower filter not shipped yet; FILTER_MINUTES (default 20) its
-# fine-tuning time.
-#
 # Steps: the proxy curve on the held-out windows; the checkpoint exported with FROM's
-# post-filter; its bit tables counted on training photos; that filter fine-tuned 20 min on
+# post-filter; its bit tables counted on training photos; FROM's filter fine-tuned 20 min on
 # the new model's pictures; the whole held-out photos at 0.65x against JPEG. Resumable: each
 # step is skipped when its output exists. Bundle, pairs and filter run: ~/ir2i-runs/{bundles,
 # pairs,pf}-RUN.
@@ -29,12 +25,11 @@ R=$HOME/ir2i-runs
 B=$R/bundles/$RUN
 P=$R/pairs-$RUN
 F=$R/pf-$RUN
-FILTER_FROM=${FILTER_FROM:-models/$FROM}
 mkdir -p "$D"
 cp "$R/$RUN/log.jsonl" "$R/$RUN/config.json" "$D/"
 python -m experiments.rate_curve --log "$D/log.jsonl" > "$D/rate_curve.txt"
 [ -f "$B/model.json" ] || python -m ir2icodec export "$R/$RUN/best.pt" "$B" \
-    --name "$NAME" --postfilter-from "$FILTER_FROM"
+    --name "$NAME" --postfilter-from "models/$FROM"
 grep -qs bit_tables "$B/model.json" || python -m ir2icodec.training.bit_tables --model "$B" \
     --data ../shared/data/train
 # (a marker, not the folder: a run stopped half-way leaves the folder behind)
@@ -42,7 +37,7 @@ grep -qs bit_tables "$B/model.json" || python -m ir2icodec.training.bit_tables -
     --data ../shared/data/train --model "$B" --out "$P" --limit 300 && touch "$P/done"; }
 RESUME=""; [ -f "$F/last.pt" ] && RESUME="--resume"
 [ -f "$F/done" ] || python -m ir2icodec.training.train_postfilter --pairs "$P" \
-    --out "$F" --init "$FILTER_FROM" --loss mix --minutes "${FILTER_MINUTES:-20}" \
+    --out "$F" --init "models/$FROM" --loss mix --minutes 20 \
     --batch 8 --lr 1.5e-4 --threads 2 --val-every 200 --val-photos 40 --bundle "$B" $RESUME
 touch "$F/done"
 cp "$F/log.jsonl" "$D/postfilter-log.jsonl"

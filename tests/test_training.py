@@ -249,6 +249,41 @@ def test_cli_cycled_inpainting_starts_from_another_runs_inpainting(tmp_path, pho
     assert max((got[n] - start[n]).abs().max().item() for n in inpaint) <= 1.01e-3
 
 
+def test_cli_inpaint_teacher_makes_the_teachers_predictions_the_target(tmp_path, photo_dir):
+    """--inpaint-teacher (distillation): a student that starts as the teacher's copy and does
+    not move (LR ~0) has nothing left to learn; against the blocks it has."""
+    teacher = tmp_path / "teacher"
+    r = _train(["--data", str(photo_dir), "--out", str(teacher), "--steps", "2", *TINY])
+    assert r.returncode == 0, r.stderr
+    losses = {}
+    for name, extra in (
+        ("distilled", ["--inpaint-teacher", str(teacher / "last.pt")]),
+        ("plain", []),
+    ):
+        out = tmp_path / name
+        args = ["--data", str(photo_dir), "--out", str(out), "--steps", "2", "--stages", "0"]
+        args += ["--init-inpaint", str(teacher / "last.pt"), "--lr", "1e-12", *extra, *TINY]
+        r = _train(args)
+        assert r.returncode == 0, r.stderr
+        logs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+        losses[name] = logs[-1]["loss"]
+    assert losses["distilled"] < 1e-8 < 1e-4 < losses["plain"]
+    r = _train(
+        [
+            "--data",
+            str(photo_dir),
+            "--out",
+            str(tmp_path / "bad"),
+            "--steps",
+            "1",
+            "--inpaint-teacher",
+            str(teacher / "last.pt"),
+            *TINY,
+        ]
+    )
+    assert r.returncode != 0 and "--stages 0" in r.stderr
+
+
 def test_holdout_photos_are_written_for_model_selection(tmp_path, photo_dir):
     out = tmp_path / "held"
     r = subprocess.run(

@@ -42,6 +42,7 @@ from .losses import (  # noqa: F401 - the losses' home; names kept here for call
 from .nets import (
     LINK_INITS,
     PRESETS,
+    InpaintNet,
     ModelConfig,
     ProgressiveCoder,
     init_links,
@@ -81,6 +82,9 @@ class TrainOptions:
     rate_weight: float = 0.0  # > 0: loss + rate_weight * estimated rate (rate.py)
     rate_stage_scales: tuple[float, ...] | None = None  # per stage, times rate_weight
     bit_model_lr_scale: float = 10.0  # the bit model's tables learn this much faster
+    # With --stages 0: learn this checkpoint's or bundle's inpainting network's predictions
+    # instead of the blocks (distillation into another shape of network)
+    inpaint_teacher: str | None = None
 
 
 def progress(step: int, elapsed: float, opts: TrainOptions) -> float:
@@ -258,6 +262,23 @@ def load_weights(source: str, device: torch.device) -> dict[str, torch.Tensor]:
     return torch.load(source, map_location=device, weights_only=False)["model"]
 
 
+def load_inpaint_teacher(source: str, device: torch.device) -> InpaintNet:
+    """The inpainting network of a checkpoint (.pt) or a model bundle, frozen, in inference
+    mode: the target of a distillation (``--inpaint-teacher``)."""
+    if is_bundle(source):
+        cfg, weights = state_from_bundle(source)
+    else:
+        ckpt = torch.load(source, map_location="cpu", weights_only=False)
+        cfg, weights = ModelConfig.from_dict(ckpt["config"]), ckpt["model"]
+    if cfg.inpainting == "none":
+        raise click.ClickException(f"{source} has no inpainting network to learn from")
+    teacher = InpaintNet(cfg.inpaint)
+    teacher.load_state_dict(
+        {k[len("inpaint.") :]: v for k, v in weights.items() if k.startswith("inpaint.")}
+    )
+    return teacher.to(device).eval().requires_grad_(False)
+
+
 def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = pick_device(opts.device)
@@ -352,8 +373,14 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
             )
         )
 
+    teacher = load_inpaint_teacher(opts.inpaint_teacher, device) if opts.inpaint_teacher else None
+
     def draw_batch() -> tuple[torch.Tensor, torch.Tensor]:
-        if opts.decoded_context:
+        if teacher is not None:  # --stages 0: the loss compares the inpainting with these
+            blocks, contexts = draw(opts.batch)
+            with torch.no_grad():
+                blocks = teacher(contexts.to(device).float())
+        elif opts.decoded_context:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 blocks, contexts = decoded_training_pair(
                     model, device_sampler.windows(gen, opts.batch, WINDOW)
@@ -618,6 +645,14 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
     help="Checkpoint whose inpainting network to start from (Sep-Inp).",
 )
 @click.option(
+    "--inpaint-teacher",
+    type=click.Path(exists=True),
+    default=None,
+    help="With --stages 0: train the inpainting network to predict this checkpoint's or "
+    "bundle's inpainting network (distillation, e.g. into a faster shape) instead of "
+    "the blocks. Validation still scores it against the blocks.",
+)
+@click.option(
     "--init",
     type=click.Path(exists=True),
     default=None,
@@ -658,6 +693,8 @@ def main(
         raise click.UsageError("give either --data folders or --pack")
     if kw["decoded_context"] and not kw["pack"]:
         raise click.UsageError("--decoded-context cuts 96x96 windows on the device: give --pack")
+    if kw["inpaint_teacher"] and stages != 0:
+        raise click.UsageError("--inpaint-teacher trains the inpainting network alone: --stages 0")
     if kw["steps"] == 0 and not kw["max_minutes"]:
         raise click.UsageError("--steps 0 trains until --max-minutes: give it")
     scales = tuple(float(x) for x in rate_stage_scales.split(",")) if rate_stage_scales else None
