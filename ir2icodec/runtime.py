@@ -233,8 +233,9 @@ class OnnxModel:
 
     def worker_parts(self, work: np.ndarray, max_items: int | None = None) -> list[slice]:
         """Contiguous parts of a batch, one per CPU worker, of about equal total ``work``
-        (per item); one part when the batch is too small to split. With ``max_items``, more
-        parts (for the workers to take in turn) so that none holds more items than that."""
+        (per item); one part when the batch is too small to split. With ``max_items``, at
+        least one part per ``max_items`` items (for the workers to take in turn), so that
+        parts hold about that many at most (fewer or more as the work per item varies)."""
         n = len(work)
         parts = min(self.workers, n // MIN_SPLIT)
         if max_items is not None:

@@ -1,14 +1,14 @@
 #!/bin/bash
-# The 48-channel filter candidate (compact-7's networks, its filter cut to 48 channels and
-# fine-tuned: results/training/pf-shrink48/run.sh) on the held-out photos at full size and on
-# Kodak (reported only), beside compact-7's rows (kept, renamed compact-7*), then against
-# compact-7 directly (anchor compact-7: the same files, only the filter differs). B: the
-# bundle (default: the shipped copy).
+# ir2i-compact-8 (compact-7's stages with the cycled inpainting network and a narrower
+# filter: results/training/cycled-inpaint/) on the held-out photos at full size and on Kodak
+# (reported only), beside compact-7's rows (kept, renamed compact-7*), then against compact-7
+# directly (anchor compact-7, over the range both reach). B: the bundle (default: the
+# shipped copy). Resumable: each step is skipped when its output exists.
 set -euo pipefail
-cd /work/main
+cd "$(dirname "$0")/../../.."
 . ~/venv/bin/activate
 B=${B:-models/ir2i-compact-8}
-O=results/heldout/shrink48
+O=results/heldout/cycled
 [ -f $O/full/rd_points.csv ] || python -m ir2icodec.bench.rd --data ~/ir2i-runs/heldout_full \
     --codecs ir2i --model $B --keep results/heldout/ra5b/compact7-full/rd_points.csv \
     --keep-as ir2i=compact-7 --out $O/full --jobs 2
