@@ -224,8 +224,10 @@ def _code_image(
     """
     b = model.block_size
     later = range(FIRST_CODE_STAGES + 1, stages + 1)
-    context_image = np.zeros((blocks_y * b, blocks_x * b, 3), np.uint8)  # stage-2, 8-bit
-    final = context_image if not later else np.zeros_like(context_image)
+    final = np.zeros((blocks_y * b, blocks_x * b, 3), np.uint8)
+    # the stage-2 pixels the inpainting reads, one band at a time
+    canvas = blk.BandCanvas(min(band_rows or blocks_y, blocks_y), blocks_x, b)
+    stage2_image = final if not later else None  # without later stages: the picture
     finished = _FirstCoded() if later else None  # blocks waiting for stages 3..
 
     def run_later_stages() -> None:
@@ -234,6 +236,7 @@ def _code_image(
         )
 
     for rows in blk.bands(blocks_y, band_rows):
+        canvas.start_band(rows)
         if schedule == "raster":
             batches = blk.raster(rows, blocks_x)
         elif model.has_inpainting:
@@ -241,7 +244,9 @@ def _code_image(
         else:  # without inpainting no block depends on another
             batches = [np.array([(r, c) for r in rows for c in range(blocks_x)])]
         for coords in batches:
-            _code_first(model, coords, blocks_x, context_image, source, codes, on_stage, finished)
+            _code_first(
+                model, coords, blocks_x, canvas, stage2_image, source, codes, on_stage, finished
+            )
             if progress is not None:
                 progress(len(coords) * FIRST_CODE_STAGES)
             if finished is not None and len(finished) >= LATER_STAGES_BATCH:
@@ -255,22 +260,24 @@ def _code_first(
     model: OnnxModel,
     coords: np.ndarray,
     blocks_x: int,
-    context_image: np.ndarray,
+    canvas: blk.BandCanvas,
+    stage2_image: np.ndarray | None,
     source: np.ndarray | None,
     codes: np.ndarray,
     on_stage: StageHook | None,
     finished: _FirstCoded | None,
 ) -> None:
     """The first code (inpainting, stages 1-2) of a batch of blocks that do not depend on
-    each other; their stage-2 pixels go into ``context_image`` (the next batches' context),
-    and what their later stages need into ``finished`` (None: no later stages)."""
+    each other; their stage-2 pixels go into ``canvas`` (the next batches' context) and
+    ``stage2_image`` (the picture, when there are no later stages), and what their later
+    stages need into ``finished`` (None: no later stages)."""
     b = model.block_size
     glob = blk.block_index(coords, blocks_x)
 
     def first_code(part: slice) -> tuple:
-        # Reads context_image only where earlier batches wrote (the inpainting context);
+        # Reads the canvas only where earlier batches wrote (the inpainting context);
         # this batch's blocks are placed after every part is done.
-        inp = model.inpaint(blk.contexts(context_image, coords[part], b), split=False)
+        inp = model.inpaint(canvas.contexts(coords[part]), split=False)
         targets = (
             blk.to_unit(blk.extract_blocks(source, coords[part], b)) if source is not None else None
         )
@@ -282,7 +289,9 @@ def _code_first(
         parts, model.map_parallel(first_code, parts)
     ):
         stage2 = blk.to_uint8(recon)
-        blk.place_blocks(context_image, coords[part], stage2, b)
+        canvas.place(coords[part], stage2)
+        if stage2_image is not None:
+            blk.place_blocks(stage2_image, coords[part], stage2, b)
         if on_stage is not None:
             on_stage(FIRST_CODE_STAGES, glob[part], stage2)
         if finished is not None:

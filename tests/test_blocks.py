@@ -120,3 +120,22 @@ def test_inside_of_some_blocks_is_the_whole_masks_rows():
     whole = blk.inside_blocks(37, 70, 16)
     pick = np.array([0, 4, 5, 11, 14])
     np.testing.assert_array_equal(blk.inside_of(coords[pick], 37, 70, 16), whole[pick])
+
+
+@pytest.mark.parametrize("rows,cols,band", [(5, 7, 2), (4, 3, 0), (7, 2, 3), (1, 1, 1)])
+def test_band_canvas_cuts_the_contexts_of_the_picture_decoded_so_far(rows, cols, band):
+    """The decoder's one-gather contexts equal ``contexts`` of the 8-bit picture, band after
+    band, diagonal after diagonal (values and zeros alike), with one band's memory."""
+    b = 4
+    rng = np.random.default_rng(rows * 10 + cols)
+    decoded = np.zeros((rows * b, cols * b, 3), np.uint8)
+    canvas = blk.BandCanvas(min(band or rows, rows), cols, b)
+    assert canvas.pixels.shape[1] == (min(band or rows, rows) + 1) * b
+    for band_rows in blk.bands(rows, band):
+        canvas.start_band(band_rows)
+        for coords in blk.diagonals(band_rows, cols):
+            np.testing.assert_array_equal(canvas.contexts(coords), blk.contexts(decoded, coords, b))
+            pixels = rng.integers(0, 256, (len(coords), b, b, 3), dtype=np.uint8)
+            blk.place_blocks(decoded, coords, pixels, b)
+            canvas.place(coords, pixels)
+    assert decoded.any()
