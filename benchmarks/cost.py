@@ -1,11 +1,12 @@
 """Parameters and FLOPs per 32x32 block of each preset (needs torch: the [train] extra).
 
-    python -m benchmarks.cost [--preset compact --preset paper]
+    python -m benchmarks.cost [--preset compact --preset paper] [--model ir2i-compact-8]
 
 FLOPs are counted by torch's FlopCounterMode on one block (multiply-add = 2 FLOPs), for
 the inpainting network (only the region the 32x32 output needs is computed) and for each
-stage's encoder and decoder with the connections of the preset's default variant. With
-``--postfilter BUNDLE`` it also counts that bundle's post-filter per pixel and per block.
+stage's encoder and decoder with the connections of the preset's default variant;
+``--model`` adds a bundle's own networks (its manifest's config). With ``--postfilter
+BUNDLE`` it also counts that bundle's post-filter per pixel and per block.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ir2icodec.training.nets import (
     PRESETS,
+    ModelConfig,
     PostFilter,
     PostFilterConfig,
     ProgressiveCoder,
@@ -30,7 +32,12 @@ def _flops(fn) -> int:
 
 
 def preset_cost(name: str) -> dict[str, float]:
-    coder = ProgressiveCoder(PRESETS[name]).eval()
+    return config_cost(PRESETS[name])
+
+
+def config_cost(cfg: ModelConfig) -> dict[str, float]:
+    """Parameters and FLOPs per block of the networks ``cfg`` describes."""
+    coder = ProgressiveCoder(cfg).eval()
     block = torch.zeros(1, 3, 32, 32)
     inp = torch.zeros(1, 3, 32, 32)
     enc_flops = dec_flops = 0
@@ -74,20 +81,33 @@ def postfilter_cost(cfg: PostFilterConfig, side: int = 256) -> dict[str, float]:
     type=click.Choice(sorted(PRESETS)),
 )
 @click.option(
+    "--model",
+    "models",
+    multiple=True,
+    help="Also count this bundle's networks (a directory or shipped name), e.g. a model "
+    "whose shape is no preset.",
+)
+@click.option(
     "--postfilter",
     "postfilter_bundle",
     default=None,
     help="Also count this bundle's post-filter (a directory or shipped name).",
 )
-def main(presets: tuple[str, ...], postfilter_bundle: str | None) -> None:
+def main(presets: tuple[str, ...], models: tuple[str, ...], postfilter_bundle: str | None) -> None:
     click.echo(
         "| preset | inpainting params | stage params (8) | inpainting MFLOP/block | "
         "8 encoders MFLOP/block | 8 decoders MFLOP/block | encode MFLOP/block | "
         "decode MFLOP/block |"
     )
     click.echo("|---|---|---|---|---|---|---|---|")
-    for name in presets:
-        c = preset_cost(name)
+    from ir2icodec.runtime import load_model
+
+    rows = [(name, PRESETS[name]) for name in presets]
+    for bundle in models:
+        model = load_model(bundle, device="cpu")
+        rows.append((model.name, ModelConfig.from_dict(model.manifest["config"])))
+    for name, cfg in rows:
+        c = config_cost(cfg)
         click.echo(
             f"| {name} | {c['inpaint_params']:,} | {c['stage_params']:,} | "
             f"{c['inpaint_mflops']:.1f} | {c['encoder_mflops_8']:.1f} | "
@@ -95,8 +115,6 @@ def main(presets: tuple[str, ...], postfilter_bundle: str | None) -> None:
             f"{c['decode_mflops']:.1f} |"
         )
     if postfilter_bundle:
-        from ir2icodec.runtime import load_model
-
         model = load_model(postfilter_bundle, device="cpu")
         spec = model.postfilter_spec
         if spec is None:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from conftest import smooth_image
 from PIL import Image
 
-from benchmarks import inpaint_layers, speed, startup
+from benchmarks import cost, inpaint_layers, speed, startup
 from ir2icodec.training.export import export_postfilter
 from ir2icodec.training.nets import PostFilter, PostFilterConfig
 
@@ -35,6 +35,15 @@ def test_inpaint_layers_times_each_network_with_its_parameter_count() -> None:
     assert "| cycled:5:8:16,8,4,2,1 | 2,779 | " in r.output
     r = CliRunner().invoke(inpaint_layers.main, ["--net", "cycled:5"])
     assert r.exit_code != 0 and "KIND:LAYERS:FILTERS" in r.output
+
+
+def test_cost_counts_a_bundles_own_networks(tiny_bundle, tiny_coder_model) -> None:
+    r = CliRunner().invoke(cost.main, ["--preset", "compact", "--model", tiny_bundle])
+    assert r.exit_code == 0, r.output
+    rows = [line for line in r.output.splitlines() if line.startswith("| ")][1:]
+    assert [row.split(" | ")[0] for row in rows] == ["| compact", "| tiny-ir2i"]
+    inpaint = sum(p.numel() for p in tiny_coder_model.inpaint.parameters())
+    assert rows[1].split(" | ")[1] == f"{inpaint:,}"
 
 
 def test_speed_compares_the_rate_controlled_file_of_the_uniform_files_size(

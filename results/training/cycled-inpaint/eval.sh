@@ -6,10 +6,11 @@
 #     (results/training/pf-shrink48/run.sh: compact-7's filter cut to 48 channels);
 #  3. its own bit tables, counted on training photos' codes;
 #  4. 300 training photos decoded by it (the filter's training pairs);
-#  5. two filters fine-tuned on them side by side (one thread each, 25 minutes): shrink48's
-#     filter as it is (48 channels) and cut to 32 (--shrink), each written into its own copy
-#     of the bundle (BUNDLE-48, BUNDLE-32), chosen between on the held-out photos by
-#     benchmarks.twins (speed and quality; files are the same, only the filter differs).
+#  5. shrink48's filter fine-tuned on them (2 threads, 15 minutes; FILTER_WIDTH=32 cuts it to 32
+#     channels first, --shrink), written into the bundle;
+#  6. python -m benchmarks.twins against compact-7 and shrink48 (every 4th held-out photo at
+#     0.65x, 3 and 8 stages; kodim23's decode time), then the held-out photos at 0.65x
+#     against JPEG beside compact-7's kept rows.
 cd "$(dirname "$0")/../../.." || exit 1
 . ~/venv/bin/activate
 set -euo pipefail
@@ -28,15 +29,19 @@ grep -qs bit_tables $B/model.json || python -m ir2icodec.training.bit_tables --m
     --data ../shared/data/train
 [ -f $P/done ] || { rm -rf $P && python -m ir2icodec.training.postfilter_pairs \
     --data ../shared/data/train --model $B --out $P --limit 300 && touch $P/done; }
-for width in 48 32; do
-    F=$R/pf-$RUN-$width
-    [ -d $B-$width ] || cp -r $B $B-$width
-    [ -f $F/done ] && continue
-    RESUME=""; [ -f $F/last.pt ] && RESUME="--resume"
-    SHRINK=""; LR=1.5e-4; [ $width = 32 ] && SHRINK="--shrink --width 32" && LR=3e-4
-    (OMP_NUM_THREADS=1 python -m ir2icodec.training.train_postfilter --pairs $P --out $F \
-        --init $R/bundles/shrink48 $SHRINK --loss mix --minutes 25 --batch 8 --lr $LR \
-        --threads 1 --val-every 200 --val-photos 40 --bundle $B-$width $RESUME \
-        > $F.out 2>&1 && touch $F/done && cp $F/log.jsonl $D/postfilter-$width-log.jsonl) &
-done
-wait
+FILTER_WIDTH=${FILTER_WIDTH:-48}
+F=$R/pf-$RUN
+SHRINK=""; LR=1.5e-4; [ "$FILTER_WIDTH" != 48 ] && SHRINK="--shrink --width $FILTER_WIDTH" && LR=3e-4
+RESUME=""; [ -f $F/last.pt ] && RESUME="--resume"
+[ -f $F/done ] || python -m ir2icodec.training.train_postfilter --pairs $P --out $F \
+    --init $R/bundles/shrink48 $SHRINK --loss mix --minutes 15 --batch 8 --lr $LR \
+    --threads 2 --val-every 200 --val-photos 40 --bundle $B $RESUME
+touch $F/done
+cp $F/log.jsonl $D/postfilter-log.jsonl
+[ -f $D/twins.md ] || python -m benchmarks.twins --data $R/heldout065 --every 4 \
+    --bundle compact-7=models/ir2i-compact-7 --bundle shrink48=$R/bundles/shrink48 \
+    --bundle compact-8=$B --rounds 11 --out $D/twins.md
+O=results/heldout/cycled/065
+[ -f $O/rd_points.csv ] || python -m ir2icodec.bench.rd --data $R/heldout065 --codecs ir2i \
+    --model $B --keep results/heldout/ra5b/compact7-065/rd_points.csv --keep-as ir2i=compact-7 \
+    --out $O --jobs 2
