@@ -88,7 +88,8 @@ class Decoded:
 LATER_STAGES_BATCH = 1024
 # Blocks a worker takes at once through stages 3..: the state passed between stages (~40 KB
 # a block) of this many stays in the core's cache. 512 blocks at once ran stages 3-8 in 443 ms
-# against 292 ms in parts of 96 (one thread, compact-7; 192 blocks: the same either way).
+# against 292 ms in parts of 96 (one thread, compact-7, a one-off timing; 192 blocks: the
+# same either way).
 LATER_STAGES_PART = 96
 
 
@@ -299,7 +300,7 @@ def _code_first(
 
 
 # stage, blocks that ran it, and the coords, raster indices and 8-bit pixels of those returned
-StageResult = tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]
+StageResult = tuple[int, int, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _later_stages_of_part(
@@ -339,18 +340,9 @@ def _later_stages_of_part(
             batch.glob,
         )
         batch = _Batch(batch.coords, batch.glob, batch.inpainting, recon, dec_state, enc_state)
-        ran = len(batch.glob)
-        if every_stage:
-            results.append((s, ran, batch.coords, batch.glob, blk.to_uint8(recon)))
-        else:
-            last = wanted == s
-            if last.all():
-                results.append((s, ran, batch.coords, batch.glob, blk.to_uint8(recon)))
-            elif last.any():
-                pixels = blk.to_uint8(recon[last])
-                results.append((s, ran, batch.coords[last], batch.glob[last], pixels))
-            else:
-                results.append((s, ran, batch.coords[:0], batch.glob[:0], None))
+        shown = slice(None) if every_stage else wanted == s  # (none, mostly, until the last)
+        pixels = blk.to_uint8(recon[shown])
+        results.append((s, len(batch.glob), batch.coords[shown], batch.glob[shown], pixels))
     return results
 
 
@@ -382,8 +374,7 @@ def _code_later_stages(
         parts,
     ):
         for s, ran, coords, stage_glob, pixels in results:
-            if pixels is not None:
-                blk.place_blocks(final, coords, pixels, b)
+            blk.place_blocks(final, coords, pixels, b)
             if on_stage is not None:
                 on_stage(s, stage_glob, pixels)
             if progress is not None:

@@ -262,6 +262,11 @@ def load_weights(source: str, device: torch.device) -> dict[str, torch.Tensor]:
     return torch.load(source, map_location=device, weights_only=False)["model"]
 
 
+def inpaint_state(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The inpainting network's own weights out of a whole coder's (``inpaint.`` cut off)."""
+    return {k.removeprefix("inpaint."): v for k, v in weights.items() if k.startswith("inpaint.")}
+
+
 def load_inpaint_teacher(source: str, device: torch.device) -> InpaintNet:
     """The inpainting network of a checkpoint (.pt) or a model bundle, frozen, in inference
     mode: the target of a distillation (``--inpaint-teacher``)."""
@@ -273,9 +278,7 @@ def load_inpaint_teacher(source: str, device: torch.device) -> InpaintNet:
     if cfg.inpainting == "none":
         raise click.ClickException(f"{source} has no inpainting network to learn from")
     teacher = InpaintNet(cfg.inpaint)
-    teacher.load_state_dict(
-        {k[len("inpaint.") :]: v for k, v in weights.items() if k.startswith("inpaint.")}
-    )
+    teacher.load_state_dict(inpaint_state(weights))
     return teacher.to(device).eval().requires_grad_(False)
 
 
@@ -308,9 +311,7 @@ def train(cfg: ModelConfig, opts: TrainOptions) -> Path:
         fresh = warm_start(model, load_weights(opts.init, device))
     if opts.init_inpaint and model.inpaint is not None:
         src = torch.load(opts.init_inpaint, map_location=device, weights_only=False)["model"]
-        model.inpaint.load_state_dict(
-            {k[len("inpaint.") :]: v for k, v in src.items() if k.startswith("inpaint.")}
-        )
+        model.inpaint.load_state_dict(inpaint_state(src))
     if cfg.inpainting == "separate" and model.inpaint is not None:
         model.inpaint.requires_grad_(False)
     # The rate term's bit model (rate.py): its tables learn faster than the networks, so
