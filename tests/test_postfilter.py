@@ -253,6 +253,19 @@ def test_train_postfilter_end_to_end(tmp_path, tiny_bundle):
     both = train_from(tmp_path / "grown" / "best.pt", "both", "--shrink", "--grow")
     assert both.returncode == 2 and "one or the other" in both.stderr
 
+    # --int8: quantisation-aware, from the bundle's filter; writes the int8 graph it trained
+    int8 = train_from(bundle, "int8", "--int8", "--bundle", str(bundle))
+    assert int8.returncode == 0, int8.stderr
+    ckpt = torch.load(tmp_path / "int8" / "best.pt", weights_only=False)
+    spec = load_model(str(bundle), device="cpu").postfilter_spec
+    assert set(spec["int8"]["ranges"]) == set(ckpt["int8_ranges"]) >= {"image", "head", "act0"}
+    ops = {n.op_type for n in __import__("onnx").load(bundle / spec["file"]).graph.node}
+    assert "QuantizeLinear" in ops
+    assert decode(data, load_model(str(bundle), device="cpu")).filtered
+    # a quantisation-aware run is resumed as one
+    again = train_from(bundle, "int8", "--resume")
+    assert again.returncode != 0 and "--int8" in again.stderr
+
 
 def test_a_grown_filter_starts_from_the_small_one():
     """Widening keeps the function exactly; an added layer (an identity convolution) keeps

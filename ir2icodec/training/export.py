@@ -152,10 +152,17 @@ POSTFILTER_FILE = "postfilter.onnx"
 
 
 @torch.no_grad()
-def export_postfilter(net: PostFilter, bundle: str | Path, training: dict | None = None) -> dict:
+def export_postfilter(
+    net: PostFilter,
+    bundle: str | Path,
+    training: dict | None = None,
+    int8_ranges: dict[str, tuple[float, float]] | None = None,
+) -> dict:
     """Write ``postfilter.onnx`` into a bundle and name it in the manifest's ``postfilter``
     entry (its own SHA-256; the bundle digest, which files carry, is unchanged because the
-    filter never changes a bitstream). Returns the entry."""
+    filter never changes a bitstream). With ``int8_ranges`` (a quantisation-aware
+    fine-tuning's, ``int8_filter``), the graph written is the int8 one on those grids.
+    Returns the entry."""
     bundle = Path(bundle)
     manifest_path = bundle / MANIFEST_NAME
     manifest = json.loads(manifest_path.read_text())
@@ -167,6 +174,10 @@ def export_postfilter(net: PostFilter, bundle: str | Path, training: dict | None
         ["filtered"],
         {0: "batch", 2: "height", 3: "width"},
     )
+    if int8_ranges is not None:
+        from .quantize import quantized_postfilter
+
+        data = quantized_postfilter(data, int8_ranges)
     (bundle / POSTFILTER_FILE).write_bytes(data)
     spec = {
         "file": POSTFILTER_FILE,
@@ -175,6 +186,12 @@ def export_postfilter(net: PostFilter, bundle: str | Path, training: dict | None
         "config": net.cfg.to_dict(),
         "training": training or {},
     }
+    if int8_ranges is not None:
+        spec["int8"] = {
+            "method": "quantisation-aware fine-tuning; onnxruntime static QDQ: int8 weights "
+            "per channel, uint8 activations on the trained grids, the residual sum in float",
+            "ranges": {k: [float(lo), float(hi)] for k, (lo, hi) in int8_ranges.items()},
+        }
     manifest["postfilter"] = spec
     tmp = manifest_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
 from onnx import numpy_helper
@@ -64,11 +65,32 @@ def postfilter_from_bundle(bundle: str | Path) -> tuple[PostFilter, list[str]]:
     if spec is None:
         raise ValueError(f"{bundle} has no post-filter")
     net = PostFilter(PostFilterConfig(**spec["config"]))
-    state = {
-        init.name: torch.from_numpy(numpy_helper.to_array(init).copy())
+    arrays = {
+        init.name: numpy_helper.to_array(init)
         for init in onnx.load(str(bundle / spec["file"])).graph.initializer
     }
+    state = {k: torch.from_numpy(v.copy()) for k, v in _dequantised(arrays).items()}
     own = net.state_dict()
     found = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     net.load_state_dict(found, strict=False)
     return net.eval(), sorted(set(own) - set(found))
+
+
+QUANTISED = "_quantized"  # onnxruntime's quantiser's suffix for an int8/int32 initializer
+
+
+def _dequantised(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """An int8 graph's initializers with its weights and biases back in float (steps x scale
+    per output channel; their zero points are 0, the quantiser's symmetric choice): the
+    rounded weights of the filter it was made from."""
+    out = dict(arrays)
+    for name, values in arrays.items():
+        if not name.endswith(QUANTISED):
+            continue
+        base = name[: -len(QUANTISED)]
+        scale = arrays.get(f"{base}_scale", arrays.get(f"{name}_scale"))
+        if scale is None:
+            continue
+        scale = scale.astype(np.float32).reshape(-1, *[1] * (values.ndim - 1))
+        out[base] = values.astype(np.float32) * scale
+    return out

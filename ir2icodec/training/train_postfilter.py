@@ -32,12 +32,14 @@ from ..metrics import MS_SSIM_MIN_SIDE
 from ..postfilter import guide
 from .checkpoints import save_atomic
 from .export import export_postfilter
+from .int8_filter import Int8PostFilter, Ranges, activation_ranges
 from .nets import BLOCK, PostFilter, PostFilterConfig, grown_postfilter, shrunk_postfilter
 from .postfilter_pairs import DecodedPhoto, load_pair
 from .recover import postfilter_from_bundle
 
 CROP = 192  # MS-SSIM's five scales need at least MS_SSIM_MIN_SIDE (161) pixels
 UNIFORM_SHARE = 0.4  # the rest of the crops get a per-block mosaic of stage counts
+CALIBRATION_BATCHES = 32  # of --batch training crops: the int8 grids' ranges (--int8)
 
 
 def mix_loss(filtered: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
@@ -122,9 +124,10 @@ def _quantised(t: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def validate(net: PostFilter, photos: list[DecodedPhoto], loss: str = "mix") -> dict:
+def validate(net: torch.nn.Module, photos: list[DecodedPhoto], loss: str = "mix") -> dict:
     """Per stage count, over whole held-out pictures (8-bit, as decoded): PSNR and MS-SSIM
-    without and with the filter, and the training loss with it (the selection score)."""
+    without and with the filter (a ``PostFilter`` or its ``Int8PostFilter``), and the
+    training loss with it (the selection score)."""
     net.eval()
     photos = [p for p in photos if min(p.original.shape[:2]) >= MS_SSIM_MIN_SIDE]
     if not photos:
@@ -190,13 +193,15 @@ def train_postfilter(
     grow: bool = False,
     loss: str = "mix",
     shrink: bool = False,
+    int8: bool = False,
 ) -> Path:
     """Train until ``minutes`` of training have passed (counted across resumes); returns the
     best checkpoint's path. ``init`` (another filter's checkpoint, or a bundle whose filter
     to start from) sets the weights and, in place of ``cfg``, the shape; with ``grow``, it
     is grown into ``cfg``'s shape instead (``grown_postfilter``); with ``shrink``, cut to
     ``cfg``'s width, its most used channels kept (``shrunk_postfilter``). ``loss``: a key
-    of ``LOSSES``."""
+    of ``LOSSES``. With ``int8``, the filter is trained and scored as its int8 graph will
+    run it (``int8_filter``), on grids fixed from training crops at the start."""
     if threads:
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -217,12 +222,22 @@ def train_postfilter(
     optim = torch.optim.Adam(net.parameters(), lr=lr)
     step, elapsed, best = 0, 0.0, math.inf
     last_path, best_path = out / "last.pt", out / "best.pt"
+    ranges: Ranges | None = None
     if resume and last_path.exists():
         ckpt = torch.load(last_path, map_location="cpu", weights_only=False)
         net.load_state_dict(ckpt["model"])
         optim.load_state_dict(ckpt["optim"])
         step, elapsed, best = ckpt["step"], ckpt["elapsed"], ckpt["best"]
+        ranges = ckpt.get("int8_ranges")
         rng = np.random.default_rng([seed, step])
+    if int8 and ranges is None:
+        calibration = np.random.default_rng([seed, 8])
+        crops = (sampler.sample(calibration, batch)[:2] for _ in range(CALIBRATION_BATCHES))
+        ranges = activation_ranges(net, crops)
+    if ranges is not None and not int8:
+        raise ValueError(f"{last_path} was an --int8 run: resume it with --int8")
+    # what is trained and scored: the float network, or its int8 graph's arithmetic
+    model = net if ranges is None else Int8PostFilter(net, ranges)
 
     def checkpoint(path: Path) -> None:
         save_atomic(
@@ -233,6 +248,7 @@ def train_postfilter(
                 "step": step,
                 "elapsed": elapsed,
                 "best": best,
+                "int8_ranges": ranges,
             },
             path,
         )
@@ -242,7 +258,7 @@ def train_postfilter(
             f.write(json.dumps(entry) + "\n")
 
     if step == 0:  # the starting point (identity, or --init's filter) is scored and logged too
-        start_scores = validate(net, held, loss)
+        start_scores = validate(model, held, loss)
         best = start_scores["score"]
         checkpoint(best_path)
         log({"step": 0, "elapsed": 0.0, "loss": None, "lr": lr, **start_scores})
@@ -252,7 +268,7 @@ def train_postfilter(
         for group in optim.param_groups:
             group["lr"] = lr_at(elapsed / (minutes * 60), lr)
         decoded, g, original = sampler.sample(rng, batch)
-        value = LOSSES[loss](net(decoded, g), original)
+        value = LOSSES[loss](model(decoded, g), original)
         optim.zero_grad(set_to_none=True)
         value.backward()
         optim.step()
@@ -261,7 +277,7 @@ def train_postfilter(
         elapsed = time.perf_counter() - start
         done = elapsed >= minutes * 60
         if step % val_every == 0 or done:
-            result = validate(net, held, loss)
+            result = validate(model, held, loss)
             if result["score"] < best:
                 best = result["score"]
                 checkpoint(best_path)
@@ -369,6 +385,12 @@ def load_postfilter(path: Path) -> tuple[PostFilter, dict]:
     show_default=True,
     help="mix (MS-SSIM and squared error, the msssim tune) or mse (the psnr tune).",
 )
+@click.option(
+    "--int8",
+    is_flag=True,
+    help="Quantisation-aware: train the filter as its int8 graph runs it, and write that "
+    "graph into --bundle (2.5x faster on CPU than the float one).",
+)
 def main(
     pairs: Path,
     out: Path,
@@ -392,6 +414,7 @@ def main(
     grow: bool,
     shrink: bool,
     loss: str,
+    int8: bool,
 ) -> None:
     """Train the post-filter of a model bundle on its decoded training photos."""
     if not (pairs / "train").is_dir() and data:
@@ -428,6 +451,7 @@ def main(
             grow=grow,
             loss=loss,
             shrink=shrink,
+            int8=int8,
         )
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
@@ -435,7 +459,10 @@ def main(
     if bundle is not None:
         net, ckpt = load_postfilter(best)
         spec = export_postfilter(
-            net, bundle, {"step": ckpt["step"], "elapsed_s": round(ckpt["elapsed"])}
+            net,
+            bundle,
+            {"step": ckpt["step"], "elapsed_s": round(ckpt["elapsed"])},
+            int8_ranges=ckpt.get("int8_ranges"),
         )
         click.echo(f"wrote {spec['file']} into {bundle}")
 
