@@ -265,6 +265,9 @@ def test_train_postfilter_end_to_end(tmp_path, tiny_bundle):
     # a quantisation-aware run is resumed as one
     again = train_from(bundle, "int8", "--resume")
     assert again.returncode != 0 and "--int8" in again.stderr
+    # and a float run is not resumed as a quantisation-aware one
+    float_again = train_from(tmp_path / "shrunk" / "best.pt", "shrunk", "--resume", "--int8")
+    assert float_again.returncode != 0 and "float run" in float_again.stderr
 
 
 def test_a_grown_filter_starts_from_the_small_one():

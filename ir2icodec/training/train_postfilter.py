@@ -230,6 +230,8 @@ def train_postfilter(
         step, elapsed, best = ckpt["step"], ckpt["elapsed"], ckpt["best"]
         ranges = ckpt.get("int8_ranges")
         rng = np.random.default_rng([seed, step])
+        if int8 and ranges is None:  # its best was scored in float: not comparable
+            raise ValueError(f"{last_path} was a float run: resume it without --int8")
     if int8 and ranges is None:
         calibration = np.random.default_rng([seed, 8])
         crops = (sampler.sample(calibration, batch)[:2] for _ in range(CALIBRATION_BATCHES))
