@@ -24,6 +24,7 @@ from torch import nn
 from ..manifest import MANIFEST_NAME, bundle_digest
 from ..tuning import DEFAULT_TUNE, TUNES
 from .graphs import fold_pads
+from .int8_filter import Ranges
 from .nets import BLOCK, CODE_SHAPE, CONTEXT, ModelConfig, PostFilter, ProgressiveCoder
 
 OPSET = 17
@@ -156,7 +157,7 @@ def export_postfilter(
     net: PostFilter,
     bundle: str | Path,
     training: dict | None = None,
-    int8_ranges: dict[str, tuple[float, float]] | None = None,
+    int8_ranges: Ranges | None = None,
 ) -> dict:
     """Write ``postfilter.onnx`` into a bundle and name it in the manifest's ``postfilter``
     entry (its own SHA-256; the bundle digest, which files carry, is unchanged because the

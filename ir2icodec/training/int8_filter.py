@@ -8,11 +8,11 @@ residual sum adds the float picture to the dequantised correction.
 
 ``Int8PostFilter`` computes that arithmetic in float, with straight-through gradients, so
 that fine-tuning finds weights that lose little when rounded (the filter's 2.5x faster int8
-graph cost 0.02-0.05 dB of its gain when merely calibrated). ``activation_ranges`` fixes the
-grids once, on training crops through the float network, before the fine-tuning (clipping
-the activations' rarest values, where onnxruntime's calibration spans them all); the int8
-graph is then made with exactly those ranges (``quantize.range_overrides``), not calibrated
-again, so that it runs what was trained.
+graph cost 0.02-0.05 dB of its gain when merely calibrated; docs/postfilter.md).
+``activation_ranges`` fixes the grids once, on training crops through the float network,
+before the fine-tuning (clipping the activations' rarest values, where onnxruntime's
+calibration spans them all); the int8 graph is then made with exactly those ranges
+(``quantize.postfilter_overrides``), not calibrated again, so that it runs what was trained.
 """
 
 from __future__ import annotations
@@ -41,14 +41,18 @@ def tensor_names(net: PostFilter) -> list[str]:
 
 
 def uint8_grid(rmin: float, rmax: float) -> tuple[float, int]:
-    """(scale, zero point) of a uint8 tensor with range [rmin, rmax], as onnxruntime's
-    ``compute_scale_zp`` makes them: zero always representable, the scale in float32."""
-    rmin, rmax = min(float(np.float32(rmin)), 0.0), max(float(np.float32(rmax)), 0.0)
-    scale = (rmax - rmin) / UINT8_STEPS  # float64, then stored as float32
-    if np.float32(scale) < np.finfo(np.float32).tiny:
-        return 1.0, 0
-    zero_point = int(np.clip(np.round(-rmin / scale), 0, UINT8_STEPS))
-    return float(np.float32(scale)), zero_point
+    """(scale, zero point) of a uint8 tensor with range [rmin, rmax]: onnxruntime's own
+    ``compute_scale_zp``, which makes the int8 graph's (zero always representable, the scale
+    in float32)."""
+    from onnxruntime.quantization.quant_utils import compute_scale_zp
+
+    zero_point, scale = compute_scale_zp(
+        np.array(rmin, np.float32),
+        np.array(rmax, np.float32),
+        np.array(0, np.uint8),
+        np.array(UINT8_STEPS, np.uint8),
+    )
+    return float(scale), int(zero_point)
 
 
 def fake_uint8(x: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:
@@ -88,8 +92,7 @@ class Int8PostFilter(torch.nn.Module):
         if missing:
             raise ValueError(f"no int8 range for {', '.join(sorted(missing))}")
         self.net = net
-        self.ranges = dict(ranges)
-        self.grids = {k: uint8_grid(*v) for k, v in self.ranges.items()}
+        self.grids = {k: uint8_grid(*v) for k, v in ranges.items()}
 
     def _q(self, x: torch.Tensor, name: str) -> torch.Tensor:
         return fake_uint8(x, *self.grids[name])
@@ -118,7 +121,8 @@ def activation_ranges(
     bounded pixels and guides); the convolutions' outputs and activations from the
     ``percentile``-th lowest to highest of a sample of their values, clipping the rare tail
     for a finer step (onnxruntime's min/max ranges were 2-3x wider and kept 91% of the
-    filter's PSNR gain, these 97%, before any fine-tuning; 40 held-out photos)."""
+    filter's PSNR gain, these 97%, before any fine-tuning; 40 held-out photos, a one-off
+    measurement: docs/postfilter.md)."""
     bounds: dict[str, tuple[float, float]] = {}
     samples: dict[str, list[np.ndarray]] = {}
     rng = np.random.default_rng(seed)

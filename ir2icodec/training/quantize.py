@@ -35,6 +35,7 @@ from ..manifest import MANIFEST_NAME, bundle_digest
 from ..runtime import OnnxModel, load_model
 from .data import list_images, split_images
 from .graphs import fold_pads
+from .int8_filter import Ranges
 
 if TYPE_CHECKING:
     import onnx
@@ -130,7 +131,7 @@ def _float_inputs_for_float_nodes(model: onnx.ModelProto, float_nodes: list[str]
     (onnxruntime's quantiser gives every consumer of an input the dequantised copy): the
     post-filter's residual sum then adds the decoded picture exactly. A picture of k / 255 -
     0.5 is not on any uint8 grid with an integer zero point, and its copy is half a level
-    off, which moved the filter's rounding (0.01 dB of its gain, one try)."""
+    off, which moved the filter's rounding (0.01 dB of its gain, a one-off try)."""
     inputs = {i.name for i in model.graph.input}
     quantised = {
         n.output[0]: n.input[0]
@@ -147,7 +148,7 @@ def _float_inputs_for_float_nodes(model: onnx.ModelProto, float_nodes: list[str]
             node.input[:] = [copies.get(x, x) for x in node.input]
 
 
-def postfilter_overrides(model_path: Path, ranges: dict[str, tuple[float, float]]) -> dict:
+def postfilter_overrides(model_path: Path, ranges: Ranges) -> dict:
     """onnxruntime's ``TensorQuantOverrides`` that put a post-filter graph's tensors on the
     grids of ``ranges`` (``int8_filter.tensor_names``: inputs, their concatenation, each
     convolution's output and activation, the head), found by their place in the graph."""
@@ -211,7 +212,7 @@ def quantize_graph(
     onnx.save(model, str(target))
 
 
-def quantized_postfilter(float_graph: bytes, ranges: dict[str, tuple[float, float]]) -> bytes:
+def quantized_postfilter(float_graph: bytes, ranges: Ranges) -> bytes:
     """The int8 graph of a float post-filter graph on the grids of ``ranges`` (a
     quantisation-aware fine-tuning's, ``int8_filter.activation_ranges``): what it trained."""
     with tempfile.TemporaryDirectory() as tmp:
