@@ -51,12 +51,22 @@ def block_index(coords: np.ndarray, blocks_x: int) -> np.ndarray:
 
 def to_unit(pixels: np.ndarray) -> np.ndarray:
     """uint8 (..., H, W, 3) -> float32 (..., 3, H, W) in [-0.5, 0.5], the networks' domain."""
-    return np.moveaxis(pixels, -1, -3).astype(np.float32) / 255.0 - 0.5
+    # cast straight into the networks' layout, then scaled in place: the same numbers
+    unit = np.moveaxis(pixels, -1, -3).astype(np.float32, order="C")
+    unit /= np.float32(255.0)
+    unit -= np.float32(0.5)
+    return unit
 
 
 def to_uint8(unit: np.ndarray) -> np.ndarray:
     """float32 (..., 3, H, W) in [-0.5, 0.5] -> uint8 (..., H, W, 3), rounded and clipped."""
-    return np.clip(np.rint((np.moveaxis(unit, -3, -1) + 0.5) * 255.0), 0, 255).astype(np.uint8)
+    # The float32 arithmetic in the networks' layout and in place, the channels moved last
+    # only by the cast: the same numbers as on the moved view, an order of magnitude faster.
+    scaled = unit + np.float32(0.5)
+    scaled *= np.float32(255.0)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, 0, 255, out=scaled)
+    return np.moveaxis(scaled, -3, -1).astype(np.uint8)
 
 
 def _block_grid(image: np.ndarray, block: int) -> np.ndarray:

@@ -88,9 +88,12 @@ class Decoded:
 LATER_STAGES_BATCH = 1024
 # Blocks a worker takes at once through stages 3..: the state passed between stages (~40 KB
 # a block) of this many stays in the core's cache. 512 blocks at once ran stages 3-8 in 443 ms
-# against 292 ms in parts of 96 (one thread, compact-7, a one-off timing; 192 blocks: the
-# same either way).
-LATER_STAGES_PART = 96
+# against 292 ms in parts of 96 (one thread, compact-7, a one-off timing); with both workers
+# busy, smaller parts still gain: kodim23's whole decode took 0.302 / 0.299 / 0.293 / 0.301 s
+# in parts of 16 / 24 / 32 / 48 blocks (compact-9, a one-off timing, median of 21 interleaved
+# rounds), and `benchmarks.speed --baseline` put 32 against 96 at 0.86x with the entropy
+# decoder's and the pixel conversions' speed-ups of the same change.
+LATER_STAGES_PART = 32
 
 
 @dataclass

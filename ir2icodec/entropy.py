@@ -16,6 +16,7 @@ every platform; the range coder is constriction's (format-spec.md, section 5.2).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -186,43 +187,91 @@ class _LearnedStageModel:
     def __init__(self, channels: int, zeros: np.ndarray, ones: np.ndarray):
         self.zeros = zeros.reshape(channels, _COARSE)
         self.ones = ones.reshape(channels, _COARSE)
+        # Per channel, a bound on its contexts' largest count (zeros + ones): an update adds
+        # COUNT_SCALE per block at most, so while the bound stays within the limit no
+        # context can need halving and the check is skipped (it runs per code position).
+        self._bound = (self.zeros + self.ones).max(axis=1).tolist()
 
     def probabilities(self, channel: int, coarse: np.ndarray) -> np.ndarray:
-        ones, zeros = self.ones[channel], self.zeros[channel]
+        ones = self.ones[channel]
         half = COUNT_SCALE // 2  # KT's half observation, scaled
         # (2 ones + 2 half) / (2 (ones + zeros) + 4 half), both halved: the same quotient
-        table = _quantise(ones + half, ones + zeros + 2 * half)
+        table = _quantise(ones + half, ones + self.zeros[channel] + 2 * half)
         return table[coarse]
 
     def update(self, channel: int, coarse: np.ndarray, bits: np.ndarray) -> None:
-        seen = np.bincount(coarse + _COARSE * bits, minlength=2 * _COARSE).reshape(2, _COARSE)
+        seen = np.bincount(coarse + _COARSE * bits, minlength=2 * _COARSE)
         zeros, ones = self.zeros[channel], self.ones[channel]
-        zeros += COUNT_SCALE * seen[0]
-        ones += COUNT_SCALE * seen[1]
-        big = zeros + ones > COUNT_LIMIT * COUNT_SCALE
+        zeros += COUNT_SCALE * seen[:_COARSE]
+        ones += COUNT_SCALE * seen[_COARSE:]
+        self._bound[channel] += COUNT_SCALE * len(bits)
+        if self._bound[channel] <= COUNT_LIMIT * COUNT_SCALE:
+            return
+        totals = zeros + ones
+        big = totals > COUNT_LIMIT * COUNT_SCALE
         if big.any():
             zeros[big] = (zeros[big] + 1) // 2
             ones[big] = (ones[big] + 1) // 2
+            totals = zeros + ones
+        self._bound[channel] = int(totals.max())
+
+
+@functools.lru_cache(maxsize=4)
+def _context_plan(layout: CodeLayout) -> tuple[tuple[tuple[int, int, int, int], ...], np.ndarray]:
+    """What a stage's coder needs to know about each position k, computed once per layout:
+    (channel, west, north, before), the positions of its W, N and C neighbours (-1 where
+    that neighbour does not exist), and (bits,) uint8 the constant part of its coarse
+    context: OUTSIDE in the digits of the neighbours that do not exist."""
+    plane = layout.rows * layout.cols
+    steps, outside = [], np.zeros(layout.bits, np.uint8)
+    for k in range(layout.bits):
+        c, rest = divmod(k, plane)
+        y, x = divmod(rest, layout.cols)
+        west, north, before = (
+            (k - 1 if x else -1),
+            (k - layout.cols if y else -1),
+            (k - plane if c else -1),
+        )
+        outside[k] = sum(
+            OUTSIDE * weight
+            for weight, neighbour in ((_WEST, west), (_NORTH, north), (_BEFORE, before))
+            if neighbour < 0
+        )
+        steps.append((c, west, north, before))
+    return tuple(steps), outside
+
+
+# the digits of the coarse context ((W * 3 + N) * 3 + C) * 3 + P
+_WEST, _NORTH, _BEFORE = 27, 9, 3
+
+
+def _context_base(layout: CodeLayout, previous: np.ndarray | None, blocks: int) -> np.ndarray:
+    """(bits, blocks) uint8: every position's coarse context before its W, N and C bits are
+    known: the previous stage's bit (P; OUTSIDE without one) and OUTSIDE's digits. All in
+    uint8: the largest context, 80, fits."""
+    _, outside = _context_plan(layout)
+    if previous is None:
+        return np.repeat((outside + OUTSIDE)[:, None], blocks, axis=1)
+    return previous.astype(np.uint8) + outside[:, None]
 
 
 def _coarse_context(
-    layout: CodeLayout, rows: np.ndarray, previous: np.ndarray | None, k: int
+    step: tuple[int, int, int, int], rows: np.ndarray, base: np.ndarray
 ) -> tuple[int, np.ndarray]:
-    """The channel of position ``k`` and every block's coarse context there: (W, N, C, P),
-    each in {0, 1, OUTSIDE}, as ((W * 3 + N) * 3 + C) * 3 + P. ``rows`` (positions, blocks)
-    holds the bits of positions < k (later ones are not read); ``previous`` the previous
-    stage's, the same way. All in uint8: the largest context, 80, fits."""
-    plane = layout.rows * layout.cols
-    c, rest = divmod(k, plane)
-    y, x = divmod(rest, layout.cols)
-    context = (
-        previous[k].astype(np.uint8)
-        if previous is not None
-        else np.full(rows.shape[1], OUTSIDE, np.uint8)
-    )
-    for offset, weight, exists in ((plane, 3, c > 0), (layout.cols, 9, y > 0), (1, 27, x > 0)):
-        context += rows[k - offset] * np.uint8(weight) if exists else OUTSIDE * weight
-    return c, context
+    """The channel of a position and every block's coarse context there: (W, N, C, P), each
+    in {0, 1, OUTSIDE}, as ((W * 3 + N) * 3 + C) * 3 + P. ``step`` is the position's
+    ``_context_plan`` entry, ``base`` its row of ``_context_base``; ``rows`` (positions,
+    blocks) holds the bits of the positions before it (later ones are not read)."""
+    channel, west, north, before = step
+    context = base
+    # the neighbours that exist add their bit's digit
+    if west >= 0:
+        context = context + rows[west] * _WEST
+    if north >= 0:
+        context = context + rows[north] * _NORTH
+    if before >= 0:
+        context = context + rows[before] * _BEFORE
+    return channel, context
 
 
 def _position_context(
@@ -230,7 +279,9 @@ def _position_context(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fine (channel, W, N, C, P) and coarse context indices of position ``k`` for every
     block of (blocks, bits) ``codes`` (what ``training.rate`` reproduces)."""
-    c, coarse = _coarse_context(layout, _positions_first(codes), _positions_first(previous), k)
+    rows = _positions_first(codes)
+    base = _context_base(layout, _positions_first(previous), rows.shape[1])
+    c, coarse = _coarse_context(_context_plan(layout)[0][k], rows, base[k])
     coarse = coarse.astype(np.int64)
     return c * _COARSE + coarse, coarse
 
@@ -258,8 +309,10 @@ def _code_stage(
     """Position by position, the probabilities of every block's bit, handed to ``code``,
     which returns the bits (what the encoder had, or what the decoder found); ``rows``
     (positions, blocks) uint8 receives them."""
+    base = _context_base(layout, previous, rows.shape[1])
+    steps, _ = _context_plan(layout)
     for k in range(layout.bits):
-        channel, coarse = _coarse_context(layout, rows, previous, k)
+        channel, coarse = _coarse_context(steps[k], rows, base[k])
         rows[k] = code(k, model.probabilities(channel, coarse))
         model.update(channel, coarse, rows[k])
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .blocks import to_uint8, to_unit
+
 if TYPE_CHECKING:
     from .runtime import OnnxModel
 
@@ -97,9 +99,8 @@ def filter_band(
     window = np.pad(rgb[lo:hi], ((0, pad_y), (0, pad_x), (0, 0)), mode="edge")
     g = guide(stage_map, block_size, max_stages, (lo, hi), (0, width))
     g = np.pad(g, ((0, 0), (0, 0), (0, pad_y), (0, pad_x)), mode="edge")
-    image = window.transpose(2, 0, 1)[None].astype(np.float32) / 255.0 - 0.5
-    filtered = run(image, g)[0, :, top - lo : bottom - lo, :width]
-    return np.clip(np.rint((filtered + 0.5) * 255.0), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    filtered = run(to_unit(window)[None], g)[0, :, top - lo : bottom - lo, :width]
+    return to_uint8(filtered)
 
 
 def filter_image(

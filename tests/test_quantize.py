@@ -12,6 +12,7 @@ import pytest
 from conftest import smooth_image, tiny_coder
 
 from ir2icodec.codec import decode, encode
+from ir2icodec.container import read_header_and_version
 from ir2icodec.errors import ModelMismatchError
 from ir2icodec.manifest import MANIFEST_NAME
 from ir2icodec.runtime import load_model
@@ -148,3 +149,17 @@ def test_the_twins_benchmark_scores_and_times_every_bundle(tmp_path, float_and_i
     assert len(rows) == 2 and rows[0].endswith("| 1.00x |")
     low, high = (float(x) for x in rows[0].split(" | ")[1].split(" / "))
     assert 0 < low < high
+
+
+def test_the_twin_of_a_bundle_with_bit_tables_keeps_them_and_writes_version_3(
+    tmp_path, tables_bundle
+):
+    quantize_bundle(tables_bundle, tmp_path / "int8", "tiny-int8-v3", [smooth_image(64, 96)])
+    twin = load_model(str(tmp_path / "int8"), device="cpu")
+    source = load_model(tables_bundle, device="cpu")
+    assert twin.manifest["bit_tables"] == source.manifest["bit_tables"]
+    assert np.array_equal(twin.bit_tables.ones, source.bit_tables.ones)
+    rgb = smooth_image(64, 96, seed=3)
+    written = encode(rgb, twin, stages=4)
+    assert read_header_and_version(written.data)[1] == 3
+    assert np.array_equal(decode(written.data, twin, postfilter=False).rgb, written.reconstruction)

@@ -239,9 +239,11 @@ def quantize_bundle(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest = copy.deepcopy(model.manifest)  # the twin's, edited below
-    every = [*manifest["files"]] + (
-        [manifest["postfilter"]["file"]] if "postfilter" in manifest else []
-    )
+    # the networks, and what the manifest names beside them (the bit tables: the twin's
+    # codes are the float model's, up to the decoders' arithmetic, and so are their odds)
+    every = [*manifest["files"]] + [
+        manifest[extra]["file"] for extra in ("postfilter", "bit_tables") if manifest.get(extra)
+    ]
     for fname in every:
         if fname in files:
             quantize_graph(model.directory / fname, out / fname, seen[fname])
