@@ -240,3 +240,15 @@ def test_version_and_help():
     assert ir2i("--version").returncode == 0
     r = ir2i("--help")
     assert r.returncode == 0 and b"encode" in r.stdout and b"decode" in r.stdout
+
+
+def test_a_command_exits_with_its_status_and_everything_it_wrote(tmp_path, encoded, tiny_bundle):
+    # the codec commands end with os._exit (cli.main): stdout must be flushed first
+    out = tmp_path / "o.png"
+    assert ir2i("decode", str(encoded), "-o", str(out), "--model", tiny_bundle).returncode == 0
+    piped = ir2i("decode", str(encoded), "-o", "-", "--model", tiny_bundle)
+    assert piped.returncode == 0 and piped.stdout == out.read_bytes()
+    info = ir2i("info", str(encoded), "--json")
+    assert info.returncode == 0 and json.loads(info.stdout)["width"] > 0
+    one_line_error(ir2i("decode", str(tmp_path / "missing.ir2i")), "missing.ir2i")
+    assert ir2i("decode").returncode == 2  # click's usage error
