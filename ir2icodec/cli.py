@@ -516,15 +516,21 @@ def main() -> None:
     its output is written and closed, unloading numpy's and onnxruntime's modules and
     sessions took 35-80 ms of a 0.7 s ``ir2i decode`` (a one-off timing), work whose only
     result is memory the OS frees anyway. Commands that imported torch (training, export)
-    end normally: their worker processes and files get their usual clean-up."""
+    or still have child processes end normally: those get their usual clean-up."""
     try:
         cli(prog_name="ir2i")
     except SystemExit as e:
-        if "torch" in sys.modules:
+        if _needs_teardown():
             raise
         _exit_without_teardown(e.code)
-    if "torch" not in sys.modules:
+    if not _needs_teardown():
         _exit_without_teardown(0)
+
+
+def _needs_teardown() -> bool:
+    multiprocessing = sys.modules.get("multiprocessing")
+    children = multiprocessing is not None and bool(multiprocessing.active_children())
+    return children or "torch" in sys.modules
 
 
 def _exit_without_teardown(code: object) -> NoReturn:
