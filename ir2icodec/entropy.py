@@ -238,6 +238,7 @@ def _context_plan(layout: CodeLayout) -> tuple[tuple[tuple[int, int, int, int], 
             if neighbour < 0
         )
         steps.append((c, west, north, before))
+    outside.setflags(write=False)  # cached: shared by every call
     return tuple(steps), outside
 
 

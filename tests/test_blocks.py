@@ -61,6 +61,26 @@ def test_unit_conversion_round_trips_exactly():
     np.testing.assert_array_equal(blk.to_uint8(blk.to_unit(px)), px)
 
 
+def test_pixel_conversions_compute_what_the_format_always_computed():
+    # to_uint8 and to_unit work in the networks' layout and in place for speed; the numbers
+    # must stay those of the float32 formulas on the channels-last view that every file was
+    # written with (ties at .5 included), and the layouts those of that view
+    rng = np.random.default_rng(0)
+    unit = rng.uniform(-0.6, 0.6, (5, 3, 8, 8)).astype(np.float32)
+    ties = (np.arange(-1, 257, dtype=np.float32) + 0.5) / np.float32(255.0) - np.float32(0.5)
+    unit.reshape(-1)[: ties.size] = ties
+    old = np.clip(np.rint((np.moveaxis(unit, -3, -1) + 0.5) * 255.0), 0, 255).astype(np.uint8)
+    new = blk.to_uint8(unit)
+    assert new.shape == old.shape == (5, 8, 8, 3)
+    np.testing.assert_array_equal(new, old)
+    pixels = rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    as_unit = blk.to_unit(pixels)
+    np.testing.assert_array_equal(
+        as_unit, np.moveaxis(pixels, -1, -3).astype(np.float32) / 255.0 - 0.5
+    )
+    assert as_unit.dtype == np.float32 and as_unit.flags.c_contiguous
+
+
 def test_contexts_read_only_decoded_neighbours_and_zero_the_rest():
     img = np.full((96, 96, 3), 255, np.uint8)
     img[32:64, 32:64] = 0  # the block itself: must not leak into its own context
