@@ -17,7 +17,7 @@ Tune = Literal["msssim", "psnr"]
 TUNES: tuple[str, ...] = ("msssim", "psnr")
 DEFAULT_TUNE: Tune = "msssim"
 # The shipped model for each tune. The first is the package's default model.
-SHIPPED_MODELS: dict[str, str] = {"msssim": "ir2i-compact-9", "psnr": "ir2i-psnr-2"}
+SHIPPED_MODELS: dict[str, str] = {"msssim": "ir2i-compact-10", "psnr": "ir2i-psnr-2"}
 # Rate control serves the same metric as training: MS-SSIM's scales of the block for the
 # MS-SSIM-tuned model, squared error (what PSNR counts) for the PSNR-tuned one.
 RATE_CONTROL_DISTORTION: dict[str, Distortion] = {"msssim": "msssim", "psnr": "mse"}

@@ -71,6 +71,8 @@ def version_3_files() -> dict[str, bytes]:
         "v3-compact-8.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-compact-8"),
         # added 2026-12-07 with ir2i-compact-9 (its int8 post-filter)
         "v3-compact-9.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-compact-9"),
+        # added 2026-12-08 with ir2i-compact-10 (a third joint training cycle)
+        "v3-compact-10.ir2i": ir2icodec.encode(crop, quality=50, model="ir2i-compact-10"),
     }
 
 
